@@ -1,0 +1,70 @@
+/**
+ * What sits behind the simulated debug port: the target's bus and core as a debugger sees them.
+ *
+ * The probe model (core/sim) turns SWD transfers into calls on this interface; the Cortex-M debug
+ * registers (DHCSR, DCRSR, DCRDR, DEMCR, AIRCR, FPB) are modelled in core/sim on top of it, so a
+ * backend only supplies plain bus access and run control. Two backends exist: an in-process memory
+ * model (core/sim/memory-target.ts) and QEMU through its GDB stub (main/emu/qemu-target.ts).
+ *
+ * Every method may be slow (QEMU round-trips over TCP), hence async.
+ */
+
+/** A bus error on the target: the MEM-AP answers a transfer to this address with a FAULT. */
+export class BusFault extends Error {
+  constructor(
+    readonly address: number,
+    readonly access: 'read' | 'write',
+  ) {
+    super(`bus fault on ${access} at 0x${(address >>> 0).toString(16).padStart(8, '0')}`);
+    this.name = 'BusFault';
+  }
+}
+
+export interface MemoryRegion {
+  readonly name: string;
+  readonly kind: 'flash' | 'ram' | 'peripheral';
+  readonly start: number;
+  readonly size: number;
+}
+
+/**
+ * Core register numbers as DCRSR.REGSEL encodes them (ARMv6-M/ARMv7-M ARM, C1.6.3 / B1.5.?):
+ * 0–12 r0–r12, 13 SP (current), 14 LR, 15 DebugReturnAddress (PC), 16 xPSR, 17 MSP, 18 PSP,
+ * 20 CONTROL[31:24] FAULTMASK[23:16] BASEPRI[15:8] PRIMASK[7:0].
+ */
+export type CoreRegister = number;
+
+export type HaltReason = 'request' | 'breakpoint' | 'step' | 'vector-catch' | 'unknown';
+
+export interface SimTarget {
+  /** e.g. "QEMU microbit (nRF51822, Cortex-M0)". */
+  readonly description: string;
+  /** SCB CPUID value this core reports at 0xE000ED00. */
+  readonly cpuid: number;
+  /** SW-DP DPIDR (IDCODE) this target's debug port reports. */
+  readonly dpidr: number;
+  /** Flash, RAM and peripheral regions, for scanning and for refusing images outside flash. */
+  readonly memoryMap: readonly MemoryRegion[];
+
+  /** Byte-exact bus reads and writes; throw BusFault for unmapped addresses. */
+  readMemory(address: number, length: number): Promise<Uint8Array>;
+  writeMemory(address: number, data: Uint8Array): Promise<void>;
+
+  halt(): Promise<void>;
+  resume(): Promise<void>;
+  /** Execute one instruction; the core is halted before and after. */
+  step(): Promise<void>;
+  /** Whether the core is halted now (a breakpoint hit while running shows up here). */
+  isHalted(): Promise<boolean>;
+  haltReason(): HaltReason;
+  /** Only valid while halted. */
+  readRegister(reg: CoreRegister): Promise<number>;
+  writeRegister(reg: CoreRegister, value: number): Promise<void>;
+  /** System reset (as AIRCR.SYSRESETREQ); with `halt`, stop at the reset vector (DEMCR.VC_CORERESET). */
+  reset(options: { halt: boolean }): Promise<void>;
+  /** Hardware breakpoints (the FPB model calls these when FP_COMPn is written/cleared). */
+  setBreakpoint(address: number): Promise<void>;
+  clearBreakpoint(address: number): Promise<void>;
+  /** Release whatever the backend holds (process, socket). */
+  close(): Promise<void>;
+}
