@@ -1,0 +1,5 @@
+export * from './registers';
+export * from './dp';
+export * from './mem-ap';
+export * from './cortex-m';
+export * from './session';

@@ -1,0 +1,5 @@
+export * from './transport';
+export * from './protocol';
+export * from './errors';
+export * from './probe';
+export * from './transfer';

@@ -1,0 +1,140 @@
+/**
+ * The SEGGER RTT control block as the target lays it out in RAM (SEGGER_RTT.h):
+ *   char acID[16] = "SEGGER RTT"; i32 MaxNumUpBuffers; i32 MaxNumDownBuffers;
+ *   then MaxNumUpBuffers up descriptors and MaxNumDownBuffers down descriptors, each
+ *   { u32 sName; u32 pBuffer; u32 SizeOfBuffer; u32 WrOff; u32 RdOff; u32 Flags } (24 bytes).
+ * Up channels: the target writes WrOff, the host writes RdOff. Down channels: the reverse.
+ */
+import { DebugError } from '../dap/errors';
+import { hex32, readU32le } from '../dap/protocol';
+
+export const RTT_ID = 'SEGGER RTT';
+export const RTT_HEADER_SIZE = 24;
+export const RTT_DESCRIPTOR_SIZE = 24;
+/** Sanity bound: SEGGER's default is 3/3; more than this is a corrupt or half-written block. */
+const MAX_CHANNELS = 32;
+
+export interface RttChannel {
+  direction: 'up' | 'down';
+  index: number;
+  /** Address of this channel's descriptor. */
+  descriptor: number;
+  name: string;
+  buffer: number;
+  size: number;
+  writeOffset: number;
+  readOffset: number;
+  flags: number;
+}
+
+export interface RttControlBlock {
+  address: number;
+  maxUp: number;
+  maxDown: number;
+  up: RttChannel[];
+  down: RttChannel[];
+}
+
+/** What the RTT layer needs from the debug layer. */
+export interface RttMemory {
+  readMemory(address: number, length: number): Promise<Uint8Array>;
+  writeMemory(address: number, data: Uint8Array): Promise<void>;
+}
+
+const ID_BYTES = Array.from(RTT_ID, (c) => c.charCodeAt(0));
+
+/** Offset of "SEGGER RTT\0" in `bytes`, or -1. */
+export function findRttId(bytes: Uint8Array): number {
+  outer: for (let i = 0; i + ID_BYTES.length < bytes.length; i++) {
+    for (let j = 0; j < ID_BYTES.length; j++) if (bytes[i + j] !== ID_BYTES[j]) continue outer;
+    if (bytes[i + ID_BYTES.length] !== 0) continue;
+    return i;
+  }
+  return -1;
+}
+
+/** Scan [start, start+size) for the control block ID (RAM must be readable). */
+export async function scanForControlBlock(memory: RttMemory, start: number, size: number): Promise<number | null> {
+  const chunk = 4096;
+  for (let offset = 0; offset < size; offset += chunk) {
+    // Overlap chunks by the ID length so an ID straddling two chunks is still found.
+    const length = Math.min(chunk + 16, size - offset);
+    const bytes = await memory.readMemory(start + offset, length);
+    const at = findRttId(bytes);
+    if (at >= 0 && (start + offset + at) % 4 === 0) return start + offset + at;
+  }
+  return null;
+}
+
+export async function readControlBlock(memory: RttMemory, address: number): Promise<RttControlBlock> {
+  const header = await memory.readMemory(address, RTT_HEADER_SIZE);
+  if (findRttId(header) !== 0) {
+    throw new DebugError('target', `no RTT control block at ${hex32(address)} (ID is not "${RTT_ID}": not initialised yet?)`);
+  }
+  const maxUp = readU32le(header, 16);
+  const maxDown = readU32le(header, 20);
+  if (maxUp > MAX_CHANNELS || maxDown > MAX_CHANNELS) {
+    throw new DebugError('target', `RTT control block at ${hex32(address)} claims ${maxUp} up / ${maxDown} down channels: corrupt`);
+  }
+  const descriptors = await memory.readMemory(address + RTT_HEADER_SIZE, (maxUp + maxDown) * RTT_DESCRIPTOR_SIZE);
+  const channels: RttChannel[] = [];
+  for (let i = 0; i < maxUp + maxDown; i++) {
+    const o = i * RTT_DESCRIPTOR_SIZE;
+    const up = i < maxUp;
+    channels.push({
+      direction: up ? 'up' : 'down',
+      index: up ? i : i - maxUp,
+      descriptor: address + RTT_HEADER_SIZE + o,
+      name: '',
+      buffer: readU32le(descriptors, o + 4),
+      size: readU32le(descriptors, o + 8),
+      writeOffset: readU32le(descriptors, o + 12),
+      readOffset: readU32le(descriptors, o + 16),
+      flags: readU32le(descriptors, o + 20),
+    });
+    channels[i].name = await readCString(memory, readU32le(descriptors, o));
+  }
+  return { address, maxUp, maxDown, up: channels.filter((c) => c.direction === 'up'), down: channels.filter((c) => c.direction === 'down') };
+}
+
+async function readCString(memory: RttMemory, address: number, max = 32): Promise<string> {
+  if (address === 0) return '';
+  try {
+    const bytes = await memory.readMemory(address, max);
+    const end = bytes.indexOf(0);
+    return String.fromCharCode(...bytes.subarray(0, end < 0 ? max : end));
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Read what is pending in an up channel and advance RdOff. Order matters for a race-free read: the
+ * host reads WrOff, then the bytes below it, then publishes RdOff — the target never touches bytes
+ * between RdOff and WrOff, so nothing read can be overwritten underneath us.
+ */
+export async function readUpChannel(memory: RttMemory, channel: RttChannel): Promise<Uint8Array> {
+  const offsets = await memory.readMemory(channel.descriptor + 12, 8);
+  const write = readU32le(offsets, 0);
+  const read = readU32le(offsets, 4);
+  if (write >= channel.size || read >= channel.size) {
+    throw new DebugError('target', `RTT up channel ${channel.index} offsets out of range (WrOff ${write}, RdOff ${read}, size ${channel.size})`);
+  }
+  if (write === read) return new Uint8Array(0);
+  let data: Uint8Array;
+  if (write > read) {
+    data = await memory.readMemory(channel.buffer + read, write - read);
+  } else {
+    const tail = await memory.readMemory(channel.buffer + read, channel.size - read);
+    const head = write > 0 ? await memory.readMemory(channel.buffer, write) : new Uint8Array(0);
+    data = new Uint8Array(tail.length + head.length);
+    data.set(tail);
+    data.set(head, tail.length);
+  }
+  const rd = new Uint8Array(4);
+  new DataView(rd.buffer).setUint32(0, write, true);
+  await memory.writeMemory(channel.descriptor + 16, rd);
+  channel.writeOffset = write;
+  channel.readOffset = write;
+  return data;
+}

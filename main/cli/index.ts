@@ -1,0 +1,245 @@
+/**
+ * `dapdeck`: the headless command line. Every command prints plain text (or JSON with --json) and
+ * exits non-zero with one line naming the problem on any error.
+ */
+import { Command, Option, CommanderError } from 'commander';
+import { DebugSession } from '../../core/arm/session';
+import { CORE_REGISTER_NAMES, CoreReg } from '../../core/arm/registers';
+import { hex32 } from '../../core/dap/protocol';
+import { listProbes, openProbe, type OpenedProbe } from '../probe/registry';
+import { ensureSampleFirmware } from '../firmware';
+import { UsageError, hexDump, parseAddress, parseHexBytes, parseNumber } from './parse';
+import { readControlBlock, readUpChannel, scanForControlBlock } from '../../core/rtt/control-block';
+
+interface ProbeOptions {
+  probe: string;
+  elf?: string;
+  flavour: 'v1-hid' | 'v2-bulk';
+  packetCount?: string;
+  clock?: string;
+  stats?: boolean;
+}
+
+const program = new Command('dapdeck')
+  .description('Flash microcontroller boards over CMSIS-DAP and watch them run')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+function probeOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('-p, --probe <selector>', 'probe: emu:microbit, emu:lm3s6965evb, sim:cortex-m3, or VID:PID[:SERIAL]')
+    .option('--elf <file>', 'firmware QEMU boots for emu: probes (default: the hello sample)')
+    .addOption(new Option('--flavour <kind>', 'simulated probe flavour').choices(['v1-hid', 'v2-bulk']).default('v2-bulk'))
+    .option('--packet-count <n>', 'simulated probe packet count (pipelining depth)')
+    .option('--clock <hz>', 'SWD clock in Hz', '4000000')
+    .option('--stats', 'print USB packet counts and modeled wire time (simulated probes)');
+}
+
+async function withSession<T>(opts: ProbeOptions, body: (session: DebugSession, probe: OpenedProbe) => Promise<T>): Promise<T> {
+  const probe = await openProbe(opts.probe, {
+    elf: opts.elf,
+    flavour: opts.flavour,
+    packetCount: opts.packetCount ? parseNumber(opts.packetCount, '--packet-count') : undefined,
+    defaultElf: (board) => ensureSampleFirmware('hello', board),
+  });
+  let session: DebugSession | undefined;
+  try {
+    session = await DebugSession.open(probe.transport, { clockHz: parseNumber(opts.clock ?? '4000000', '--clock') });
+    const result = await body(session, probe);
+    if (opts.stats && probe.stats) printStats(probe);
+    return result;
+  } finally {
+    await session?.close().catch(() => undefined);
+    await probe.close();
+  }
+}
+
+function printStats(probe: OpenedProbe): void {
+  const s = probe.stats!();
+  process.stderr.write(
+    `probe stats: ${s.packetsOut} packets out, ${s.packetsIn} in, ${s.bytesOut + s.bytesIn} bytes, ` +
+      `${s.roundTrips} round trips, ${(s.modeledSeconds * 1000).toFixed(3)} ms modeled wire time\n`,
+  );
+}
+
+program
+  .command('list')
+  .description('list probes: emulated boards, simulated targets and USB CMSIS-DAP probes')
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { json?: boolean }) => {
+    const probes = await listProbes();
+    if (opts.json) {
+      console.log(JSON.stringify(probes));
+      return;
+    }
+    for (const p of probes) console.log(`${p.selector.padEnd(24)} ${p.description}`);
+  });
+
+probeOptions(program.command('info').description('identify the probe, debug port, access port and core'))
+  .option('--json', 'machine-readable output')
+  .action(async (opts: ProbeOptions & { json?: boolean }) => {
+    await withSession(opts, async (session, probe) => {
+      const s = session.summary!;
+      if (opts.json) {
+        console.log(JSON.stringify({ selector: probe.selector, target: probe.description, ...s }));
+        return;
+      }
+      console.log(`probe:    ${s.probe.product || probe.description} (${s.probe.vendor}), serial ${s.probe.serial}, CMSIS-DAP ${s.probe.protocolVersion}`);
+      console.log(`          packet size ${s.probe.packetSize} B, packet count ${s.probe.packetCount}${s.probe.executeCommands ? ', DAP_ExecuteCommands' : ''}`);
+      console.log(`target:   ${probe.description}`);
+      console.log(`SW-DP:    IDCODE ${hex32(s.dp.dpidr)} (DPv${s.dp.version}, designer 0x${s.dp.designer.toString(16)}, rev ${s.dp.revision})`);
+      console.log(`AP #${s.ap.apsel}:    ${s.ap.description}, ROM table at ${hex32(s.ap.base & ~0xfff)}`);
+      console.log(`core:     ${s.core.name} ${s.core.revision} (${s.core.arch}), CPUID ${hex32(s.core.cpuid)}`);
+      const status = await session.core.status();
+      console.log(`state:    ${status.halted ? 'halted' : status.sleeping ? 'sleeping' : 'running'}${status.lockup ? ' (LOCKUP)' : ''}`);
+    });
+  });
+
+probeOptions(program.command('read').description('read target memory').argument('<address>').argument('<length>'))
+  .option('--width <bits>', 'access width for a single access: 8, 16 or 32')
+  .action(async (address: string, length: string, opts: ProbeOptions & { width?: string }) => {
+    const addr = parseAddress(address);
+    const len = parseNumber(length, 'length');
+    await withSession(opts, async (session) => {
+      if (opts.width) {
+        const width = Number(opts.width);
+        const read = width === 8 ? session.ap.read8(addr) : width === 16 ? session.ap.read16(addr) : width === 32 ? session.ap.read32(addr) : null;
+        if (!read) throw new UsageError('--width must be 8, 16 or 32');
+        console.log(`${hex32(addr)}: 0x${(await read).toString(16).padStart(width / 4, '0')}`);
+        return;
+      }
+      console.log(hexDump(addr, await session.ap.readMemory(addr, len)));
+    });
+  });
+
+probeOptions(program.command('write').description('write bytes (hex) to target memory').argument('<address>').argument('<hex>'))
+  .action(async (address: string, hex: string, opts: ProbeOptions) => {
+    const addr = parseAddress(address);
+    const data = parseHexBytes(hex);
+    await withSession(opts, async (session) => {
+      await session.ap.writeMemory(addr, data);
+      const back = await session.ap.readMemory(addr, data.length);
+      const same = back.every((b, i) => b === data[i]);
+      console.log(`wrote ${data.length} bytes at ${hex32(addr)}${same ? '' : ' (read-back differs: not RAM?)'}`);
+    });
+  });
+
+probeOptions(program.command('reset').description('system reset (AIRCR.SYSRESETREQ)'))
+  .option('--halt', 'halt at the reset vector (DEMCR.VC_CORERESET)')
+  .action(async (opts: ProbeOptions & { halt?: boolean }) => {
+    await withSession(opts, async (session) => {
+      await session.core.reset({ halt: !!opts.halt });
+      if (opts.halt) {
+        const [pc, sp] = await session.core.readCoreRegisters([CoreReg.pc, CoreReg.sp]);
+        console.log(`reset, halted at pc ${hex32(pc)} sp ${hex32(sp)}`);
+      } else console.log('reset, running');
+    });
+  });
+
+probeOptions(program.command('halt').description('halt the core')).action(async (opts: ProbeOptions) => {
+  await withSession(opts, async (session) => {
+    await session.core.halt();
+    const pc = await session.core.readCoreRegister(CoreReg.pc);
+    console.log(`halted at pc ${hex32(pc)}`);
+  });
+});
+
+probeOptions(program.command('resume').description('resume the core')).action(async (opts: ProbeOptions) => {
+  await withSession(opts, async (session) => {
+    await session.core.resume();
+    console.log('running');
+  });
+});
+
+probeOptions(program.command('step').description('execute one instruction')).action(async (opts: ProbeOptions) => {
+  await withSession(opts, async (session) => {
+    if (!(await session.core.isHalted())) await session.core.halt();
+    const before = await session.core.readCoreRegister(CoreReg.pc);
+    await session.core.step();
+    const after = await session.core.readCoreRegister(CoreReg.pc);
+    console.log(`stepped ${hex32(before)} -> ${hex32(after)}`);
+  });
+});
+
+probeOptions(program.command('regs').description('read core registers (halts the core if running, then resumes it)'))
+  .option('--json', 'machine-readable output')
+  .action(async (opts: ProbeOptions & { json?: boolean }) => {
+    await withSession(opts, async (session) => {
+      const wasHalted = await session.core.isHalted();
+      if (!wasHalted) await session.core.halt();
+      const values = await session.core.readCoreRegisters(CORE_REGISTER_NAMES.map((n) => CoreReg[n]));
+      if (!wasHalted) await session.core.resume();
+      if (opts.json) {
+        console.log(JSON.stringify(Object.fromEntries(CORE_REGISTER_NAMES.map((n, i) => [n, values[i]]))));
+        return;
+      }
+      CORE_REGISTER_NAMES.forEach((name, i) => console.log(`${name.padEnd(8)} ${hex32(values[i])}`));
+    });
+  });
+
+const rtt = program.command('rtt').description('SEGGER RTT channels');
+
+probeOptions(rtt.command('read').description('stream an RTT up channel to stdout'))
+  .option('--channel <n>', 'up channel index', '0')
+  .option('--duration <seconds>', 'stop after this long', '2')
+  .option('--rtt-scan <range>', 'RAM range to search for the control block, START..END')
+  .action(async (opts: ProbeOptions & { channel: string; duration: string; rttScan?: string }) => {
+    const channelIndex = parseNumber(opts.channel, '--channel');
+    const seconds = Number(opts.duration);
+    if (!(seconds > 0)) throw new UsageError('--duration must be a positive number of seconds');
+    await withSession(opts, async (session, probe) => {
+      const ranges = scanRanges(opts.rttScan, probe);
+      if (await session.core.isHalted()) await session.core.resume();
+      const deadline = Date.now() + seconds * 1000;
+      let address: number | null = null;
+      while (address === null) {
+        for (const r of ranges) {
+          address = await scanForControlBlock(session.ap, r.start, r.size);
+          if (address !== null) break;
+        }
+        if (address === null) {
+          if (Date.now() > deadline) {
+            throw new Error(`no RTT control block ("SEGGER RTT") found in ${ranges.map((r) => `${hex32(r.start)}..${hex32(r.start + r.size)}`).join(', ')}`);
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      const block = await readControlBlock(session.ap, address);
+      const channel = block.up[channelIndex];
+      if (!channel) throw new UsageError(`RTT up channel ${channelIndex} does not exist (block at ${hex32(address)} has ${block.maxUp})`);
+      process.stderr.write(`RTT control block at ${hex32(address)}: up channel ${channelIndex} "${channel.name}", ${channel.size} bytes\n`);
+      while (Date.now() < deadline) {
+        const data = await readUpChannel(session.ap, channel);
+        if (data.length) process.stdout.write(data);
+        else await new Promise((r) => setTimeout(r, 10));
+      }
+    });
+  });
+
+function scanRanges(option: string | undefined, probe: OpenedProbe): { start: number; size: number }[] {
+  if (option) {
+    const m = /^(.+)\.\.(.+)$/.exec(option);
+    if (!m) throw new UsageError(`--rtt-scan must be START..END, got "${option}"`);
+    const start = parseAddress(m[1]);
+    const end = parseAddress(m[2]);
+    if (end <= start) throw new UsageError(`--rtt-scan range is empty: ${option}`);
+    return [{ start, size: end - start }];
+  }
+  const ram = probe.target?.memoryMap.filter((r) => r.kind === 'ram') ?? [];
+  return ram.length ? ram.map((r) => ({ start: r.start, size: r.size })) : [{ start: 0x20000000, size: 0x10000 }];
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`dapdeck: error: ${message}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Probe selectors, as every CLI command and the app accept them:
+ *   emu:microbit | emu:lm3s6965evb   QEMU running firmware, behind the strict probe model
+ *   sim:cortex-m0 | sim:cortex-m3    the in-process target model, behind the strict probe model
+ *   VID:PID[:SERIAL]                 a real CMSIS-DAP probe on USB
+ * Simulated probes take `flavour` (v1 HID 64-byte packets or v2 bulk 512-byte packets).
+ */
+import type { DapTransport } from '../../core/dap/transport';
+import { SimulatedProbe, type ProbeStats } from '../../core/sim/cmsis-dap-probe';
+import { MemoryTarget } from '../../core/sim/memory-target';
+import type { SimTarget } from '../../core/sim/target';
+import { QemuTarget, type QemuBoard } from '../emu/qemu-target';
+import { listUsbProbes, openUsbProbe } from './usb';
+
+export const EMULATED_BOARDS: readonly QemuBoard[] = ['microbit', 'lm3s6965evb'];
+export const SIM_TARGETS = ['cortex-m0', 'cortex-m3'] as const;
+
+export interface ProbeListing {
+  selector: string;
+  description: string;
+  kind: 'emulated' | 'simulated' | 'usb';
+}
+
+export interface OpenProbeOptions {
+  /** Firmware QEMU boots (emu:); defaults to the hello sample for the board. */
+  elf?: string;
+  flavour?: 'v1-hid' | 'v2-bulk';
+  packetCount?: number;
+  /** Called to build the default firmware for emu: when no --elf is given. */
+  defaultElf?: (board: QemuBoard) => Promise<string> | string;
+}
+
+export interface OpenedProbe {
+  selector: string;
+  description: string;
+  transport: DapTransport;
+  /** Present for emulated and simulated probes: packet/byte counts and modeled wire time. */
+  stats?: () => ProbeStats;
+  simulated?: SimulatedProbe;
+  target?: SimTarget;
+  close(): Promise<void>;
+}
+
+export async function listProbes(): Promise<ProbeListing[]> {
+  const list: ProbeListing[] = [
+    ...EMULATED_BOARDS.map((board) => ({
+      selector: `emu:${board}`,
+      description: board === 'microbit' ? 'QEMU micro:bit (nRF51822, Cortex-M0) behind the CMSIS-DAP model' : 'QEMU LM3S6965EVB (Cortex-M3) behind the CMSIS-DAP model',
+      kind: 'emulated' as const,
+    })),
+    ...SIM_TARGETS.map((t) => ({ selector: `sim:${t}`, description: `in-process ${t} model behind the CMSIS-DAP model`, kind: 'simulated' as const })),
+  ];
+  for (const p of await listUsbProbes()) list.push({ selector: p.selector, description: `${p.product} (${p.kind})`, kind: 'usb' });
+  return list;
+}
+
+export async function openProbe(selector: string, options: OpenProbeOptions = {}): Promise<OpenedProbe> {
+  const [scheme, name] = selector.split(':', 2);
+  const flavour = options.flavour ?? 'v2-bulk';
+  if (scheme === 'emu') {
+    if (!EMULATED_BOARDS.includes(name as QemuBoard)) {
+      throw new Error(`unknown emulated board "${name}" (known: ${EMULATED_BOARDS.join(', ')})`);
+    }
+    const board = name as QemuBoard;
+    const elf = options.elf ?? (await options.defaultElf?.(board));
+    if (!elf) throw new Error(`${selector} needs firmware to boot: pass --elf FILE`);
+    const target = await QemuTarget.start({ board, elf });
+    return wrapSimulated(selector, target.description, target, flavour, options.packetCount);
+  }
+  if (scheme === 'sim') {
+    if (!(SIM_TARGETS as readonly string[]).includes(name)) {
+      throw new Error(`unknown simulated target "${name}" (known: ${SIM_TARGETS.join(', ')})`);
+    }
+    const target = new MemoryTarget(name as (typeof SIM_TARGETS)[number]);
+    return wrapSimulated(selector, target.description, target, flavour, options.packetCount);
+  }
+  if (/^[0-9a-f]{4}:[0-9a-f]{4}(:.+)?$/i.test(selector)) {
+    const { transport, entry } = await openUsbProbe(selector);
+    return { selector, description: entry.product, transport, close: () => transport.close() };
+  }
+  throw new Error(`unknown probe selector "${selector}" (use emu:BOARD, sim:TARGET or VID:PID[:SERIAL]; see "dapdeck list")`);
+}
+
+function wrapSimulated(selector: string, description: string, target: SimTarget, flavour: 'v1-hid' | 'v2-bulk', packetCount?: number): OpenedProbe {
+  const simulated = new SimulatedProbe({ flavour, target, packetCount, serial: selector });
+  return {
+    selector,
+    description,
+    transport: simulated.transport,
+    stats: () => simulated.stats,
+    simulated,
+    target,
+    close: async () => {
+      await simulated.transport.close().catch(() => undefined);
+      await target.close();
+    },
+  };
+}
