@@ -65,6 +65,11 @@ export interface SimTarget {
   /** Hardware breakpoints (the FPB model calls these when FP_COMPn is written/cleared). */
   setBreakpoint(address: number): Promise<void>;
   clearBreakpoint(address: number): Promise<void>;
+  /**
+   * Modeled target-side time (e.g. a flash algorithm running) since the last call, which the probe
+   * model adds to its wire clock. Backends without a model of their own timing omit it.
+   */
+  takeElapsedSeconds?(): number;
   /** Release whatever the backend holds (process, socket). */
   close(): Promise<void>;
 }

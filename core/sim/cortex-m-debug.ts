@@ -1,0 +1,296 @@
+/**
+ * The Cortex-M debug view of the bus, between the MEM-AP model and a SimTarget: the SCS debug
+ * registers (ARMv7-M ARM C1.6; ARMv6-M ARM C1.6), FPB breakpoints (C1.11), the ROM table and
+ * CoreSight component IDs. Every other address goes to the target's bus.
+ */
+import { BusFault, type SimTarget } from './target';
+
+const CPUID = 0xe000ed00;
+const AIRCR = 0xe000ed0c;
+const DFSR = 0xe000ed30;
+const DHCSR = 0xe000edf0;
+const DCRSR = 0xe000edf4;
+const DCRDR = 0xe000edf8;
+const DEMCR = 0xe000edfc;
+const FP_CTRL = 0xe0002000;
+const FP_REMAP = 0xe0002004;
+const FP_COMP0 = 0xe0002008;
+const ROM_TABLE = 0xe00ff000;
+
+const S_REGRDY = 1 << 16;
+const S_HALT = 1 << 17;
+const S_RETIRE_ST = 1 << 24;
+const S_RESET_ST = 1 << 25;
+const C_DEBUGEN = 1;
+const C_HALT = 2;
+const C_STEP = 4;
+const C_MASKINTS = 8;
+
+export interface CortexMDebugOptions {
+  /** ARMv6-M (M0/M0+) or ARMv7-M (M3/M4): sets FPB size and ROM table contents. */
+  arch: 'v6m' | 'v7m';
+}
+
+export class CortexMDebugModel {
+  private dhcsrControl = 0;
+  private dcrdr = 0;
+  private demcr = 0;
+  private dfsr = 0;
+  private regReady = true;
+  private resetSeen = false;
+  private fpEnabled = false;
+  private readonly fpComp: number[];
+  private readonly ppbScratch = new Map<number, number>();
+
+  constructor(
+    readonly target: SimTarget,
+    readonly options: CortexMDebugOptions,
+  ) {
+    this.fpComp = new Array(options.arch === 'v6m' ? 4 : 6).fill(0);
+  }
+
+  /** The target was reset from outside (nRESET, power): DHCSR reports it once. */
+  noteExternalReset(): void {
+    this.resetSeen = true;
+    this.dfsr = 0;
+  }
+
+  async read32(address: number): Promise<number> {
+    switch (address) {
+      case CPUID:
+        return this.target.cpuid >>> 0;
+      case AIRCR:
+        // VECTKEYSTAT reads as 0xFA05 (ARMv7-M B3.2.6).
+        return 0xfa050000;
+      case DFSR:
+        return this.dfsr;
+      case DHCSR:
+        return this.readDhcsr();
+      case DCRSR:
+        return 0; // write-only
+      case DCRDR:
+        return this.dcrdr >>> 0;
+      case DEMCR:
+        return this.demcr >>> 0;
+      case FP_CTRL:
+        // NUM_CODE[7:4], KEY reads 0, ENABLE bit 0; REV[31:28] = 0 (FPB version 1).
+        return ((this.fpComp.length << 4) | (this.fpEnabled ? 1 : 0)) >>> 0;
+      case FP_REMAP:
+        return 0;
+    }
+    if (address >= FP_COMP0 && address < FP_COMP0 + 4 * this.fpComp.length) return this.fpComp[(address - FP_COMP0) >> 2] >>> 0;
+    const rom = this.romTableWord(address);
+    if (rom !== undefined) return rom;
+    if (this.isPpbScratch(address)) return this.ppbScratch.get(address) ?? 0;
+    const bytes = await this.target.readMemory(address, 4);
+    return (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0;
+  }
+
+  async write32(address: number, value: number): Promise<void> {
+    value >>>= 0;
+    switch (address) {
+      case CPUID:
+        return;
+      case AIRCR:
+        return this.writeAircr(value);
+      case DFSR:
+        this.dfsr &= ~value; // write one to clear
+        return;
+      case DHCSR:
+        return this.writeDhcsr(value);
+      case DCRSR:
+        return this.writeDcrsr(value);
+      case DCRDR:
+        this.dcrdr = value;
+        return;
+      case DEMCR:
+        this.demcr = value & 0x010f07f1;
+        return;
+      case FP_CTRL:
+        // The KEY bit must be written as one for the write to take effect (ARMv7-M C1.11.3).
+        if (value & 2) await this.setFpEnabled((value & 1) !== 0);
+        return;
+      case FP_REMAP:
+        return;
+    }
+    if (address >= FP_COMP0 && address < FP_COMP0 + 4 * this.fpComp.length) return this.writeFpComp((address - FP_COMP0) >> 2, value);
+    if (this.romTableWord(address) !== undefined) return;
+    if (this.isPpbScratch(address)) {
+      this.ppbScratch.set(address, value);
+      return;
+    }
+    await this.target.writeMemory(address, Uint8Array.of(value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24));
+  }
+
+  /** Sub-word access: debug registers are word-only in this model; memory is byte-addressable. */
+  async readSized(address: number, size: 1 | 2): Promise<number> {
+    if (this.isDebugRegister(address)) {
+      const word = await this.read32(address & ~3);
+      return (word >>> ((address & 3) * 8)) & (size === 1 ? 0xff : 0xffff);
+    }
+    const bytes = await this.target.readMemory(address, size);
+    return size === 1 ? bytes[0] : bytes[0] | (bytes[1] << 8);
+  }
+
+  async writeSized(address: number, size: 1 | 2, value: number): Promise<void> {
+    if (this.isDebugRegister(address)) {
+      // Sub-word writes to the debug registers are UNPREDICTABLE (ARMv7-M C1.6): refuse them.
+      throw new BusFault(address, 'write');
+    }
+    await this.target.writeMemory(address, size === 1 ? Uint8Array.of(value & 0xff) : Uint8Array.of(value & 0xff, (value >>> 8) & 0xff));
+  }
+
+  private isDebugRegister(address: number): boolean {
+    const a = address & ~3;
+    return (a >= 0xe000ed00 && a <= 0xe000ed3c) || (a >= DHCSR && a <= DEMCR) || (a >= FP_CTRL && a < 0xe0003000) || (a >= ROM_TABLE && a < ROM_TABLE + 0x1000);
+  }
+
+  /** DWT and ITM (and TPIU on v7-M) are plain registers here: enough for discovery, not for tracing. */
+  private isPpbScratch(address: number): boolean {
+    return (address >= 0xe0000000 && address < 0xe0002000) || (address >= 0xe0040000 && address < 0xe0041000);
+  }
+
+  private async readDhcsr(): Promise<number> {
+    const halted = await this.target.isHalted();
+    let value = this.dhcsrControl & 0xf;
+    if (halted) value |= S_HALT;
+    // S_REGRDY is only meaningful while halted; a transfer requested while running never completes.
+    if (this.regReady && halted) value |= S_REGRDY;
+    if (!halted) value |= S_RETIRE_ST;
+    if (this.resetSeen) value |= S_RESET_ST;
+    this.resetSeen = false; // S_RESET_ST clears on read
+    return value >>> 0;
+  }
+
+  private async writeDhcsr(value: number): Promise<void> {
+    // Writes without DBGKEY in [31:16] are ignored (ARMv7-M C1.6.2).
+    if (value >>> 16 !== 0xa05f) return;
+    const next = value & 0xf;
+    const wasDebug = (this.dhcsrControl & C_DEBUGEN) !== 0;
+    const halted = await this.target.isHalted();
+    if (!(next & C_DEBUGEN)) {
+      // Clearing C_DEBUGEN releases a halted core.
+      this.dhcsrControl = 0;
+      if (halted && wasDebug) await this.target.resume();
+      return;
+    }
+    // C_MASKINTS may only change while halted.
+    const maskints = halted ? next & C_MASKINTS : this.dhcsrControl & C_MASKINTS;
+    this.dhcsrControl = (next & (C_DEBUGEN | C_HALT | C_STEP)) | maskints;
+    if (next & C_HALT) {
+      if (!halted) {
+        await this.target.halt();
+        this.dfsr |= 1; // HALTED
+      }
+      return;
+    }
+    if (halted) {
+      if (next & C_STEP) {
+        await this.target.step();
+        this.dfsr |= 1;
+        this.dhcsrControl |= C_HALT;
+      } else {
+        await this.target.resume();
+      }
+    }
+  }
+
+  private async writeDcrsr(value: number): Promise<void> {
+    const reg = value & 0x7f;
+    const write = (value & (1 << 16)) !== 0;
+    if (!(await this.target.isHalted())) {
+      // A transfer requested while running does not complete: S_REGRDY stays low.
+      this.regReady = false;
+      return;
+    }
+    const valid = reg <= 18 || reg === 20 || (this.options.arch === 'v7m' && reg >= 0x40 && reg <= 0x5f);
+    if (!valid) {
+      this.regReady = true;
+      this.dcrdr = 0;
+      return;
+    }
+    if (write) await this.target.writeRegister(reg, this.dcrdr);
+    else this.dcrdr = (await this.target.readRegister(reg)) >>> 0;
+    this.regReady = true;
+  }
+
+  private async writeAircr(value: number): Promise<void> {
+    if (value >>> 16 !== 0x05fa) return; // VECTKEY required
+    const sysreset = (value & 4) !== 0;
+    const vectreset = this.options.arch === 'v7m' && (value & 1) !== 0;
+    if (!sysreset && !vectreset) return;
+    const halt = (this.demcr & 1) !== 0 && (this.dhcsrControl & C_DEBUGEN) !== 0;
+    await this.target.reset({ halt });
+    this.resetSeen = true;
+    this.regReady = true;
+    this.dfsr = halt ? 1 << 3 : 0; // VCATCH
+    if (!halt) this.dhcsrControl &= ~(C_HALT | C_STEP);
+    else this.dhcsrControl |= C_HALT;
+  }
+
+  private async setFpEnabled(enabled: boolean): Promise<void> {
+    if (enabled === this.fpEnabled) return;
+    for (let i = 0; i < this.fpComp.length; i++) {
+      if (this.fpComp[i] & 1) await this.applyComparator(this.fpComp[i], enabled);
+    }
+    this.fpEnabled = enabled;
+  }
+
+  private async writeFpComp(index: number, value: number): Promise<void> {
+    const old = this.fpComp[index];
+    if (this.fpEnabled && old & 1) await this.applyComparator(old, false);
+    this.fpComp[index] = value;
+    if (this.fpEnabled && value & 1) await this.applyComparator(value, true);
+  }
+
+  /** FPB v1 comparator: COMP[28:2] is the word address; REPLACE[31:30] picks the halfword(s). */
+  private async applyComparator(comp: number, set: boolean): Promise<void> {
+    const word = comp & 0x1ffffffc;
+    const replace = comp >>> 30;
+    const addresses = replace === 1 ? [word] : replace === 2 ? [word + 2] : replace === 3 ? [word, word + 2] : [];
+    for (const a of addresses) {
+      if (set) await this.target.setBreakpoint(a);
+      else await this.target.clearBreakpoint(a);
+    }
+  }
+
+  private romTableWord(address: number): number | undefined {
+    if (address >= ROM_TABLE && address < ROM_TABLE + 0x1000) {
+      const offset = address - ROM_TABLE;
+      // Entries: offset from the ROM table base to each component, with present + 32-bit format bits.
+      const components = this.options.arch === 'v6m' ? [0xe000e000, 0xe0001000, 0xe0002000] : [0xe000e000, 0xe0001000, 0xe0002000, 0xe0000000, 0xe0040000];
+      if (offset < 4 * components.length) return ((components[offset >> 2] - ROM_TABLE) | 3) >>> 0;
+      if (offset < 0xfd0) return 0; // end marker and reserved
+      return componentIdWord(offset, 0x1); // class 0x1: ROM table
+    }
+    // Component and peripheral ID registers at the top of each component's 4 KiB block.
+    const block = address & ~0xfff;
+    const offset = address & 0xfff;
+    if (offset >= 0xfd0 && [0xe000e000, 0xe0001000, 0xe0002000].includes(block)) return componentIdWord(offset, 0xe);
+    return undefined;
+  }
+}
+
+/** CIDR0–3 = 0x0D, class<<4, 0x05, 0xB1; PIDRs name ARM as designer (JEP106 0x3B). */
+function componentIdWord(offset: number, componentClass: number): number {
+  switch (offset) {
+    case 0xff0:
+      return 0x0d;
+    case 0xff4:
+      return (componentClass << 4) & 0xff;
+    case 0xff8:
+      return 0x05;
+    case 0xffc:
+      return 0xb1;
+    case 0xfe0:
+      return 0x71; // PIDR0: part number low
+    case 0xfe4:
+      return 0xb4; // PIDR1: part high | JEP106 id low
+    case 0xfe8:
+      return 0x0b; // PIDR2: JEP106 used, id high
+    case 0xfd0:
+      return 0x04; // PIDR4: JEP106 continuation 4 (ARM)
+    default:
+      return 0;
+  }
+}

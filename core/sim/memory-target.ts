@@ -1,0 +1,237 @@
+/**
+ * An in-process Cortex-M target for fast tests: real memory maps, a fake core (no instruction
+ * execution), and hooks for MMIO models and for emulating code that runs when the core resumes.
+ */
+import { BusFault, type HaltReason, type MemoryRegion, type SimTarget } from './target';
+
+export type MemoryTargetPreset = 'cortex-m0' | 'cortex-m3';
+
+interface PresetSpec {
+  description: string;
+  cpuid: number;
+  dpidr: number;
+  flashSize: number;
+  ramSize: number;
+}
+
+/**
+ * CPUID: Cortex-M0 r0p0 = 0x410CC200 (ARM DDI 0432C 4.2), Cortex-M3 r2p0 = 0x412FC230 (DDI 0337I).
+ * DPIDR: the Cortex-M0 SW-DP (DP v1, MINDP) 0x0BB11477; the Cortex-M3 SW-DP 0x1BA01477.
+ */
+const PRESETS: Record<MemoryTargetPreset, PresetSpec> = {
+  'cortex-m0': { description: 'in-process Cortex-M0 model (nRF51822 memory map)', cpuid: 0x410cc200, dpidr: 0x0bb11477, flashSize: 256 * 1024, ramSize: 16 * 1024 },
+  'cortex-m3': { description: 'in-process Cortex-M3 model (LM3S6965 memory map)', cpuid: 0x412fc230, dpidr: 0x1ba01477, flashSize: 256 * 1024, ramSize: 64 * 1024 },
+};
+
+export interface Peripheral {
+  read(offset: number, size: 1 | 2 | 4): number;
+  write(offset: number, size: 1 | 2 | 4, value: number): void;
+}
+
+export interface ResumeContext {
+  target: MemoryTarget;
+  pc: number;
+}
+
+/**
+ * Called when the core resumes. Return the modeled seconds the emulated code ran and where it
+ * stopped ('breakpoint' halts the core again), or undefined to leave the core running.
+ */
+export type ResumeHook = (ctx: ResumeContext) => { seconds: number; halt: HaltReason } | undefined;
+
+const FLASH_START = 0x00000000;
+const RAM_START = 0x20000000;
+const PPB_START = 0xe0000000;
+const PPB_SIZE = 0x00100000;
+
+export class MemoryTarget implements SimTarget {
+  readonly description: string;
+  readonly cpuid: number;
+  readonly dpidr: number;
+  readonly memoryMap: MemoryRegion[];
+  readonly flash: Uint8Array;
+  readonly ram: Uint8Array;
+  readonly registers = new Uint32Array(21);
+  onResume: ResumeHook | null = null;
+  private readonly peripherals: { start: number; size: number; model: Peripheral }[] = [];
+  private readonly ppb = new Map<number, number>();
+  private halted = false;
+  private reason: HaltReason = 'unknown';
+  private readonly breakpoints = new Set<number>();
+  private elapsed = 0;
+  resets = 0;
+
+  constructor(preset: MemoryTargetPreset = 'cortex-m3') {
+    const spec = PRESETS[preset];
+    this.description = spec.description;
+    this.cpuid = spec.cpuid;
+    this.dpidr = spec.dpidr;
+    // Fresh NOR flash reads erased (0xFF), as on real nRF51/LM3S parts.
+    this.flash = new Uint8Array(spec.flashSize).fill(0xff);
+    this.ram = new Uint8Array(spec.ramSize);
+    this.memoryMap = [
+      { name: 'flash', kind: 'flash', start: FLASH_START, size: spec.flashSize },
+      { name: 'ram', kind: 'ram', start: RAM_START, size: spec.ramSize },
+      { name: 'peripherals', kind: 'peripheral', start: 0x40000000, size: 0x20000000 },
+    ];
+  }
+
+  /** Map an MMIO model (e.g. a flash controller) at [start, start+size). */
+  addPeripheral(start: number, size: number, model: Peripheral): void {
+    this.peripherals.push({ start, size, model });
+  }
+
+  /** Load bytes straight into flash (as a factory image would be), bypassing the bus rules. */
+  loadFlash(address: number, data: Uint8Array): void {
+    this.flash.set(data, address - FLASH_START);
+  }
+
+  get breakpointAddresses(): number[] {
+    return [...this.breakpoints];
+  }
+
+  // ---- bus ----
+
+  async readMemory(address: number, length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    for (let i = 0; i < length; ) {
+      const a = (address + i) >>> 0;
+      const region = this.backing(a);
+      if (region) {
+        const n = Math.min(length - i, region.bytes.length - region.offset);
+        out.set(region.bytes.subarray(region.offset, region.offset + n), i);
+        i += n;
+        continue;
+      }
+      out[i] = this.readByteSlow(a);
+      i++;
+    }
+    return out;
+  }
+
+  async writeMemory(address: number, data: Uint8Array): Promise<void> {
+    for (let i = 0; i < data.length; ) {
+      const a = (address + i) >>> 0;
+      if (a >= FLASH_START && a < FLASH_START + this.flash.length) {
+        // Writes to flash over the bus do nothing: programming goes through the flash controller.
+        i++;
+        continue;
+      }
+      if (a >= RAM_START && a < RAM_START + this.ram.length) {
+        const n = Math.min(data.length - i, RAM_START + this.ram.length - a);
+        this.ram.set(data.subarray(i, i + n), a - RAM_START);
+        i += n;
+        continue;
+      }
+      const p = this.peripheralAt(a);
+      if (p) {
+        p.model.write(a - p.start, 1, data[i]);
+        i++;
+        continue;
+      }
+      if (a >= PPB_START && a < PPB_START + PPB_SIZE) {
+        this.ppb.set(a, data[i]);
+        i++;
+        continue;
+      }
+      throw new BusFault(a, 'write');
+    }
+  }
+
+  private backing(a: number): { bytes: Uint8Array; offset: number } | null {
+    if (a >= FLASH_START && a < FLASH_START + this.flash.length) return { bytes: this.flash, offset: a - FLASH_START };
+    if (a >= RAM_START && a < RAM_START + this.ram.length) return { bytes: this.ram, offset: a - RAM_START };
+    return null;
+  }
+
+  private peripheralAt(a: number) {
+    return this.peripherals.find((p) => a >= p.start && a < p.start + p.size);
+  }
+
+  private readByteSlow(a: number): number {
+    const p = this.peripheralAt(a);
+    if (p) return p.model.read(a - p.start, 1) & 0xff;
+    if (a >= PPB_START && a < PPB_START + PPB_SIZE) return this.ppb.get(a) ?? 0;
+    throw new BusFault(a, 'read');
+  }
+
+  // ---- core ----
+
+  async halt(): Promise<void> {
+    if (!this.halted) {
+      this.halted = true;
+      this.reason = 'request';
+    }
+  }
+
+  async resume(): Promise<void> {
+    this.halted = false;
+    const outcome = this.onResume?.({ target: this, pc: this.registers[15] });
+    if (outcome) {
+      this.elapsed += outcome.seconds;
+      this.halted = true;
+      this.reason = outcome.halt;
+    }
+  }
+
+  /** The fake core executes a 16-bit instruction: PC advances by 2. */
+  async step(): Promise<void> {
+    this.registers[15] = (this.registers[15] + 2) >>> 0;
+    this.halted = true;
+    this.reason = 'step';
+  }
+
+  async isHalted(): Promise<boolean> {
+    return this.halted;
+  }
+
+  haltReason(): HaltReason {
+    return this.reason;
+  }
+
+  async readRegister(reg: number): Promise<number> {
+    return this.registers[this.index(reg)];
+  }
+
+  async writeRegister(reg: number, value: number): Promise<void> {
+    this.registers[this.index(reg)] = value >>> 0;
+  }
+
+  private index(reg: number): number {
+    if (reg <= 18) return reg;
+    if (reg === 20) return 19;
+    throw new BusFault(reg, 'read');
+  }
+
+  /** Reset: SP and PC from the vector table (ARMv7-M B1.5.5), xPSR with the Thumb bit. */
+  async reset(options: { halt: boolean }): Promise<void> {
+    this.resets++;
+    this.registers.fill(0);
+    const v = await this.readMemory(0, 8);
+    const sp = (v[0] | (v[1] << 8) | (v[2] << 16) | (v[3] << 24)) >>> 0;
+    const reset = (v[4] | (v[5] << 8) | (v[6] << 16) | (v[7] << 24)) >>> 0;
+    this.registers[13] = sp & ~3;
+    this.registers[17] = sp & ~3;
+    this.registers[15] = reset & ~1;
+    this.registers[16] = 0x01000000;
+    this.registers[14] = 0xffffffff;
+    this.halted = options.halt;
+    this.reason = options.halt ? 'vector-catch' : 'unknown';
+  }
+
+  async setBreakpoint(address: number): Promise<void> {
+    this.breakpoints.add(address >>> 0);
+  }
+
+  async clearBreakpoint(address: number): Promise<void> {
+    this.breakpoints.delete(address >>> 0);
+  }
+
+  takeElapsedSeconds(): number {
+    const e = this.elapsed;
+    this.elapsed = 0;
+    return e;
+  }
+
+  async close(): Promise<void> {}
+}
