@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds the Rust no_std samples offline with Debian's rustc 1.63 (not rustup's, which has no thumb
+# targets here): first a sysroot with `core` and `compiler_builtins` per target (cached, keyed by the
+# rustc version), then each sample for each board with rustc directly. No cargo, no crates.io.
+#
+#   scripts/build-firmware.sh [SAMPLE...]     (default: every folder in firmware-samples/ with src/main.rs)
+# Outputs .cache/firmware/SAMPLE-BOARD.elf, rebuilt only when the sample's or common sources changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUSTC=/usr/bin/rustc
+export RUSTC_BOOTSTRAP=1
+[ -x "$RUSTC" ] || { echo "build-firmware: $RUSTC missing — run scripts/install-system-deps.sh" >&2; exit 1; }
+version=$("$RUSTC" --version | awk '{print $2}')
+sysroot=".cache/sysroot/$version"
+out=.cache/firmware
+mkdir -p "$out"
+
+build_sysroot() {
+  local target=$1 lib="$sysroot/lib/rustlib/$1/lib"
+  [ -f "$lib/.done" ] && return 0
+  mkdir -p "$lib"
+  local core_src builtins_src extra=()
+  core_src=$(ls -d /usr/src/rustc-*/library/core | head -n1)
+  builtins_src=$(ls -d /usr/share/cargo/registry/compiler_builtins-* | head -n1)
+  [ "$target" = thumbv6m-none-eabi ] && extra=(--cfg thumb_1)
+  "$RUSTC" --edition 2021 --crate-name core --crate-type rlib --target "$target" \
+    -C opt-level=s -C panic=abort -C debuginfo=1 -Z force-unstable-if-unmarked \
+    --out-dir "$lib" "$core_src/src/lib.rs" 2> "$lib/core.log" || { cat "$lib/core.log" >&2; return 1; }
+  "$RUSTC" --edition 2015 --crate-name compiler_builtins --crate-type rlib --target "$target" \
+    -C opt-level=s -C panic=abort -C codegen-units=1000 -Z force-unstable-if-unmarked \
+    --cfg 'feature="compiler-builtins"' --cfg 'feature="mem"' --cfg 'feature="unstable"' --cfg thumb "${extra[@]}" \
+    --sysroot "$sysroot" --out-dir "$lib" "$builtins_src/src/lib.rs" 2> "$lib/builtins.log" || { cat "$lib/builtins.log" >&2; return 1; }
+  touch "$lib/.done"
+}
+
+if [ ! -f "$sysroot/lib/rustlib/thumbv6m-none-eabi/lib/.done" ] || [ ! -f "$sysroot/lib/rustlib/thumbv7m-none-eabi/lib/.done" ]; then
+  echo "build-firmware: building the rustc $version sysroot for thumbv6m/thumbv7m (once, ~1 min)"
+  build_sysroot thumbv6m-none-eabi & a=$!
+  build_sysroot thumbv7m-none-eabi & b=$!
+  wait $a && wait $b
+fi
+
+board_target() { case $1 in microbit) echo thumbv6m-none-eabi ;; lm3s6965evb) echo thumbv7m-none-eabi ;; esac; }
+
+samples=("$@")
+if [ ${#samples[@]} -eq 0 ]; then
+  for d in firmware-samples/*/src/main.rs; do samples+=("$(basename "$(dirname "$(dirname "$d")")")"); done
+fi
+
+for sample in "${samples[@]}"; do
+  src="firmware-samples/$sample"
+  [ -f "$src/src/main.rs" ] || { echo "build-firmware: no sample $sample ($src/src/main.rs)" >&2; exit 1; }
+  for board in microbit lm3s6965evb; do
+    elf="$out/$sample-$board.elf"
+    if [ -f "$elf" ] && [ -z "$(find "$src" firmware-samples/common scripts/build-firmware.sh -newer "$elf" -type f 2>/dev/null | head -n1)" ]; then
+      continue
+    fi
+    target=$(board_target "$board")
+    "$RUSTC" --edition 2018 --crate-type bin --crate-name "$sample" --target "$target" --sysroot "$sysroot" \
+      -C opt-level=s -C panic=abort -C debuginfo=2 -C codegen-units=1 \
+      -C linker=rust-lld -C linker-flavor=ld.lld \
+      -C link-arg=-Tfirmware-samples/common/$board.x -C link-arg=-Map="$out/$sample-$board.map" \
+      --cfg "board=\"$board\"" -o "$elf" "$src/src/main.rs"
+    echo "build-firmware: $elf ($(stat -c %s "$elf") bytes)"
+  done
+done
