@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build-firmware.sh hello
 
-dapdeck() { node bin/dapdeck.mjs "$@"; }
+dapdeck() { node bin/dapdeck.cjs "$@"; }
 echo "== dapdeck list"; dapdeck list
 echo "== dapdeck info --probe emu:microbit"; dapdeck info --probe emu:microbit --stats
 echo "== dapdeck rtt read --probe emu:microbit"; dapdeck rtt read --probe emu:microbit --duration 0.5 --stats

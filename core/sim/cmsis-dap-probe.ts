@@ -479,6 +479,8 @@ export class SimulatedProbe {
     const data: number[] = [];
     let done = 0;
     let status = ACK_OK;
+    const burst = read && apnDp && a32 === 0x0c && this.dp.apBank === 0 ? this.ap.burstRange(count) : null;
+    if (burst) await this.debug.beginBurst(burst.address, burst.length);
     for (let i = 0; i < count; i++) {
       const value = read ? 0 : u32(packet, q + 4 * i);
       const r = await this.swd(exec, apnDp, read, a32, value);
@@ -489,6 +491,7 @@ export class SimulatedProbe {
       if (read) data.push(r.value);
       done++;
     }
+    if (burst) this.debug.endBurst();
     if (read && apnDp && done > 0) this.account(exec, 1); // final RDBUFF
     if (!read) q += 4 * count;
     exec.out.push(CMD.TransferBlock, done & 0xff, done >> 8, status);

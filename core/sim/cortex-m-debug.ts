@@ -55,7 +55,34 @@ export class CortexMDebugModel {
     this.dfsr = 0;
   }
 
+  /**
+   * A block read about to stream [address, address+length) word by word: fetch it from the target
+   * in one call (a QEMU round trip per word would be ~1 ms each). Plain memory only; if the range
+   * faults, nothing is cached and the words fault one by one, at the exact address.
+   */
+  async beginBurst(address: number, length: number): Promise<void> {
+    this.burst = null;
+    if (length <= 4 || this.isDebugRegister(address) || this.isDebugRegister(address + length - 4) || address >= 0xe0000000) return;
+    try {
+      this.burst = { address, bytes: await this.target.readMemory(address, length) };
+    } catch (err) {
+      if (!(err instanceof BusFault)) throw err;
+    }
+  }
+
+  endBurst(): void {
+    this.burst = null;
+  }
+
+  private burst: { address: number; bytes: Uint8Array } | null = null;
+
   async read32(address: number): Promise<number> {
+    const burst = this.burst;
+    if (burst && address >= burst.address && address + 4 <= burst.address + burst.bytes.length) {
+      const o = address - burst.address;
+      const b = burst.bytes;
+      return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+    }
     switch (address) {
       case CPUID:
         return this.target.cpuid >>> 0;

@@ -28,6 +28,16 @@ export class MemApModel {
     this.tar = 0;
   }
 
+  /**
+   * The bytes `count` DRW reads would touch from the current TAR, if this is a word-sized,
+   * auto-incrementing stream on the DRW of the selected bank (bounded by the 1 KiB wrap).
+   */
+  burstRange(count: number): { address: number; length: number } | null {
+    if ((this.csw & CSW_SIZE_MASK) !== 2 || ((this.csw >>> CSW_ADDRINC_SHIFT) & 3) !== 1 || this.tar & 3) return null;
+    const toWrap = 0x400 - (this.tar & 0x3ff);
+    return { address: this.tar >>> 0, length: Math.min(count * 4, toWrap) };
+  }
+
   get tarValue(): number {
     return this.tar >>> 0;
   }

@@ -149,6 +149,11 @@ export class SwdDpModel {
     return ok(result.value);
   }
 
+  /** SELECT.APBANKSEL as an AP register offset (0x00, 0x10, …). */
+  get apBank(): number {
+    return this.select & 0xf0;
+  }
+
   /** A target reset leaves the DP as it was (it is in the debug power domain). */
   get stickyFlags(): number {
     return this.sticky;

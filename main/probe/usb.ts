@@ -2,7 +2,7 @@
  * Real CMSIS-DAP probes through node `usb` (libusb). A probe is recognised the way the CMSIS-DAP
  * spec asks hosts to: "CMSIS-DAP" in the product string (v1 HID or v2 vendor-class bulk interface).
  */
-import dapjs from 'dapjs';
+import * as dapjsModule from 'dapjs';
 import type { DapTransport } from '../../core/dap/transport';
 
 export interface UsbProbeEntry {
@@ -13,6 +13,9 @@ export interface UsbProbeEntry {
   product: string;
   kind: 'v2-bulk' | 'v1-hid';
 }
+
+// dapjs is a UMD bundle: depending on the loader its exports arrive as the namespace or as `default`.
+const dapjs = ((dapjsModule as unknown as { default?: typeof dapjsModule }).default ?? dapjsModule) as typeof dapjsModule;
 
 type UsbModule = typeof import('usb');
 
