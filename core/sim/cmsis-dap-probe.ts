@@ -145,6 +145,11 @@ export class SimulatedProbe {
       if (this.unplugged) throw disconnected();
       if (generation !== this.generation) throw new Error('transport closed');
     }
+    if (this.unplugAfter !== null && this.unplugAfter-- <= 0) {
+      this.unplugAfter = null;
+      this._unplug();
+      throw disconnected();
+    }
     this.outstanding++;
     const arrival = this.wire.packetOut(bytes.length);
     const packet = Uint8Array.from(bytes);
@@ -163,7 +168,7 @@ export class SimulatedProbe {
       this.readWaiters.push({ resolve, reject });
       this.deliver();
     }).then((r) => {
-      this.wire.hostReads(r.arrival);
+      this.wire.hostReads(r.arrival, this.outstanding);
       this.outstanding--;
       this.writeWaiters.shift()?.();
       const padded = this.options.flavour === 'v1-hid' ? padTo(r.bytes, this.packetSize) : r.bytes;
@@ -219,6 +224,8 @@ export class SimulatedProbe {
   }
 
   private pendingFailure: Error | null = null;
+  /** @internal Packets still accepted before an armed unplug. */
+  unplugAfter: number | null = null;
 
   // ---- commands ----
 
@@ -540,6 +547,10 @@ export class ProbeFaults {
   /** Pull the USB cable: every pending and later transfer fails until replug(). */
   unplug(): void {
     this.probe._unplug();
+  }
+  /** Pull the cable after `packets` more command packets have gone out (mid-transfer). */
+  unplugAfterPackets(packets: number): void {
+    this.probe.unplugAfter = packets;
   }
   replug(): void {
     this.probe._replug();

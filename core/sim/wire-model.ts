@@ -59,8 +59,9 @@ export interface WireStats {
   bytesOut: number;
   bytesIn: number;
   /**
-   * Times the host had to wait for a response that had not yet arrived (the host's clock moved
-   * forward on a read). A fully serial host pays one per command; a pipelining host fewer.
+   * Full round trips: the host waited for a response with no other command in flight, so the
+   * probe had nothing queued behind it. A serial host pays one per command; a pipelining host
+   * pays one per burst.
    */
   roundTrips: number;
   swdTransfers: number;
@@ -139,11 +140,11 @@ export class WireModel {
     return arrival;
   }
 
-  /** The host reads a response that arrives at `arrival`. */
-  hostReads(arrival: number): void {
+  /** The host reads a response that arrives at `arrival`, with `inFlight` commands outstanding (this one included). */
+  hostReads(arrival: number, inFlight: number): void {
     if (arrival > this.host) {
       this.host = arrival;
-      this.stats.roundTrips++;
+      if (inFlight <= 1) this.stats.roundTrips++;
     }
     this.stats.modeledSeconds = this.host - this.start;
   }
