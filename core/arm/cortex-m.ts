@@ -33,6 +33,8 @@ export interface CoreStatus {
 
 export type HaltCause = 'request' | 'breakpoint' | 'step' | 'vector-catch' | 'watchpoint' | 'external' | 'unknown';
 
+const FP_CTRL = 0xe0002000;
+const FP_COMP0 = 0xe0002008;
 const BD_DHCSR = MEM_AP.BD0;
 const BD_DCRSR = MEM_AP.BD1;
 const BD_DCRDR = MEM_AP.BD2;
@@ -180,6 +182,47 @@ export class CortexM {
   }
   async writeCoreRegister(reg: number, value: number): Promise<void> {
     await this.writeCoreRegisters([[reg, value]]);
+  }
+
+  // ---- FPB hardware breakpoints (ARMv7-M C1.11, ARMv8-M FPB v2) ----
+
+  private fpb: { comparators: number; revision: number; used: (number | null)[] } | null = null;
+
+  private async fpbInfo() {
+    if (!this.fpb) {
+      const ctrl = await this.ap.read32(FP_CTRL);
+      const comparators = ((ctrl >>> 4) & 0xf) | (((ctrl >>> 12) & 0x7) << 4);
+      this.fpb = { comparators, revision: ctrl >>> 28, used: new Array(comparators).fill(null) };
+      await this.ap.write32(FP_CTRL, 0x3); // KEY | ENABLE
+    }
+    return this.fpb;
+  }
+
+  /** Set a hardware breakpoint on the (Thumb) instruction at `address`. */
+  async setBreakpoint(address: number): Promise<void> {
+    const fpb = await this.fpbInfo();
+    const addr = address & ~1;
+    if (fpb.used.includes(addr)) return;
+    const slot = fpb.used.indexOf(null);
+    if (slot < 0) throw new DebugError('core', `no free hardware breakpoint for ${hex32(addr)} (all ${fpb.comparators} FPB comparators in use)`);
+    let comp: number;
+    if (fpb.revision === 0) {
+      // FPB v1 only matches code below 0x20000000; REPLACE picks the halfword.
+      if (addr >= 0x20000000) throw new DebugError('core', `FPB v1 cannot break at ${hex32(addr)} (only code below 0x20000000)`);
+      comp = (addr & 0x1ffffffc) | (addr & 2 ? 0x80000000 : 0x40000000) | 1;
+    } else {
+      comp = addr | 1; // FPB v2: BPADDR[31:1], BE
+    }
+    await this.ap.write32(FP_COMP0 + 4 * slot, comp >>> 0);
+    fpb.used[slot] = addr;
+  }
+
+  async clearBreakpoint(address: number): Promise<void> {
+    const fpb = await this.fpbInfo();
+    const slot = fpb.used.indexOf(address & ~1);
+    if (slot < 0) return;
+    await this.ap.write32(FP_COMP0 + 4 * slot, 0);
+    fpb.used[slot] = null;
   }
 
   get interruptsMasked(): boolean {

@@ -90,6 +90,7 @@ export class CortexMDebugModel {
         // VECTKEYSTAT reads as 0xFA05 (ARMv7-M B3.2.6).
         return 0xfa050000;
       case DFSR:
+        await this.noteHaltReason();
         return this.dfsr;
       case DHCSR:
         return this.readDhcsr();
@@ -177,7 +178,13 @@ export class CortexMDebugModel {
     return (address >= 0xe0000000 && address < 0xe0002000) || (address >= 0xe0040000 && address < 0xe0041000);
   }
 
+  /** A core that stopped by itself (breakpoint) reports it in DFSR.BKPT. */
+  private async noteHaltReason(): Promise<void> {
+    if ((await this.target.isHalted()) && this.target.haltReason() === 'breakpoint') this.dfsr |= 1 << 1;
+  }
+
   private async readDhcsr(): Promise<number> {
+    await this.noteHaltReason();
     const halted = await this.target.isHalted();
     let value = this.dhcsrControl & 0xf;
     if (halted) value |= S_HALT;
