@@ -90,11 +90,8 @@ export class SimulatedProbe {
     this.ap = new MemApModel(this.debug, arch === 'v6m' ? 0x04770021 : 0x24770011);
     this.dp = new SwdDpModel(options.target.dpidr, new Map([[0, this.ap]]));
     this.faults = new ProbeFaults(this);
-    const self = this;
     this.transport = {
-      get packetSize() {
-        return self.packetSize;
-      },
+      packetSize: this.packetSize,
       open: () => this.open(),
       close: () => this.close(),
       read: () => this.read(),

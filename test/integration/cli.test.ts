@@ -1,0 +1,62 @@
+/** The `dapdeck` command as users and scripts run it: output, one-line errors, exit codes. */
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { firmwarePath } from '../support/firmware';
+
+const BIN = resolve(__dirname, '../../bin/dapdeck.cjs');
+
+function dapdeck(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('dapdeck CLI', () => {
+  it('lists the emulated and simulated probes', async () => {
+    const r = await dapdeck('list', '--json');
+    expect(r.code).toBe(0);
+    const selectors = (JSON.parse(r.stdout) as { selector: string }[]).map((p) => p.selector);
+    expect(selectors).toEqual(expect.arrayContaining(['emu:microbit', 'emu:lm3s6965evb', 'sim:cortex-m0', 'sim:cortex-m3']));
+  });
+
+  it('identifies an emulated board', async () => {
+    const r = await dapdeck('info', '--probe', 'emu:lm3s6965evb', '--elf', firmwarePath('hello', 'lm3s6965evb'), '--json');
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.core.name).toBe('Cortex-M3');
+    expect(info.dp.dpidr).toBe(0x1ba01477);
+  });
+
+  it('writes and reads memory on the in-process model, printing probe statistics', async () => {
+    const w = await dapdeck('write', '--probe', 'sim:cortex-m0', '0x20000010', 'deadbeef', '--stats');
+    expect(w.code).toBe(0);
+    expect(w.stdout).toMatch(/wrote 4 bytes at 0x20000010/);
+    expect(w.stderr).toMatch(/probe stats: \d+ packets out, \d+ in, \d+ bytes, \d+ round trips, [\d.]+ ms modeled wire time/);
+    const r = await dapdeck('read', '--probe', 'sim:cortex-m0', '0x20000000', '16');
+    expect(r.stdout).toMatch(/^20000000  00 00 00 00/);
+  });
+
+  it('streams RTT from the emulated micro:bit', async () => {
+    const r = await dapdeck('rtt', 'read', '--probe', 'emu:microbit', '--elf', firmwarePath('hello', 'microbit'), '--duration', '0.5');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^hello from dapdeck #1\nhello from dapdeck #2\n/);
+  });
+
+  it('fails with one line naming the problem and a non-zero exit code', async () => {
+    const fault = await dapdeck('read', '--probe', 'sim:cortex-m3', '0x30000000', '4');
+    expect(fault.code).toBe(1);
+    expect(fault.stderr).toBe('dapdeck: error: SWD FAULT ack reading AP DRW (word 0 of the block) while reading 4 bytes at 0x30000000; CTRL/STAT had STICKYERR, cleared\n');
+    const selector = await dapdeck('info', '--probe', 'nonsense');
+    expect(selector.code).toBe(1);
+    expect(selector.stderr).toMatch(/^dapdeck: error: unknown probe selector "nonsense"/);
+    const usb = await dapdeck('info', '--probe', '0d28:0204');
+    expect(usb.code).toBe(1);
+    expect(usb.stderr).toMatch(/^dapdeck: error: no CMSIS-DAP probe 0d28:0204 is connected/);
+    const usage = await dapdeck('read', '--probe', 'sim:cortex-m3', 'zzz', '4');
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/address must be a number/);
+  });
+});

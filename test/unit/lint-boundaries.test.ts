@@ -1,0 +1,27 @@
+/** The runtime split is enforced by lint: core/ has no Node or DOM, renderer/ has no Node. */
+import { ESLint } from 'eslint';
+import { describe, expect, it } from 'vitest';
+
+const eslint = new ESLint({ cwd: process.cwd() });
+
+async function ruleIds(text: string, filePath: string): Promise<string[]> {
+  const [result] = await eslint.lintText(text, { filePath });
+  return result.messages.map((m) => m.ruleId ?? m.message);
+}
+
+describe('runtime boundaries', () => {
+  it('refuse Node imports and DOM globals in core/', async () => {
+    expect(await ruleIds("import { readFileSync } from 'node:fs';\nexport const f = readFileSync;\n", 'core/dap/example.ts')).toContain('no-restricted-imports');
+    expect(await ruleIds("import { SerialPort } from 'serialport';\nexport const s = SerialPort;\n", 'core/rtt/example.ts')).toContain('no-restricted-imports');
+    expect(await ruleIds('export const w = document.title;\n', 'core/arm/example.ts')).toContain('no-restricted-globals');
+    expect(await ruleIds("import { x } from '../../main/cli/parse';\nexport const y = x;\n", 'core/elf/example.ts')).toContain('no-restricted-imports');
+  });
+
+  it('refuse Node imports in renderer/', async () => {
+    expect(await ruleIds("import { spawn } from 'child_process';\nexport const s = spawn;\n", 'renderer/src/example.ts')).toContain('no-restricted-imports');
+  });
+
+  it('allow them in main/', async () => {
+    expect(await ruleIds("import { readFileSync } from 'node:fs';\nexport const f = readFileSync;\n", 'main/example.ts')).toEqual([]);
+  });
+});
