@@ -51,16 +51,22 @@ fi
 for sample in "${samples[@]}"; do
   src="firmware-samples/$sample"
   [ -f "$src/src/main.rs" ] || { echo "build-firmware: no sample $sample ($src/src/main.rs)" >&2; exit 1; }
-  for board in microbit lm3s6965evb; do
+  boards=(microbit lm3s6965evb)
+  # A sample may be for some boards only (a flash algorithm is chip-specific) and bring its own
+  # linker script (the .FLM layout) instead of the shared board one.
+  [ -f "$src/boards" ] && read -r -a boards < "$src/boards"
+  for board in "${boards[@]}"; do
     elf="$out/$sample-$board.elf"
     if [ -f "$elf" ] && [ -z "$(find "$src" firmware-samples/common scripts/build-firmware.sh -newer "$elf" -type f 2>/dev/null | head -n1)" ]; then
       continue
     fi
     target=$(board_target "$board")
-    "$RUSTC" --edition 2018 --crate-type bin --crate-name "$sample" --target "$target" --sysroot "$sysroot" \
+    script="firmware-samples/common/$board.x"
+    [ -f "$src/link.x" ] && script="$src/link.x"
+    "$RUSTC" --edition 2018 --crate-type bin --crate-name "${sample//-/_}" --target "$target" --sysroot "$sysroot" \
       -C opt-level=s -C panic=abort -C debuginfo=2 -C codegen-units=1 \
       -C linker=rust-lld -C linker-flavor=ld.lld \
-      -C link-arg=-Tfirmware-samples/common/$board.x -C link-arg=-Map="$out/$sample-$board.map" \
+      -C link-arg=-T"$script" -C link-arg=-Map="$out/$sample-$board.map" \
       --cfg "board=\"$board\"" -o "$elf" "$src/src/main.rs"
     echo "build-firmware: $elf ($(stat -c %s "$elf") bytes)"
   done

@@ -86,7 +86,8 @@ async function freePort(): Promise<number> {
 
 export interface QemuTargetOptions {
   board: QemuBoard;
-  elf: string;
+  /** Firmware to boot; without it the board starts with blank flash (for flashing). */
+  elf?: string;
   qemuBinary?: string;
 }
 
@@ -122,7 +123,7 @@ export class QemuTarget implements SimTarget {
     const gdbPort = await freePort();
     const qmpPort = await freePort();
     const binary = options.qemuBinary ?? 'qemu-system-arm';
-    const args = ['-M', spec.machine, '-nographic', '-monitor', 'none', '-serial', 'null', '-kernel', options.elf, '-S',
+    const args = ['-M', spec.machine, '-nographic', '-monitor', 'none', '-serial', 'null', ...(options.elf ? ['-kernel', options.elf] : []), '-S',
       '-gdb', `tcp:127.0.0.1:${gdbPort}`, '-qmp', `tcp:127.0.0.1:${qmpPort},server,wait=off`];
     const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     track(child);
@@ -179,7 +180,25 @@ export class QemuTarget implements SimTarget {
     }
   }
 
+  /**
+   * Bus writes. Flash is not writable over the bus on real parts (it needs the flash controller);
+   * QEMU's stub would write it anyway, so flash bytes are dropped here to stay as strict as silicon.
+   */
   async writeMemory(address: number, data: Uint8Array): Promise<void> {
+    const flash = this.memoryMap.find((r) => r.kind === 'flash')!;
+    const flashEnd = flash.start + flash.size;
+    if (address < flashEnd && address + data.length > flash.start) {
+      const before = Math.max(0, flash.start - address);
+      const after = Math.max(0, address + data.length - flashEnd);
+      if (before > 0) await this.backdoorWrite(address, data.subarray(0, before));
+      if (after > 0) await this.backdoorWrite(flashEnd, data.subarray(data.length - after));
+      return;
+    }
+    await this.backdoorWrite(address, data);
+  }
+
+  /** Write through QEMU's stub with no bus rules (flash included): for tests that corrupt flash on purpose. */
+  async backdoorWrite(address: number, data: Uint8Array): Promise<void> {
     if (data.length === 0) return;
     const wasRunning = this.running;
     if (wasRunning) await this.stop(false);

@@ -24,6 +24,8 @@ export interface ProbeListing {
 export interface OpenProbeOptions {
   /** Firmware QEMU boots (emu:); defaults to the hello sample for the board. */
   elf?: string;
+  /** emu: boards start with blank flash (for flash/erase/run, where the firmware arrives by flashing). */
+  blank?: boolean;
   flavour?: 'v1-hid' | 'v2-bulk';
   packetCount?: number;
   /** Called to build the default firmware for emu: when no --elf is given. */
@@ -62,8 +64,8 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
       throw new Error(`unknown emulated board "${name}" (known: ${EMULATED_BOARDS.join(', ')})`);
     }
     const board = name as QemuBoard;
-    const elf = options.elf ?? (await options.defaultElf?.(board));
-    if (!elf) throw new Error(`${selector} needs firmware to boot: pass --elf FILE`);
+    const elf = options.blank ? undefined : (options.elf ?? (await options.defaultElf?.(board)));
+    if (!elf && !options.blank) throw new Error(`${selector} needs firmware to boot: pass --elf FILE`);
     const target = await QemuTarget.start({ board, elf });
     return wrapSimulated(selector, target.description, target, flavour, options.packetCount);
   }

@@ -1,0 +1,250 @@
+/**
+ * Flashing an image: plan → (skip unchanged sectors by on-target CRC) → erase → program with
+ * double-buffered pages → verify. A flash is reported good only after verification passed.
+ */
+import type { DebugSession } from '../arm/session';
+import { hex32 } from '../dap/protocol';
+import type { FlashImage } from '../elf/image';
+import type { FlashAlgorithm } from './algorithm';
+import { crc32 } from './crc32';
+import { pagesToProgram, sectorContents, touchedSectors, type Sector } from './planner';
+import { AlgorithmRunner, type RamRegion } from './runner';
+
+export type FlashPhase = 'plan' | 'erase' | 'program' | 'verify';
+
+export interface FlashProgress {
+  phase: FlashPhase;
+  done: number;
+  total: number;
+}
+
+export interface FlashOptions {
+  ram: RamRegion;
+  verify?: boolean;
+  chipErase?: boolean;
+  skipUnchanged?: boolean;
+  onProgress?: (p: FlashProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface FlashReport {
+  sectorsTouched: number;
+  sectorsSkipped: number;
+  sectorsErased: number;
+  chipErase: boolean;
+  pagesProgrammed: number;
+  bytesProgrammed: number;
+  verified: boolean;
+  verifyMethod: 'crc' | 'algorithm' | 'read-back' | 'none';
+  algorithmCalls: number;
+}
+
+export class FlashError extends Error {
+  constructor(
+    message: string,
+    /** Sectors whose contents are unknown after the failure (erased or partly programmed). */
+    readonly partialSectors: number[] = [],
+  ) {
+    super(message);
+    this.name = 'FlashError';
+  }
+}
+
+interface Work {
+  sector: Sector;
+  contents: Uint8Array;
+  crc: number;
+}
+
+export async function flashImage(session: DebugSession, algorithm: FlashAlgorithm, image: FlashImage, options: FlashOptions): Promise<FlashReport> {
+  const flash = algorithm.flash;
+  const progress = options.onProgress ?? (() => undefined);
+  image.checkInside([{ name: `${algorithm.name} flash`, start: flash.start, size: flash.size }]);
+  const geometry = { sectors: flash.sectors, pageSize: flash.pageSize, erasedValue: flash.erasedValue };
+  const plans = touchedSectors(image.chunks, geometry);
+  const report: FlashReport = {
+    sectorsTouched: plans.length,
+    sectorsSkipped: 0,
+    sectorsErased: 0,
+    chipErase: !!options.chipErase,
+    pagesProgrammed: 0,
+    bytesProgrammed: 0,
+    verified: false,
+    verifyMethod: 'none',
+    algorithmCalls: 0,
+  };
+
+  // Nothing of the old firmware may run while its flash changes underneath it.
+  await session.core.reset({ halt: true });
+  const runner = new AlgorithmRunner(session, algorithm, options.ram, flash.start);
+  const dirty = new Set<number>();
+  const check = (what: string) => {
+    if (options.signal?.aborted) {
+      throw new FlashError(`flash cancelled during ${what}; the target is halted${dirty.size ? `; sectors that may be partly written: ${[...dirty].map(hex32).join(', ')}` : ''}`, [...dirty]);
+    }
+  };
+  const expectZero = (result: number, what: string) => {
+    if (result !== 0) throw new FlashError(`flash algorithm ${what} failed (returned ${result})`, [...dirty]);
+  };
+
+  try {
+    await runner.load();
+    if (algorithm.pcInit !== undefined) expectZero(await runner.call(algorithm.pcInit, [flash.start, 0, 1], 'Init', 1000), 'Init');
+
+    // Plan: final contents of every touched sector (partial ones keep their other bytes).
+    progress({ phase: 'plan', done: 0, total: plans.length });
+    const work: Work[] = [];
+    for (const [i, plan] of plans.entries()) {
+      const current = plan.partial && !options.chipErase ? await session.ap.readMemory(plan.sector.address, plan.sector.size) : undefined;
+      const contents = sectorContents(plan, image.chunks, flash.erasedValue, current);
+      work.push({ sector: plan.sector, contents, crc: crc32(contents) });
+      progress({ phase: 'plan', done: i + 1, total: plans.length });
+    }
+
+    // Skip sectors that already hold exactly what they should.
+    let changed = work;
+    if (options.skipUnchanged !== false && !options.chipErase) {
+      changed = [];
+      for (const w of work) {
+        check('planning');
+        const same = (await targetCrc(runner, algorithm, w.sector, session)) === w.crc;
+        if (!same) changed.push(w);
+      }
+      report.sectorsSkipped = work.length - changed.length;
+    }
+
+    // Erase.
+    if (options.chipErase) {
+      if (algorithm.pcEraseAll === undefined) throw new FlashError(`flash algorithm ${algorithm.name} has no EraseChip entry point`);
+      progress({ phase: 'erase', done: 0, total: 1 });
+      for (const s of flash.sectors) dirty.add(s.address);
+      expectZero(await runner.call(algorithm.pcEraseAll, [], 'EraseChip', Math.max(flash.eraseSectorTimeoutMs * 4, 10_000)), 'EraseChip');
+      progress({ phase: 'erase', done: 1, total: 1 });
+    } else {
+      for (const [i, w] of changed.entries()) {
+        check('erase');
+        progress({ phase: 'erase', done: i, total: changed.length });
+        dirty.add(w.sector.address);
+        expectZero(await runner.call(algorithm.pcEraseSector, [w.sector.address], `EraseSector(${hex32(w.sector.address)})`, flash.eraseSectorTimeoutMs), `EraseSector(${hex32(w.sector.address)})`);
+        report.sectorsErased++;
+      }
+      progress({ phase: 'erase', done: changed.length, total: changed.length });
+    }
+
+    // Program, double-buffered: the next page crosses USB while the algorithm programs this one.
+    const pages: { address: number; data: Uint8Array }[] = [];
+    for (const w of changed) {
+      for (const off of pagesToProgram(w.contents, flash.pageSize, flash.erasedValue)) {
+        pages.push({ address: w.sector.address + off, data: w.contents.subarray(off, off + flash.pageSize) });
+      }
+    }
+    const total = pages.length * flash.pageSize;
+    progress({ phase: 'program', done: 0, total });
+    let pendingPage: { address: number } | null = null;
+    for (const [i, page] of pages.entries()) {
+      check('programming');
+      const buffer = runner.placement.buffers[i % 2];
+      await session.ap.writeMemory(buffer, page.data);
+      if (pendingPage) {
+        expectZero(await runner.wait(), `ProgramPage(${hex32(pendingPage.address)})`);
+        report.pagesProgrammed++;
+        progress({ phase: 'program', done: report.pagesProgrammed * flash.pageSize, total });
+      }
+      await runner.start(algorithm.pcProgramPage, [page.address, page.data.length, buffer], `ProgramPage(${hex32(page.address)})`, flash.programPageTimeoutMs * 4);
+      pendingPage = page;
+    }
+    if (pendingPage) {
+      expectZero(await runner.wait(), `ProgramPage(${hex32(pendingPage.address)})`);
+      report.pagesProgrammed++;
+      progress({ phase: 'program', done: total, total });
+    }
+    report.bytesProgrammed = report.pagesProgrammed * flash.pageSize;
+
+    // Verify every sector we wrote (all touched sectors after a chip erase).
+    const toVerify = options.chipErase ? work : changed;
+    if (options.verify !== false) {
+      progress({ phase: 'verify', done: 0, total: toVerify.length });
+      for (const [i, w] of toVerify.entries()) {
+        check('verify');
+        await verifySector(runner, algorithm, session, w, report);
+        progress({ phase: 'verify', done: i + 1, total: toVerify.length });
+      }
+      report.verified = true;
+    }
+    if (algorithm.pcUninit !== undefined) expectZero(await runner.call(algorithm.pcUninit, [1], 'UnInit', 1000), 'UnInit');
+    dirty.clear();
+  } catch (err) {
+    await session.core.halt().catch(() => undefined);
+    if (err instanceof FlashError) throw err;
+    const partial = [...dirty];
+    throw new FlashError(
+      `${(err as Error).message}${partial.length ? `; sectors that may be partly written: ${partial.map(hex32).join(', ')}` : ''}`,
+      partial,
+    );
+  } finally {
+    report.algorithmCalls = runner.calls;
+    await runner.unload();
+  }
+  return report;
+}
+
+async function targetCrc(runner: AlgorithmRunner, algorithm: FlashAlgorithm, sector: Sector, session: DebugSession): Promise<number> {
+  if (algorithm.pcCrc32 !== undefined) {
+    return (await runner.call(algorithm.pcCrc32, [sector.address, sector.size], `Crc32(${hex32(sector.address)})`, 2000)) >>> 0;
+  }
+  // No on-target CRC: read the sector back (slower: every byte crosses USB).
+  return crc32(await session.ap.readMemory(sector.address, sector.size));
+}
+
+async function verifySector(runner: AlgorithmRunner, algorithm: FlashAlgorithm, session: DebugSession, w: Work, report: FlashReport): Promise<void> {
+  const where = `${hex32(w.sector.address)}..${hex32(w.sector.address + w.sector.size)}`;
+  if (algorithm.pcCrc32 !== undefined) {
+    report.verifyMethod = 'crc';
+    const crc = await targetCrc(runner, algorithm, w.sector, session);
+    if (crc !== w.crc) throw new FlashError(`verify failed: sector ${where} has CRC ${hex32(crc)}, expected ${hex32(w.crc)}`, [w.sector.address]);
+    return;
+  }
+  report.verifyMethod = 'read-back';
+  const back = await session.ap.readMemory(w.sector.address, w.sector.size);
+  const bad = back.findIndex((b, i) => b !== w.contents[i]);
+  if (bad >= 0) {
+    throw new FlashError(`verify failed at ${hex32(w.sector.address + bad)}: read 0x${back[bad].toString(16).padStart(2, '0')}, expected 0x${w.contents[bad].toString(16).padStart(2, '0')}`, [w.sector.address]);
+  }
+}
+
+/** Erase the whole chip, or the sectors covering [start, start+size). */
+export async function eraseFlash(session: DebugSession, algorithm: FlashAlgorithm, options: { ram: RamRegion; range?: { start: number; size: number } }): Promise<number> {
+  await session.core.reset({ halt: true });
+  const runner = new AlgorithmRunner(session, algorithm, options.ram, algorithm.flash.start);
+  try {
+    await runner.load();
+    if (algorithm.pcInit !== undefined) await runner.call(algorithm.pcInit, [algorithm.flash.start, 0, 1], 'Init', 1000);
+    const sectors = options.range
+      ? algorithm.flash.sectors.filter((s) => s.address < options.range!.start + options.range!.size && s.address + s.size > options.range!.start)
+      : null;
+    if (!sectors && algorithm.pcEraseAll !== undefined) {
+      const r = await runner.call(algorithm.pcEraseAll, [], 'EraseChip', 20_000);
+      if (r !== 0) throw new FlashError(`flash algorithm EraseChip failed (returned ${r})`);
+      return algorithm.flash.sectors.length;
+    }
+    for (const s of sectors ?? algorithm.flash.sectors) {
+      const r = await runner.call(algorithm.pcEraseSector, [s.address], `EraseSector(${hex32(s.address)})`, algorithm.flash.eraseSectorTimeoutMs);
+      if (r !== 0) throw new FlashError(`flash algorithm EraseSector(${hex32(s.address)}) failed (returned ${r})`, [s.address]);
+    }
+    return (sectors ?? algorithm.flash.sectors).length;
+  } finally {
+    await runner.unload();
+  }
+}
+
+export function describeReport(r: FlashReport): string {
+  const parts = [
+    `${r.sectorsTouched} sector${r.sectorsTouched === 1 ? '' : 's'} in the image`,
+    r.sectorsSkipped ? `${r.sectorsSkipped} unchanged (skipped)` : '',
+    r.chipErase ? 'chip erased' : `${r.sectorsErased} erased`,
+    `${r.pagesProgrammed} pages programmed (${r.bytesProgrammed} bytes)`,
+    r.verified ? `verified (${r.verifyMethod})` : 'NOT verified',
+  ].filter(Boolean);
+  return parts.join(', ');
+}
+

@@ -1,0 +1,117 @@
+/**
+ * Running flash-algorithm functions on the target, the way debuggers do it: load the code into RAM,
+ * set r0–r3, the static base (r9), SP, LR and PC, resume, wait for the core to halt, read r0.
+ *
+ * Return trap: LR points at an address covered by a hardware breakpoint. The FPB of ARMv6-M/v7-M
+ * only matches code-region addresses (< 0x20000000), so the trap is an address in flash: the
+ * function's final `bx lr` fetches from it and the core halts before executing anything there.
+ */
+import { CoreReg } from '../arm/registers';
+import type { DebugSession } from '../arm/session';
+import { DebugError } from '../dap/errors';
+import { hex32 } from '../dap/protocol';
+import type { FlashAlgorithm } from './algorithm';
+
+export interface RamRegion {
+  start: number;
+  size: number;
+}
+
+export interface Placement {
+  base: number;
+  staticBase: number;
+  stackTop: number;
+  buffers: [number, number];
+}
+
+const STACK_SIZE = 512;
+
+export class AlgorithmRunner {
+  readonly placement: Placement;
+  private running: { what: string; timeoutMs: number } | null = null;
+  calls = 0;
+
+  constructor(
+    readonly session: DebugSession,
+    readonly algorithm: FlashAlgorithm,
+    ram: RamRegion,
+    readonly trap: number,
+  ) {
+    const align = (n: number, a: number) => Math.ceil(n / a) * a;
+    const base = align(ram.start, 4);
+    const code = align(algorithm.blob.length, 8);
+    const stackTop = base + code + STACK_SIZE;
+    const page = align(algorithm.flash.pageSize, 4);
+    const buffers: [number, number] = [stackTop, stackTop + page];
+    const end = stackTop + 2 * page;
+    if (end > ram.start + ram.size) {
+      throw new DebugError(
+        'target',
+        `flash algorithm ${algorithm.name} does not fit in RAM ${hex32(ram.start)}..${hex32(ram.start + ram.size)}: needs ${end - ram.start} bytes (code ${code}, stack ${STACK_SIZE}, 2 page buffers of ${page})`,
+      );
+    }
+    this.placement = { base, staticBase: base + algorithm.dataSectionOffset, stackTop, buffers };
+  }
+
+  async load(): Promise<void> {
+    const blob = new Uint8Array(Math.ceil(this.algorithm.blob.length / 4) * 4);
+    blob.set(this.algorithm.blob);
+    await this.session.ap.writeMemory(this.placement.base, blob);
+    const back = await this.session.ap.readMemory(this.placement.base, blob.length);
+    if (!back.every((b, i) => b === blob[i])) {
+      throw new DebugError('target', `flash algorithm did not load: RAM at ${hex32(this.placement.base)} does not read back what was written`);
+    }
+    await this.session.core.setBreakpoint(this.trap);
+  }
+
+  /** Start `entry` (an offset into the blob) with up to four arguments; the core runs on its own. */
+  async start(entry: number, args: number[], what: string, timeoutMs: number): Promise<void> {
+    if (this.running) throw new DebugError('target', `internal: ${what} started while ${this.running.what} still runs`);
+    const p = this.placement;
+    const regs: [number, number][] = args.map((v, i) => [i, v >>> 0]);
+    regs.push(
+      [9, p.staticBase],
+      [CoreReg.sp, p.stackTop],
+      [CoreReg.lr, this.trap | 1],
+      [CoreReg.pc, (p.base + entry) >>> 0],
+      [CoreReg.xpsr, 0x01000000], // Thumb state, no exception active
+    );
+    await this.session.core.writeCoreRegisters(regs);
+    await this.session.core.resume();
+    this.running = { what, timeoutMs };
+    this.calls++;
+  }
+
+  /** Wait for the running function to return; its r0. */
+  async wait(): Promise<number> {
+    const call = this.running;
+    if (!call) throw new DebugError('target', 'internal: no flash algorithm call is running');
+    const deadline = Date.now() + call.timeoutMs;
+    let polls = 0;
+    while (!(await this.session.core.isHalted())) {
+      if (Date.now() > deadline) {
+        this.running = null;
+        await this.session.core.halt().catch(() => undefined);
+        const pc = await this.session.core.readCoreRegister(CoreReg.pc).catch(() => NaN);
+        throw new DebugError('target', `flash algorithm ${call.what} did not return within ${call.timeoutMs} ms (core halted at pc ${Number.isNaN(pc) ? '?' : hex32(pc)})`);
+      }
+      // The first polls go out back to back (most calls finish within a USB round trip or two).
+      if (++polls > 4) await new Promise((r) => setTimeout(r, 1));
+    }
+    this.running = null;
+    const [pc, r0] = await this.session.core.readCoreRegisters([CoreReg.pc, CoreReg.r0]);
+    if ((pc & ~1) !== (this.trap & ~1)) {
+      throw new DebugError('target', `flash algorithm ${call.what} stopped at ${hex32(pc)} instead of returning (crashed or faulted)`);
+    }
+    return r0;
+  }
+
+  async call(entry: number, args: number[], what: string, timeoutMs: number): Promise<number> {
+    await this.start(entry, args, what, timeoutMs);
+    return this.wait();
+  }
+
+  async unload(): Promise<void> {
+    await this.session.core.clearBreakpoint(this.trap).catch(() => undefined);
+  }
+}

@@ -1,0 +1,183 @@
+//! Flash algorithm for the nRF51 NVMC (nRF51 Series Reference Manual v3.0, chapter 6 "NVMC"),
+//! in the CMSIS-Pack .FLM form: the host loads it into RAM and calls the entry points below.
+//!
+//! It touches no static data (only registers, the stack and PC-relative literals), so it runs
+//! wherever it is loaded without relocation. Every function returns 0 on success, as the CMSIS
+//! flash algorithm interface specifies (Verify: the end address on success).
+#![no_std]
+#![no_main]
+
+use core::ptr::{read_volatile, write_volatile};
+
+const NVMC_READY: u32 = 0x4001_E400;
+const NVMC_CONFIG: u32 = 0x4001_E504;
+const NVMC_ERASEPAGE: u32 = 0x4001_E508;
+const NVMC_ERASEALL: u32 = 0x4001_E50C;
+const CONFIG_REN: u32 = 0;
+const CONFIG_WEN: u32 = 1;
+const CONFIG_EEN: u32 = 2;
+const PAGE_SIZE: u32 = 1024;
+const FLASH_SIZE: u32 = 256 * 1024;
+
+#[inline(always)]
+fn write(address: u32, value: u32) {
+    unsafe { write_volatile(address as *mut u32, value) }
+}
+
+#[inline(always)]
+fn read(address: u32) -> u32 {
+    unsafe { read_volatile(address as *const u32) }
+}
+
+/// The NVMC sets READY when an erase or a word write has finished.
+#[inline(always)]
+fn wait_ready() {
+    while read(NVMC_READY) & 1 == 0 {}
+}
+
+#[no_mangle]
+pub extern "C" fn Init(_address: u32, _clock: u32, _function: u32) -> u32 {
+    write(NVMC_CONFIG, CONFIG_REN);
+    0
+}
+
+#[no_mangle]
+pub extern "C" fn UnInit(_function: u32) -> u32 {
+    write(NVMC_CONFIG, CONFIG_REN);
+    0
+}
+
+#[no_mangle]
+pub extern "C" fn EraseChip() -> u32 {
+    write(NVMC_CONFIG, CONFIG_EEN);
+    write(NVMC_ERASEALL, 1);
+    wait_ready();
+    write(NVMC_CONFIG, CONFIG_REN);
+    0
+}
+
+#[no_mangle]
+pub extern "C" fn EraseSector(address: u32) -> u32 {
+    if address % PAGE_SIZE != 0 || address >= FLASH_SIZE {
+        return 1;
+    }
+    write(NVMC_CONFIG, CONFIG_EEN);
+    write(NVMC_ERASEPAGE, address);
+    wait_ready();
+    write(NVMC_CONFIG, CONFIG_REN);
+    0
+}
+
+/// Program `size` bytes (a multiple of 4) at `address` from the RAM buffer `data`, a word at a time.
+#[no_mangle]
+pub extern "C" fn ProgramPage(address: u32, size: u32, data: *const u8) -> u32 {
+    if address % 4 != 0 || size % 4 != 0 || address + size > FLASH_SIZE {
+        return 1;
+    }
+    write(NVMC_CONFIG, CONFIG_WEN);
+    let mut offset = 0;
+    while offset < size {
+        let word = unsafe { core::ptr::read_unaligned(data.add(offset as usize) as *const u32) };
+        write(address + offset, word);
+        wait_ready();
+        offset += 4;
+    }
+    write(NVMC_CONFIG, CONFIG_REN);
+    0
+}
+
+/// Compare flash with the buffer: returns `address + size` when equal, else the first differing address.
+#[no_mangle]
+pub extern "C" fn Verify(address: u32, size: u32, data: *const u8) -> u32 {
+    let mut offset = 0;
+    while offset < size {
+        let expected = unsafe { read_volatile(data.add(offset as usize)) };
+        let actual = unsafe { read_volatile((address + offset) as *const u8) };
+        if expected != actual {
+            return address + offset;
+        }
+        offset += 1;
+    }
+    address + size
+}
+
+/// 0 when [address, address+size) holds only the erased value 0xFF, else 1.
+#[no_mangle]
+pub extern "C" fn BlankCheck(address: u32, size: u32, pattern: u32) -> u32 {
+    let mut offset = 0;
+    while offset < size {
+        if unsafe { read_volatile((address + offset) as *const u8) } as u32 != (pattern & 0xff) {
+            return 1;
+        }
+        offset += 1;
+    }
+    0
+}
+
+/// CRC-32 (IEEE, reflected, as zlib) of [address, address+size): lets the host decide that a
+/// sector already holds the wanted bytes without reading it back over SWD.
+#[no_mangle]
+pub extern "C" fn Dapdeck_Crc32(address: u32, size: u32) -> u32 {
+    let mut crc: u32 = 0xFFFF_FFFF;
+    let mut offset = 0;
+    while offset < size {
+        crc ^= unsafe { read_volatile((address + offset) as *const u8) } as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+            bit += 1;
+        }
+        offset += 1;
+    }
+    !crc
+}
+
+/// CMSIS FlashDevice structure (FlashOS.h): what the host reads to plan erases and writes.
+#[repr(C)]
+pub struct FlashDeviceDescription {
+    version: u16,
+    name: [u8; 128],
+    device_type: u16,
+    start: u32,
+    size: u32,
+    page_size: u32,
+    reserved: u32,
+    erased_value: u8,
+    program_timeout_ms: u32,
+    erase_timeout_ms: u32,
+    sectors: [[u32; 2]; 2],
+}
+
+const fn device_name() -> [u8; 128] {
+    let text = b"nRF51xxx 256 KiB Flash (Dapdeck)";
+    let mut name = [0u8; 128];
+    let mut i = 0;
+    while i < text.len() {
+        name[i] = text[i];
+        i += 1;
+    }
+    name
+}
+
+#[no_mangle]
+#[link_section = "DevDscr"]
+pub static FlashDevice: FlashDeviceDescription = FlashDeviceDescription {
+    version: 0x0101,
+    name: device_name(),
+    device_type: 1, // on-chip flash
+    start: 0,
+    size: FLASH_SIZE,
+    page_size: PAGE_SIZE,
+    reserved: 0,
+    erased_value: 0xFF,
+    program_timeout_ms: 100,
+    erase_timeout_ms: 3000,
+    // {sector size, start offset}, then the 0xFFFFFFFF end marker.
+    sectors: [[PAGE_SIZE, 0], [0xFFFF_FFFF, 0xFFFF_FFFF]],
+};
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
