@@ -240,8 +240,23 @@ export class CortexM {
    * Poll DHCSR until (DHCSR & mask) === expected. Each poll is a probe-side value-match read (the probe
    * retries up to its match-retry count), repeated from the host until `timeoutMs` of wall time.
    */
-  private async waitForDhcsr(mask: number, expected: number, timeoutMessage: string, tolerateErrors = false): Promise<void> {
-    const deadline = Date.now() + this.haltTimeoutMs;
+  /**
+   * Wait until the core halts by itself (a breakpoint after code ran), up to `timeoutMs` of wall
+   * time. Returns false on timeout, leaving the core as it is.
+   */
+  async waitForHalt(timeoutMs: number): Promise<boolean> {
+    try {
+      await this.waitForDhcsr(DHCSR.S_HALT, DHCSR.S_HALT, 'timeout', false, timeoutMs);
+      return true;
+    } catch (err) {
+      if (err instanceof DebugError && err.message === 'timeout') return false;
+      throw err;
+    }
+  }
+
+  private async waitForDhcsr(mask: number, expected: number, timeoutMessage: string, tolerateErrors = false, timeoutMs = this.haltTimeoutMs): Promise<void> {
+    const start = Date.now();
+    const deadline = start + timeoutMs;
     for (;;) {
       try {
         await this.ap.dp.run([...this.bank(), ...this.ap.apMatch(BD_DHCSR, mask, expected, 'DHCSR')], 'polling DHCSR');
@@ -252,7 +267,9 @@ export class CortexM {
         this.ap.invalidate();
       }
       if (Date.now() > deadline) throw new DebugError('core', timeoutMessage);
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      // Each poll already spans the probe's match retries; only back off in wall time once the
+      // wait is clearly long (an emulator running real code takes wall time).
+      if (Date.now() - start > 5) await new Promise((resolve) => setTimeout(resolve, 1));
     }
   }
 }

@@ -86,19 +86,13 @@ export class AlgorithmRunner {
   async wait(): Promise<number> {
     const call = this.running;
     if (!call) throw new DebugError('target', 'internal: no flash algorithm call is running');
-    const deadline = Date.now() + call.timeoutMs;
-    let polls = 0;
-    while (!(await this.session.core.isHalted())) {
-      if (Date.now() > deadline) {
-        this.running = null;
-        await this.session.core.halt().catch(() => undefined);
-        const pc = await this.session.core.readCoreRegister(CoreReg.pc).catch(() => NaN);
-        throw new DebugError('target', `flash algorithm ${call.what} did not return within ${call.timeoutMs} ms (core halted at pc ${Number.isNaN(pc) ? '?' : hex32(pc)})`);
-      }
-      // The first polls go out back to back (most calls finish within a USB round trip or two).
-      if (++polls > 4) await new Promise((r) => setTimeout(r, 1));
-    }
+    const returned = await this.session.core.waitForHalt(call.timeoutMs);
     this.running = null;
+    if (!returned) {
+      await this.session.core.halt().catch(() => undefined);
+      const pc = await this.session.core.readCoreRegister(CoreReg.pc).catch(() => NaN);
+      throw new DebugError('target', `flash algorithm ${call.what} did not return within ${call.timeoutMs} ms (core halted at pc ${Number.isNaN(pc) ? '?' : hex32(pc)})`);
+    }
     const [pc, r0] = await this.session.core.readCoreRegisters([CoreReg.pc, CoreReg.r0]);
     if ((pc & ~1) !== (this.trap & ~1)) {
       throw new DebugError('target', `flash algorithm ${call.what} stopped at ${hex32(pc)} instead of returning (crashed or faulted)`);

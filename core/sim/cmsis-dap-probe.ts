@@ -90,6 +90,7 @@ export class SimulatedProbe {
     this.ap = new MemApModel(this.debug, arch === 'v6m' ? 0x04770021 : 0x24770011);
     this.dp = new SwdDpModel(options.target.dpidr, new Map([[0, this.ap]]));
     this.faults = new ProbeFaults(this);
+    options.target.attachClock?.(() => this.now());
     this.transport = {
       packetSize: this.packetSize,
       open: () => this.open(),
@@ -185,7 +186,7 @@ export class SimulatedProbe {
     let exec: Execution = { out: [], clocks: 0, transfers: 0 };
     let failure: Error | null = null;
     try {
-      exec = await this.executePacket(packet);
+      exec = await this.executePacket(packet, arrival);
       response = Uint8Array.from(exec.out);
       if (response.length > this.packetSize) {
         throw new ProbeProtocolError(`response of ${response.length} bytes to command 0x${packet[0].toString(16)} would overflow the ${this.packetSize}-byte packet (host asked for too much in one packet)`);
@@ -194,6 +195,7 @@ export class SimulatedProbe {
       failure = err as Error;
       response = null;
     }
+    this.current = null;
     const targetSeconds = this.options.target.takeElapsedSeconds?.() ?? 0;
     const ready = this.wire.execute(arrival, exec.clocks, exec.transfers, targetSeconds);
     if (generation !== this.generation) return;
@@ -221,13 +223,23 @@ export class SimulatedProbe {
   }
 
   private pendingFailure: Error | null = null;
+  private commandStart = 0;
+  private current: Execution | null = null;
+
+  /** Modeled time inside the command being executed (advances with each SWD transfer). */
+  private now(): number {
+    const exec = this.current;
+    return exec ? this.wire.timeInto(this.commandStart, exec.clocks, exec.transfers) : this.wire.host;
+  }
   /** @internal Packets still accepted before an armed unplug. */
   unplugAfter: number | null = null;
 
   // ---- commands ----
 
-  private async executePacket(packet: Uint8Array): Promise<Execution> {
+  private async executePacket(packet: Uint8Array, arrival: number): Promise<Execution> {
     const exec: Execution = { out: [], clocks: 0, transfers: 0 };
+    this.commandStart = this.wire.startOf(arrival);
+    this.current = exec;
     const id = packet[0];
     if (id === CMD.ExecuteCommands) {
       const count = need(packet, 2, 'DAP_ExecuteCommands')[1];

@@ -59,6 +59,12 @@ export class MemoryTarget implements SimTarget {
   private reason: HaltReason = 'unknown';
   private readonly breakpoints = new Set<number>();
   private elapsed = 0;
+  private clock: () => number = () => 0;
+  /** Modeled time at which an emulated call running on the core returns (then the core halts). */
+  private haltAt: number | null = null;
+  private pendingReason: HaltReason = 'unknown';
+  /** Total modeled seconds the core spent running emulated code (e.g. flash algorithm calls). */
+  busySeconds = 0;
   resets = 0;
 
   constructor(preset: MemoryTargetPreset = 'cortex-m3') {
@@ -157,7 +163,22 @@ export class MemoryTarget implements SimTarget {
 
   // ---- core ----
 
+  attachClock(now: () => number): void {
+    this.clock = now;
+  }
+
+  /** An emulated call whose time is up has returned: the core is halted at its breakpoint. */
+  private settle(): void {
+    if (this.haltAt !== null && this.clock() >= this.haltAt) {
+      this.haltAt = null;
+      this.halted = true;
+      this.reason = this.pendingReason;
+    }
+  }
+
   async halt(): Promise<void> {
+    this.settle();
+    this.haltAt = null;
     if (!this.halted) {
       this.halted = true;
       this.reason = 'request';
@@ -168,9 +189,11 @@ export class MemoryTarget implements SimTarget {
     this.halted = false;
     const outcome = this.onResume?.({ target: this, pc: this.registers[15] });
     if (outcome) {
-      this.elapsed += outcome.seconds;
-      this.halted = true;
-      this.reason = outcome.halt;
+      // The core runs for the emulated duration, concurrently with the probe (which may keep
+      // transferring data meanwhile), and halts when the probe's clock has moved past it.
+      this.busySeconds += outcome.seconds;
+      this.haltAt = this.clock() + outcome.seconds;
+      this.pendingReason = outcome.halt;
     }
   }
 
@@ -182,6 +205,7 @@ export class MemoryTarget implements SimTarget {
   }
 
   async isHalted(): Promise<boolean> {
+    this.settle();
     return this.halted;
   }
 
@@ -190,6 +214,7 @@ export class MemoryTarget implements SimTarget {
   }
 
   async readRegister(reg: number): Promise<number> {
+    this.settle();
     return this.registers[this.index(reg)];
   }
 

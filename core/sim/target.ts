@@ -70,6 +70,12 @@ export interface SimTarget {
    * model adds to its wire clock. Backends without a model of their own timing omit it.
    */
   takeElapsedSeconds?(): number;
+  /**
+   * Hands the target the probe model's clock (modeled seconds), for targets that model how long
+   * their code runs (the in-process target's emulated flash algorithms): the core reads as running
+   * until the probe's clock passes the end of the emulated call.
+   */
+  attachClock?(now: () => number): void;
   /** Release whatever the backend holds (process, socket). */
   close(): Promise<void>;
 }

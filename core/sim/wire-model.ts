@@ -120,9 +120,19 @@ export class WireModel {
     return arrival;
   }
 
+  /** When the probe starts executing a command that arrived at `arrival`. */
+  startOf(arrival: number): number {
+    return Math.max(arrival, this.probeFree);
+  }
+
+  /** Probe-side time `swdClocks` and `transfers` into a command that started at `start`. */
+  timeInto(start: number, swdClocks: number, transfers: number): number {
+    return start + this.constants.commandOverheadSeconds + transfers * this.constants.transferOverheadSeconds + swdClocks / this.swdClockHz;
+  }
+
   /** The probe executes a command that arrived at `arrival`; returns when its response is ready. */
   execute(arrival: number, swdClocks: number, transfers: number, targetSeconds: number): number {
-    const startAt = Math.max(arrival, this.probeFree);
+    const startAt = this.startOf(arrival);
     const busy =
       this.constants.commandOverheadSeconds + transfers * this.constants.transferOverheadSeconds + swdClocks / this.swdClockHz + targetSeconds;
     this.probeFree = startAt + busy;

@@ -10,9 +10,15 @@ import { listProbes, openProbe, type OpenedProbe } from '../probe/registry';
 import { ensureSampleFirmware } from '../firmware';
 import { UsageError, hexDump, parseAddress, parseHexBytes, parseNumber } from './parse';
 import { readControlBlock, readUpChannel, scanForControlBlock } from '../../core/rtt/control-block';
+import { readFileSync } from 'node:fs';
+import { SingleBar } from 'cli-progress';
+import { loadImage, type ImageFormat } from '../../core/elf';
+import { describeReport, eraseFlash, flashImage, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
+import { resolveChip } from '../targets';
 
 interface ProbeOptions {
   probe: string;
+  blank?: boolean;
   elf?: string;
   flavour: 'v1-hid' | 'v2-bulk';
   packetCount?: string;
@@ -39,6 +45,7 @@ function probeOptions(cmd: Command): Command {
 async function withSession<T>(opts: ProbeOptions, body: (session: DebugSession, probe: OpenedProbe) => Promise<T>): Promise<T> {
   const probe = await openProbe(opts.probe, {
     elf: opts.elf,
+    blank: opts.blank && !opts.elf,
     flavour: opts.flavour,
     packetCount: opts.packetCount ? parseNumber(opts.packetCount, '--packet-count') : undefined,
     defaultElf: (board) => ensureSampleFirmware('hello', board),
@@ -178,6 +185,156 @@ probeOptions(program.command('regs').description('read core registers (halts the
     });
   });
 
+interface FlashCliOptions extends ProbeOptions {
+  chip: string;
+  algo?: string;
+  targetFile?: string[];
+  verify: boolean;
+  chipErase?: boolean;
+  skip: boolean;
+  base?: string;
+  format?: ImageFormat;
+}
+
+function flashOptions(cmd: Command): Command {
+  return probeOptions(cmd)
+    .requiredOption('-c, --chip <name>', 'target chip (see core/flash/targets), e.g. nRF51822_xxAA')
+    .option('--algo <file.flm>', 'use this CMSIS-Pack flash algorithm (.FLM) instead of the chip\'s')
+    .option('--target-file <file.yaml>', 'add a probe-rs target description (repeatable)', (v: string, prev: string[] = []) => [...prev, v]);
+}
+
+const PHASE_LABEL: Record<FlashPhase, string> = { plan: 'Checking', erase: 'Erasing ', program: 'Writing ', verify: 'Verifying' };
+
+/** Flash `file` with a progress bar on a terminal, plain phase lines otherwise; Ctrl-C cancels cleanly. */
+async function flashFile(session: DebugSession, file: string, opts: FlashCliOptions): Promise<FlashReport> {
+  const { chip, algorithm, ram } = resolveChip(opts.chip, { targetFiles: opts.targetFile, algo: opts.algo });
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  const image = loadImage(bytes, file, { format: opts.format, base: opts.base ? parseAddress(opts.base) : undefined });
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  const tty = process.stderr.isTTY;
+  let bar: SingleBar | null = null;
+  let phase: FlashPhase | null = null;
+  const started = Date.now();
+  try {
+    const report = await flashImage(session, algorithm, image, {
+      ram,
+      verify: opts.verify,
+      chipErase: opts.chipErase,
+      skipUnchanged: opts.skip,
+      signal: abort.signal,
+      onProgress: (p) => {
+        if (p.phase !== phase) {
+          bar?.stop();
+          phase = p.phase;
+          if (tty) {
+            bar = new SingleBar({ format: `${PHASE_LABEL[p.phase]} [{bar}] {percentage}% {value}/{total}`, stream: process.stderr, hideCursor: true }, undefined);
+            bar.start(p.total, p.done);
+          } else process.stderr.write(`${PHASE_LABEL[p.phase].trim()} ${p.total}${p.phase === 'program' ? ' bytes' : p.phase === 'erase' ? ' sectors' : ' sectors'}\n`);
+        }
+        bar?.update(p.done);
+      },
+    });
+    (bar as SingleBar | null)?.stop();
+    const seconds = (Date.now() - started) / 1000;
+    process.stderr.write(`${chip.name}: ${describeReport(report)} in ${seconds.toFixed(2)} s${report.sectorsSkipped === report.sectorsTouched ? ' — flash already up to date' : ''}\n`);
+    return report;
+  } finally {
+    (bar as SingleBar | null)?.stop();
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+flashOptions(program.command('flash').description('program an ELF, Intel HEX or BIN image into flash and verify it').argument('<file>'))
+  .option('--no-verify', 'skip verification (the result is then reported as NOT verified)')
+  .option('--chip-erase', 'erase the whole chip first')
+  .option('--no-skip', 'reprogram sectors even when their contents already match')
+  .option('--base <addr>', 'load address for a raw .bin image')
+  .addOption(new Option('--format <format>', 'image format').choices(['elf', 'hex', 'bin']))
+  .action(async (file: string, opts: FlashCliOptions) => {
+    await withSession({ ...opts, blank: true }, async (session) => {
+      const report = await flashFile(session, file, opts);
+      if (!report.verified) process.exitCode = 3;
+    });
+  });
+
+flashOptions(program.command('erase').description('erase the whole flash (or --range START..END)'))
+  .option('--range <range>', 'erase only the sectors covering START..END')
+  .action(async (opts: FlashCliOptions & { range?: string }) => {
+    await withSession({ ...opts, blank: true }, async (session) => {
+      const { algorithm, ram, chip } = resolveChip(opts.chip, { targetFiles: opts.targetFile, algo: opts.algo });
+      let range: { start: number; size: number } | undefined;
+      if (opts.range) {
+        const m = /^(.+)\.\.(.+)$/.exec(opts.range);
+        if (!m) throw new UsageError(`--range must be START..END, got "${opts.range}"`);
+        const start = parseAddress(m[1]);
+        range = { start, size: parseAddress(m[2]) - start };
+      }
+      const sectors = await eraseFlash(session, algorithm, { ram, range });
+      console.log(`${chip.name}: erased ${sectors} sector${sectors === 1 ? '' : 's'}`);
+    });
+  });
+
+flashOptions(program.command('run').description('flash, reset and stream the firmware\'s RTT output (usable as a cargo runner)').argument('<file>'))
+  .option('--no-verify', 'skip verification')
+  .option('--no-skip', 'reprogram unchanged sectors too')
+  .option('--channel <n>', 'RTT up channel to stream', '0')
+  .option('--duration <seconds>', 'stop after this long (default: until Ctrl-C)')
+  .action(async (file: string, opts: FlashCliOptions & { channel: string; duration?: string }) => {
+    await withSession({ ...opts, blank: true }, async (session, probe) => {
+      const report = await flashFile(session, file, opts);
+      if (!report.verified) {
+        process.exitCode = 3;
+        return;
+      }
+      await session.core.reset({ halt: false });
+      await streamRtt(session, probe, { channel: parseNumber(opts.channel, '--channel'), seconds: opts.duration ? Number(opts.duration) : Infinity });
+    });
+  });
+
+/** Find the RTT block (it appears once the firmware initialised it) and copy a channel to stdout. */
+async function streamRtt(session: DebugSession, probe: OpenedProbe, options: { channel: number; seconds: number; scan?: string }): Promise<void> {
+  const ranges = scanRanges(options.scan, probe);
+  const deadline = Date.now() + options.seconds * 1000;
+  const findBy = Date.now() + Math.min(options.seconds * 1000, 5000);
+  let stop = false;
+  const onSigint = () => (stop = true);
+  process.once('SIGINT', onSigint);
+  try {
+    let address: number | null = null;
+    while (address === null && !stop) {
+      for (const r of ranges) {
+        address = await scanForControlBlock(session.ap, r.start, r.size);
+        if (address !== null) break;
+      }
+      if (address === null) {
+        if (Date.now() > findBy) {
+          throw new Error(`no RTT control block ("SEGGER RTT") found in ${ranges.map((r) => `${hex32(r.start)}..${hex32(r.start + r.size)}`).join(', ')}`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    if (address === null) return;
+    const block = await readControlBlock(session.ap, address);
+    const channel = block.up[options.channel];
+    if (!channel) throw new UsageError(`RTT up channel ${options.channel} does not exist (block at ${hex32(address)} has ${block.maxUp})`);
+    process.stderr.write(`RTT control block at ${hex32(address)}: up channel ${options.channel} "${channel.name}", ${channel.size} bytes\n`);
+    while (!stop && Date.now() < deadline) {
+      const data = await readUpChannel(session.ap, channel);
+      if (data.length) process.stdout.write(data);
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
 const rtt = program.command('rtt').description('SEGGER RTT channels');
 
 probeOptions(rtt.command('read').description('stream an RTT up channel to stdout'))
@@ -185,35 +342,11 @@ probeOptions(rtt.command('read').description('stream an RTT up channel to stdout
   .option('--duration <seconds>', 'stop after this long', '2')
   .option('--rtt-scan <range>', 'RAM range to search for the control block, START..END')
   .action(async (opts: ProbeOptions & { channel: string; duration: string; rttScan?: string }) => {
-    const channelIndex = parseNumber(opts.channel, '--channel');
     const seconds = Number(opts.duration);
     if (!(seconds > 0)) throw new UsageError('--duration must be a positive number of seconds');
     await withSession(opts, async (session, probe) => {
-      const ranges = scanRanges(opts.rttScan, probe);
       if (await session.core.isHalted()) await session.core.resume();
-      const deadline = Date.now() + seconds * 1000;
-      let address: number | null = null;
-      while (address === null) {
-        for (const r of ranges) {
-          address = await scanForControlBlock(session.ap, r.start, r.size);
-          if (address !== null) break;
-        }
-        if (address === null) {
-          if (Date.now() > deadline) {
-            throw new Error(`no RTT control block ("SEGGER RTT") found in ${ranges.map((r) => `${hex32(r.start)}..${hex32(r.start + r.size)}`).join(', ')}`);
-          }
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      }
-      const block = await readControlBlock(session.ap, address);
-      const channel = block.up[channelIndex];
-      if (!channel) throw new UsageError(`RTT up channel ${channelIndex} does not exist (block at ${hex32(address)} has ${block.maxUp})`);
-      process.stderr.write(`RTT control block at ${hex32(address)}: up channel ${channelIndex} "${channel.name}", ${channel.size} bytes\n`);
-      while (Date.now() < deadline) {
-        const data = await readUpChannel(session.ap, channel);
-        if (data.length) process.stdout.write(data);
-        else await new Promise((r) => setTimeout(r, 10));
-      }
+      await streamRtt(session, probe, { channel: parseNumber(opts.channel, '--channel'), seconds, scan: opts.rttScan });
     });
   });
 
@@ -231,6 +364,10 @@ function scanRanges(option: string | undefined, probe: OpenedProbe): { start: nu
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `dapdeck run … | head`: a closed pipe ends the stream, not the process with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  });
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -1,0 +1,110 @@
+/**
+ * Emulates a flash algorithm on the in-process target: when the core resumes at one of the
+ * algorithm's entry points (the blob really is in the model's RAM), the operation is applied to the
+ * model's flash with NOR semantics (erase sets bytes to the erased value, programming can only clear
+ * bits) and the call "returns" to LR after a modeled duration from the chip's datasheet timings.
+ * If nothing breaks at the return address, the core just keeps running, as real silicon would.
+ */
+import type { FlashAlgorithm } from '../flash/algorithm';
+import { crc32 } from '../flash/crc32';
+import type { MemoryTarget } from './memory-target';
+
+export interface FlashTiming {
+  eraseSectorSeconds: number;
+  programWordSeconds: number;
+  /** On-target CRC throughput (bytes/s) of the CRC routine. */
+  crcBytesPerSecond: number;
+  callOverheadSeconds: number;
+}
+
+/** nRF51 (nRF51822 PS v3.3, NVMC): page erase ≤ 22.3 ms, word write ≤ 46.3 µs; CRC ~16 cycles/byte at 16 MHz. */
+export const NRF51_TIMING: FlashTiming = {
+  eraseSectorSeconds: 22.3e-3,
+  programWordSeconds: 46.3e-6,
+  crcBytesPerSecond: 1e6,
+  callOverheadSeconds: 2e-6,
+};
+
+export function emulateFlashAlgorithm(target: MemoryTarget, algorithm: FlashAlgorithm, timing: FlashTiming = NRF51_TIMING): void {
+  const flash = algorithm.flash;
+  const entries: [keyof FlashAlgorithm, number | undefined][] = [
+    ['pcInit', algorithm.pcInit],
+    ['pcUninit', algorithm.pcUninit],
+    ['pcEraseSector', algorithm.pcEraseSector],
+    ['pcEraseAll', algorithm.pcEraseAll],
+    ['pcProgramPage', algorithm.pcProgramPage],
+    ['pcVerify', algorithm.pcVerify],
+    ['pcCrc32', algorithm.pcCrc32],
+  ];
+  const ramStart = target.memoryMap.find((r) => r.kind === 'ram')!.start;
+  const loadedAt = (base: number) => {
+    const o = base - ramStart;
+    if (o < 0 || o + algorithm.blob.length > target.ram.length) return false;
+    for (let i = 0; i < algorithm.blob.length; i++) if (target.ram[o + i] !== algorithm.blob[i]) return false;
+    return true;
+  };
+  const offsetIn = (address: number, length: number) => {
+    const o = address - flash.start;
+    if (o < 0 || o + length > target.flash.length) throw new RangeError('outside flash');
+    return o;
+  };
+
+  target.onResume = ({ target: t, pc }) => {
+    const hit = entries.find(([, entry]) => entry !== undefined && loadedAt(pc - entry));
+    if (!hit) return undefined;
+    const r = t.registers;
+    const [a0, a1, a2] = [r[0], r[1], r[2]];
+    let result = 0;
+    let seconds = timing.callOverheadSeconds;
+    try {
+      switch (hit[0]) {
+        case 'pcEraseSector': {
+          const sector = flash.sectors.find((s) => s.address === a0);
+          if (!sector) {
+            result = 1;
+            break;
+          }
+          target.flash.fill(flash.erasedValue, offsetIn(sector.address, sector.size), offsetIn(sector.address, sector.size) + sector.size);
+          seconds += timing.eraseSectorSeconds;
+          break;
+        }
+        case 'pcEraseAll':
+          target.flash.fill(flash.erasedValue, 0, Math.min(flash.size, target.flash.length));
+          seconds += timing.eraseSectorSeconds;
+          break;
+        case 'pcProgramPage': {
+          const o = offsetIn(a0, a1);
+          const buf = a2 - ramStart;
+          for (let i = 0; i < a1; i++) target.flash[o + i] &= target.ram[buf + i]; // NOR: bits only clear
+          seconds += (a1 / 4) * timing.programWordSeconds;
+          break;
+        }
+        case 'pcVerify': {
+          const o = offsetIn(a0, a1);
+          const buf = a2 - ramStart;
+          let i = 0;
+          while (i < a1 && target.flash[o + i] === target.ram[buf + i]) i++;
+          result = a0 + i;
+          seconds += a1 / timing.crcBytesPerSecond;
+          break;
+        }
+        case 'pcCrc32': {
+          const o = offsetIn(a0, a1);
+          result = crc32(target.flash.subarray(o, o + a1));
+          seconds += a1 / timing.crcBytesPerSecond;
+          break;
+        }
+        default:
+          result = 0;
+      }
+    } catch {
+      result = 1;
+    }
+    r[0] = result >>> 0;
+    const returnTo = r[14] & ~1;
+    r[15] = returnTo;
+    // The core halts only if a breakpoint covers the return address; otherwise it runs on.
+    if (!t.breakpointAddresses.includes(returnTo)) return undefined;
+    return { seconds, halt: 'breakpoint' };
+  };
+}

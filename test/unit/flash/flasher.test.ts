@@ -1,0 +1,127 @@
+/**
+ * Flashing on the in-process model with the nRF51 algorithm emulated (NOR semantics, datasheet
+ * timings): planning, partial sectors, skipping, and every failure ending without a "success".
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DebugSession } from '../../../core/arm/session';
+import { parseTargetYaml, type FlashAlgorithm } from '../../../core/flash/algorithm';
+import { flashImage, FlashError, type FlashOptions } from '../../../core/flash/flasher';
+import { FlashImage } from '../../../core/elf/image';
+import { SimulatedProbe } from '../../../core/sim/cmsis-dap-probe';
+import { emulateFlashAlgorithm } from '../../../core/sim/flash-emulator';
+import { MemoryTarget } from '../../../core/sim/memory-target';
+
+const TARGET_FILE = resolve(__dirname, '../../../core/flash/targets/nrf51.yaml');
+const ALGORITHM = parseTargetYaml(readFileSync(TARGET_FILE, 'utf8'), TARGET_FILE).algorithms[0];
+const RAM = { start: 0x20000000, size: 0x4000 };
+
+async function bench(algorithm: FlashAlgorithm = ALGORITHM) {
+  const target = new MemoryTarget('cortex-m0');
+  emulateFlashAlgorithm(target, algorithm);
+  const probe = new SimulatedProbe({ flavour: 'v2-bulk', target });
+  const session = await DebugSession.open(probe.transport, { responseTimeoutMs: 300 });
+  return { target, probe, session };
+}
+
+function image(address: number, length: number, seed = 1): FlashImage {
+  return new FlashImage('app.elf', [{ address, data: Uint8Array.from({ length }, (_, i) => (i * 7 + seed + (i >> 9)) & 0xff), source: 'segment 1' }]);
+}
+
+describe('flashing on the in-process model', () => {
+  it('programs an image, keeps the rest of a partial sector, then skips it all the next time', async () => {
+    const { target, session } = await bench();
+    target.loadFlash(0x1c00, new Uint8Array(0x400).fill(0xa5)); // old contents of the partial sector
+    const img = image(0x0, 0x1d00); // 7 full sectors + 256 bytes of the 8th
+    const first = await flashImage(session, ALGORITHM, img, { ram: RAM });
+    expect(first).toMatchObject({ sectorsTouched: 8, sectorsSkipped: 0, sectorsErased: 8, verified: true, verifyMethod: 'crc' });
+    expect(Buffer.from(target.flash.subarray(0, 0x1d00))).toEqual(Buffer.from(img.chunks[0].data));
+    expect(target.flash.subarray(0x1d00, 0x2000).every((b) => b === 0xa5)).toBe(true);
+    const again = await flashImage(session, ALGORITHM, img, { ram: RAM });
+    expect(again).toMatchObject({ sectorsSkipped: 8, sectorsErased: 0, pagesProgrammed: 0, verified: true });
+  });
+
+  it('does not program pages that are all erased bytes', async () => {
+    const { session } = await bench();
+    const data = new Uint8Array(0x800).fill(0xff);
+    data[0x10] = 1;
+    const report = await flashImage(session, ALGORITHM, new FlashImage('sparse.bin', [{ address: 0x4000, data, source: 'binary' }]), { ram: RAM });
+    // The second sector is all 0xFF in the image and already erased: skipped, not even erased.
+    expect(report).toMatchObject({ sectorsTouched: 2, sectorsSkipped: 1, sectorsErased: 1, pagesProgrammed: 1 });
+  });
+
+  it('reads back instead when the algorithm has no CRC routine', async () => {
+    const plain = { ...ALGORITHM, pcCrc32: undefined };
+    const { target, session } = await bench(plain);
+    const report = await flashImage(session, plain, image(0x400, 0x400), { ram: RAM });
+    expect(report.verifyMethod).toBe('read-back');
+    expect(target.flash[0x400]).toBe(1);
+  });
+
+  const failures: [string, (ctx: Awaited<ReturnType<typeof bench>>) => void, RegExp][] = [
+    ['a FAULT ack', ({ probe }) => probe.faults.faultOnNextApAccess(), /SWD FAULT ack .* CTRL\/STAT had STICKYERR, cleared; sectors that may be partly written: 0x/],
+    ['WAIT acks beyond the retry count', ({ probe }) => probe.faults.waitOnNextApAccesses(100_000), /SWD WAIT ack .*; sectors that may be partly written: 0x/],
+    ['an unplugged probe', ({ probe }) => probe.faults.unplugAfterPackets(2), /probe disconnected: NotFoundError.*; sectors that may be partly written: 0x/],
+    ['a lost USB response', ({ probe }) => probe.faults.dropNextResponse(), /no response from the probe .* within 300 ms.*; sectors that may be partly written: 0x/],
+  ];
+  for (const [what, inject, message] of failures) {
+    it(`ends with a clear error and no success on ${what} mid-program`, async () => {
+      const ctx = await bench();
+      let injected = false;
+      const options: FlashOptions = {
+        ram: RAM,
+        onProgress: (p) => {
+          if (p.phase === 'program' && p.done > 0 && !injected) {
+            injected = true;
+            inject(ctx);
+          }
+        },
+      };
+      const outcome = await flashImage(ctx.session, ALGORITHM, image(0, 0x2000), options).then(
+        (report) => ({ report }),
+        (error: Error) => ({ error }),
+      );
+      expect(injected).toBe(true);
+      expect('report' in outcome).toBe(false);
+      expect((outcome as { error: Error }).error).toBeInstanceOf(FlashError);
+      expect((outcome as { error: Error }).error.message).toMatch(message);
+    });
+  }
+
+  it('catches flash that does not hold what was programmed', async () => {
+    const { target, session } = await bench();
+    const attempt = flashImage(session, ALGORITHM, image(0, 0x800), {
+      ram: RAM,
+      onProgress: (p) => {
+        if (p.phase === 'verify' && p.done === 0) target.flash[0x123] ^= 0x10; // a bit that did not stick
+      },
+    });
+    await expect(attempt).rejects.toThrow(/verify failed: sector 0x00000000\.\.0x00000400 has CRC 0x[0-9a-f]{8}, expected 0x[0-9a-f]{8}/);
+  });
+
+  it('cancels between pages, leaving the target halted and naming the sectors at risk', async () => {
+    const { session } = await bench();
+    const abort = new AbortController();
+    const attempt = flashImage(session, ALGORITHM, image(0, 0x2000), {
+      ram: RAM,
+      signal: abort.signal,
+      onProgress: (p) => {
+        if (p.phase === 'program' && p.done >= 0x800) abort.abort();
+      },
+    });
+    await expect(attempt).rejects.toThrow(/^flash cancelled during programming; the target is halted; sectors that may be partly written: 0x00000000, 0x00000400/);
+    expect(await session.core.isHalted()).toBe(true);
+  });
+
+  it('times out a flash algorithm that never returns', async () => {
+    const broken = { ...ALGORITHM, pcProgramPage: 0x2, flash: { ...ALGORITHM.flash, programPageTimeoutMs: 20 } };
+    const { session } = await bench(); // the chip runs the real algorithm; the host calls a wrong entry
+    await expect(flashImage(session, broken, image(0, 0x400), { ram: RAM })).rejects.toThrow(/flash algorithm ProgramPage\(0x00000000\) did not return within 80 ms/);
+  });
+
+  it('refuses an algorithm that does not fit in RAM', async () => {
+    const { session } = await bench();
+    await expect(flashImage(session, ALGORITHM, image(0, 0x400), { ram: { start: 0x20000000, size: 0x800 } })).rejects.toThrow(/does not fit in RAM 0x20000000\.\.0x20000800/);
+  });
+});
