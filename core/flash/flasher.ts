@@ -21,7 +21,13 @@ export interface FlashProgress {
 export interface FlashOptions {
   ram: RamRegion;
   verify?: boolean;
-  chipErase?: boolean;
+  /**
+   * true: erase the whole chip first. 'auto' (default): erase the whole chip instead of sector by
+   * sector only when that loses nothing — every touched sector changes and every other sector is
+   * already blank (checked by on-target CRC) — since one chip erase is far cheaper than many sector
+   * erases on most parts. false: always erase sector by sector.
+   */
+  chipErase?: boolean | 'auto';
   skipUnchanged?: boolean;
   onProgress?: (p: FlashProgress) => void;
   signal?: AbortSignal;
@@ -66,7 +72,7 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     sectorsTouched: plans.length,
     sectorsSkipped: 0,
     sectorsErased: 0,
-    chipErase: !!options.chipErase,
+    chipErase: options.chipErase === true,
     pagesProgrammed: 0,
     bytesProgrammed: 0,
     verified: false,
@@ -95,7 +101,7 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     progress({ phase: 'plan', done: 0, total: plans.length });
     const work: Work[] = [];
     for (const [i, plan] of plans.entries()) {
-      const current = plan.partial && !options.chipErase ? await session.ap.readMemory(plan.sector.address, plan.sector.size) : undefined;
+      const current = plan.partial && options.chipErase !== true ? await session.ap.readMemory(plan.sector.address, plan.sector.size) : undefined;
       const contents = sectorContents(plan, image.chunks, flash.erasedValue, current);
       work.push({ sector: plan.sector, contents, crc: crc32(contents) });
       progress({ phase: 'plan', done: i + 1, total: plans.length });
@@ -103,7 +109,7 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
 
     // Skip sectors that already hold exactly what they should.
     let changed = work;
-    if (options.skipUnchanged !== false && !options.chipErase) {
+    if (options.skipUnchanged !== false && options.chipErase !== true) {
       changed = [];
       for (const w of work) {
         check('planning');
@@ -113,8 +119,12 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
       report.sectorsSkipped = work.length - changed.length;
     }
 
+    if ((options.chipErase ?? 'auto') === 'auto' && changed.length > 1 && changed.length === work.length) {
+      report.chipErase = await restIsBlank(runner, algorithm, work);
+    }
+
     // Erase.
-    if (options.chipErase) {
+    if (report.chipErase) {
       if (algorithm.pcEraseAll === undefined) throw new FlashError(`flash algorithm ${algorithm.name} has no EraseChip entry point`);
       progress({ phase: 'erase', done: 0, total: 1 });
       for (const s of flash.sectors) dirty.add(s.address);
@@ -161,7 +171,7 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     report.bytesProgrammed = report.pagesProgrammed * flash.pageSize;
 
     // Verify every sector we wrote (all touched sectors after a chip erase).
-    const toVerify = options.chipErase ? work : changed;
+    const toVerify = report.chipErase ? work : changed;
     if (options.verify !== false) {
       progress({ phase: 'verify', done: 0, total: toVerify.length });
       for (const [i, w] of toVerify.entries()) {
@@ -186,6 +196,24 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     await runner.unload();
   }
   return report;
+}
+
+/** Whether every flash sector outside `work` is erased (one CRC call per run of such sectors). */
+async function restIsBlank(runner: AlgorithmRunner, algorithm: FlashAlgorithm, work: Work[]): Promise<boolean> {
+  if (algorithm.pcEraseAll === undefined || algorithm.pcCrc32 === undefined) return false;
+  const touched = new Set(work.map((w) => w.sector.address));
+  const runs: { start: number; size: number }[] = [];
+  for (const s of algorithm.flash.sectors) {
+    if (touched.has(s.address)) continue;
+    const last = runs[runs.length - 1];
+    if (last && last.start + last.size === s.address) last.size += s.size;
+    else runs.push({ start: s.address, size: s.size });
+  }
+  for (const run of runs) {
+    const crc = (await runner.call(algorithm.pcCrc32, [run.start, run.size], `Crc32(${hex32(run.start)})`, Math.max(2000, run.size / 1000))) >>> 0;
+    if (crc !== crc32(new Uint8Array(run.size).fill(algorithm.flash.erasedValue))) return false;
+  }
+  return true;
 }
 
 async function targetCrc(runner: AlgorithmRunner, algorithm: FlashAlgorithm, sector: Sector, session: DebugSession): Promise<number> {

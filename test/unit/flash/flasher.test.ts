@@ -35,11 +35,22 @@ describe('flashing on the in-process model', () => {
     target.loadFlash(0x1c00, new Uint8Array(0x400).fill(0xa5)); // old contents of the partial sector
     const img = image(0x0, 0x1d00); // 7 full sectors + 256 bytes of the 8th
     const first = await flashImage(session, ALGORITHM, img, { ram: RAM });
-    expect(first).toMatchObject({ sectorsTouched: 8, sectorsSkipped: 0, sectorsErased: 8, verified: true, verifyMethod: 'crc' });
+    // Every touched sector changes and the rest of the chip is blank: one chip erase loses nothing.
+    expect(first).toMatchObject({ sectorsTouched: 8, sectorsSkipped: 0, chipErase: true, sectorsErased: 0, verified: true, verifyMethod: 'crc' });
     expect(Buffer.from(target.flash.subarray(0, 0x1d00))).toEqual(Buffer.from(img.chunks[0].data));
     expect(target.flash.subarray(0x1d00, 0x2000).every((b) => b === 0xa5)).toBe(true);
     const again = await flashImage(session, ALGORITHM, img, { ram: RAM });
     expect(again).toMatchObject({ sectorsSkipped: 8, sectorsErased: 0, pagesProgrammed: 0, verified: true });
+  });
+
+  it('erases sector by sector when other sectors hold data', async () => {
+    const { target, session } = await bench();
+    target.loadFlash(0x8000, Uint8Array.of(1, 2, 3, 4)); // someone else's data (settings, bootloader…)
+    const report = await flashImage(session, ALGORITHM, image(0, 0x1000), { ram: RAM });
+    expect(report).toMatchObject({ chipErase: false, sectorsErased: 4, verified: true });
+    expect(Array.from(target.flash.subarray(0x8000, 0x8004))).toEqual([1, 2, 3, 4]);
+    const forced = await flashImage(session, ALGORITHM, image(0, 0x1000, 2), { ram: RAM, chipErase: false });
+    expect(forced.chipErase).toBe(false);
   });
 
   it('does not program pages that are all erased bytes', async () => {
