@@ -177,6 +177,58 @@ export class CortexM {
     }
   }
 
+  /**
+   * Write registers, clear DFSR and resume, as one batch (one packet on most probes): what a
+   * function call on the target (a flash algorithm) needs, without a round trip per step.
+   */
+  async runWith(entries: readonly (readonly [number, number])[]): Promise<void> {
+    const ops = [...this.bank(), ...this.ap.apMatch(BD_DHCSR, DHCSR.S_REGRDY, DHCSR.S_REGRDY, 'DHCSR.S_REGRDY').slice(0, -1)];
+    for (const [reg, value] of entries) {
+      ops.push(
+        ...this.ap.apWrite(BD_DCRDR, value, 'DCRDR'),
+        ...this.ap.apWrite(BD_DCRSR, reg | DCRSR_REGWNR, 'DCRSR'),
+        { port: 'ap', read: true, reg: BD_DHCSR & 0xc, match: true, value: DHCSR.S_REGRDY, label: `DHCSR.S_REGRDY for ${regName(reg)}` },
+      );
+    }
+    // DFSR is outside the BD window: point TAR at it, clear it, and come back to DHCSR to resume.
+    ops.push(...this.ap.tarOps(SCS.DFSR), ...this.ap.apWrite(MEM_AP.DRW, 0x1f, 'DFSR'), ...this.ap.tarOps(SCS.DHCSR));
+    ops.push(...this.ap.apWrite(BD_DHCSR, DHCSR.DBGKEY | DHCSR.C_DEBUGEN, 'DHCSR'));
+    try {
+      await this.ap.dp.run(ops, 'starting code on the target');
+    } catch (err) {
+      throw this.explainRegisterError(err);
+    }
+    this.maskInts = false;
+  }
+
+  /**
+   * Wait (probe-side polling) until the core halts, then read `regs` — in the same batch, so a
+   * call that has finished costs one round trip. Null on timeout.
+   */
+  async waitForHaltThenRead(regs: readonly number[], timeoutMs: number): Promise<number[] | null> {
+    const start = Date.now();
+    for (;;) {
+      const ops = [...this.bank(), ...this.ap.apMatch(BD_DHCSR, DHCSR.S_HALT, DHCSR.S_HALT, 'DHCSR.S_HALT')];
+      ops.push({ port: 'ap', read: false, reg: 0, setMatchMask: true, value: DHCSR.S_REGRDY, label: 'match mask' });
+      for (const reg of regs) {
+        ops.push(
+          ...this.ap.apWrite(BD_DCRSR, reg, 'DCRSR'),
+          { port: 'ap', read: true, reg: BD_DHCSR & 0xc, match: true, value: DHCSR.S_REGRDY, label: `DHCSR.S_REGRDY for ${regName(reg)}` },
+          ...this.ap.apRead(BD_DCRDR, 'DCRDR'),
+        );
+      }
+      try {
+        return (await this.ap.dp.run(ops, 'waiting for the core to halt')).map((v) => v >>> 0);
+      } catch (err) {
+        const stillRunning = err instanceof DebugError && err.cause instanceof SwdTransferError && err.cause.ack === 'value mismatch' && /S_HALT/.test(err.cause.opLabel);
+        if (!stillRunning) throw this.explainRegisterError(err);
+        this.ap.invalidate();
+      }
+      if (Date.now() - start > timeoutMs) return null;
+      if (Date.now() - start > 5) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
   async readCoreRegister(reg: number): Promise<number> {
     return (await this.readCoreRegisters([reg]))[0];
   }

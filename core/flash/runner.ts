@@ -42,8 +42,11 @@ export class AlgorithmRunner {
     const code = align(algorithm.blob.length, 8);
     const stackTop = base + code + STACK_SIZE;
     const page = align(algorithm.flash.pageSize, 4);
-    const buffers: [number, number] = [stackTop, stackTop + page];
-    const end = stackTop + 2 * page;
+    // Page buffers aligned to the page size (up to 1 KiB) so a page never straddles a TAR
+    // auto-increment block: even a host that streams without rewriting TAR writes them correctly.
+    const first = align(stackTop, Math.min(1024, page));
+    const buffers: [number, number] = [first, first + page];
+    const end = first + 2 * page;
     if (end > ram.start + ram.size) {
       throw new DebugError(
         'target',
@@ -76,8 +79,7 @@ export class AlgorithmRunner {
       [CoreReg.pc, (p.base + entry) >>> 0],
       [CoreReg.xpsr, 0x01000000], // Thumb state, no exception active
     );
-    await this.session.core.writeCoreRegisters(regs);
-    await this.session.core.resume();
+    await this.session.core.runWith(regs);
     this.running = { what, timeoutMs };
     this.calls++;
   }
@@ -86,14 +88,14 @@ export class AlgorithmRunner {
   async wait(): Promise<number> {
     const call = this.running;
     if (!call) throw new DebugError('target', 'internal: no flash algorithm call is running');
-    const returned = await this.session.core.waitForHalt(call.timeoutMs);
+    const values = await this.session.core.waitForHaltThenRead([CoreReg.pc, CoreReg.r0], call.timeoutMs);
     this.running = null;
-    if (!returned) {
+    if (!values) {
       await this.session.core.halt().catch(() => undefined);
       const pc = await this.session.core.readCoreRegister(CoreReg.pc).catch(() => NaN);
       throw new DebugError('target', `flash algorithm ${call.what} did not return within ${call.timeoutMs} ms (core halted at pc ${Number.isNaN(pc) ? '?' : hex32(pc)})`);
     }
-    const [pc, r0] = await this.session.core.readCoreRegisters([CoreReg.pc, CoreReg.r0]);
+    const [pc, r0] = values;
     if ((pc & ~1) !== (this.trap & ~1)) {
       throw new DebugError('target', `flash algorithm ${call.what} stopped at ${hex32(pc)} instead of returning (crashed or faulted)`);
     }
