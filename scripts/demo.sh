@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The main job: build the hello sample, boot it on the emulated micro:bit behind the strict CMSIS-DAP
-# probe model, connect, identify, and show the firmware's RTT output.
+# The main job: build the hello sample and the nRF51 flash algorithm, then on an emulated micro:bit
+# (QEMU behind the strict CMSIS-DAP probe model): identify the chip, flash hello through the
+# algorithm running on the emulated CPU, verify, reset, and stream the firmware's RTT output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
-bash scripts/build-firmware.sh hello
+bash scripts/build-firmware.sh hello flash-nrf51
 
 dapdeck() { node bin/dapdeck.cjs "$@"; }
-echo "== dapdeck list"; dapdeck list
-echo "== dapdeck info --probe emu:microbit"; dapdeck info --probe emu:microbit --stats
-echo "== dapdeck rtt read --probe emu:microbit"; dapdeck rtt read --probe emu:microbit --duration 0.5 --stats
+echo "== dapdeck list"
+dapdeck list
+echo "== dapdeck info --probe emu:microbit"
+dapdeck info --probe emu:microbit --stats
+echo "== dapdeck run --probe emu:microbit --chip nRF51822_xxAA hello (flash, verify, reset, stream RTT for 1 s)"
+dapdeck run --probe emu:microbit --chip nRF51822_xxAA .cache/firmware/hello-microbit.elf --duration 1 --stats

@@ -14,8 +14,11 @@ export type FlashPhase = 'plan' | 'erase' | 'program' | 'verify';
 
 export interface FlashProgress {
   phase: FlashPhase;
+  /** Units: sectors for plan/erase/verify, bytes for program. */
   done: number;
   total: number;
+  /** Units per second since the phase started (wall clock). */
+  rate: number;
 }
 
 export interface FlashOptions {
@@ -64,7 +67,13 @@ interface Work {
 
 export async function flashImage(session: DebugSession, algorithm: FlashAlgorithm, image: FlashImage, options: FlashOptions): Promise<FlashReport> {
   const flash = algorithm.flash;
-  const progress = options.onProgress ?? (() => undefined);
+  const phaseStart = new Map<FlashPhase, number>();
+  const progress = (p: Omit<FlashProgress, 'rate'>) => {
+    if (!options.onProgress) return;
+    const started = phaseStart.get(p.phase) ?? (phaseStart.set(p.phase, Date.now()), Date.now());
+    const seconds = (Date.now() - started) / 1000;
+    options.onProgress({ ...p, rate: seconds > 0 ? p.done / seconds : 0 });
+  };
   image.checkInside([{ name: `${algorithm.name} flash`, start: flash.start, size: flash.size }]);
   const geometry = { sectors: flash.sectors, pageSize: flash.pageSize, erasedValue: flash.erasedValue };
   const plans = touchedSectors(image.chunks, geometry);

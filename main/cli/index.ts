@@ -17,7 +17,7 @@ import { describeReport, eraseFlash, flashImage, type FlashPhase, type FlashRepo
 import { resolveChip } from '../targets';
 
 interface ProbeOptions {
-  probe: string;
+  probe?: string;
   blank?: boolean;
   elf?: string;
   flavour: 'v1-hid' | 'v2-bulk';
@@ -34,7 +34,7 @@ const program = new Command('dapdeck')
 
 function probeOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('-p, --probe <selector>', 'probe: emu:microbit, emu:lm3s6965evb, sim:cortex-m3, or VID:PID[:SERIAL]')
+    .option('-p, --probe <selector>', 'probe: emu:microbit, emu:lm3s6965evb, sim:cortex-m3, or VID:PID[:SERIAL] (default: $DAPDECK_PROBE, else the only USB probe connected)')
     .option('--elf <file>', 'firmware QEMU boots for emu: probes (default: the hello sample)')
     .addOption(new Option('--flavour <kind>', 'simulated probe flavour').choices(['v1-hid', 'v2-bulk']).default('v2-bulk'))
     .option('--packet-count <n>', 'simulated probe packet count (pipelining depth)')
@@ -42,8 +42,21 @@ function probeOptions(cmd: Command): Command {
     .option('--stats', 'print USB packet counts and modeled wire time (simulated probes)');
 }
 
+/** The probe to use: --probe, else $DAPDECK_PROBE, else the only CMSIS-DAP probe on USB. */
+async function chooseProbe(selector: string | undefined): Promise<string> {
+  if (selector) return selector;
+  if (process.env.DAPDECK_PROBE) return process.env.DAPDECK_PROBE;
+  const usb = (await listProbes()).filter((p) => p.kind === 'usb');
+  if (usb.length === 1) return usb[0].selector;
+  throw new UsageError(
+    usb.length === 0
+      ? 'no CMSIS-DAP probe found on USB: pass --probe (e.g. emu:microbit) or set DAPDECK_PROBE'
+      : `several probes connected (${usb.map((p) => p.selector).join(', ')}): pick one with --probe`,
+  );
+}
+
 async function withSession<T>(opts: ProbeOptions, body: (session: DebugSession, probe: OpenedProbe) => Promise<T>): Promise<T> {
-  const probe = await openProbe(opts.probe, {
+  const probe = await openProbe(await chooseProbe(opts.probe), {
     elf: opts.elf,
     blank: opts.blank && !opts.elf,
     flavour: opts.flavour,
@@ -234,11 +247,12 @@ async function flashFile(session: DebugSession, file: string, opts: FlashCliOpti
           bar?.stop();
           phase = p.phase;
           if (tty) {
-            bar = new SingleBar({ format: `${PHASE_LABEL[p.phase]} [{bar}] {percentage}% {value}/{total}`, stream: process.stderr, hideCursor: true }, undefined);
-            bar.start(p.total, p.done);
+            const unit = p.phase === 'program' ? 'bytes' : 'sectors';
+            bar = new SingleBar({ format: `${PHASE_LABEL[p.phase]} [{bar}] {percentage}% {value}/{total} ${unit} {rate}`, stream: process.stderr, hideCursor: true }, undefined);
+            bar.start(p.total, p.done, { rate: '' });
           } else process.stderr.write(`${PHASE_LABEL[p.phase].trim()} ${p.total}${p.phase === 'program' ? ' bytes' : p.phase === 'erase' ? ' sectors' : ' sectors'}\n`);
         }
-        bar?.update(p.done);
+        bar?.update(p.done, { rate: p.phase === 'program' && p.rate > 0 ? `${(p.rate / 1024).toFixed(1)} KiB/s` : '' });
       },
     });
     (bar as SingleBar | null)?.stop();

@@ -7,8 +7,12 @@ import { firmwarePath } from '../support/firmware';
 const BIN = resolve(__dirname, '../../bin/dapdeck.cjs');
 
 function dapdeck(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return dapdeckEnv({}, ...args);
+}
+
+function dapdeckEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -43,6 +47,28 @@ describe('dapdeck CLI', () => {
     const r = await dapdeck('rtt', 'read', '--probe', 'emu:microbit', '--elf', firmwarePath('hello', 'microbit'), '--duration', '0.5');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^hello from dapdeck #1\nhello from dapdeck #2\n/);
+  });
+
+  it('works as a cargo runner: flash, verify, reset and stream, with the ELF path last', async () => {
+    const elf = firmwarePath('hello', 'microbit');
+    firmwarePath('flash-nrf51', 'microbit');
+    const r = await dapdeckEnv({ DAPDECK_PROBE: 'emu:microbit' }, 'run', '--chip', 'nRF51822_xxAA', '--duration', '0.5', elf);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/nRF51822_xxAA: 4 sectors in the image, 4 erased, 4 pages programmed \(4096 bytes\), verified \(crc\)/);
+    expect(r.stdout).toMatch(/^hello from dapdeck #1\nhello from dapdeck #2\n/);
+  });
+
+  it('refuses bad images and chips with their own messages', async () => {
+    const truncated = await dapdeck('flash', '--probe', 'sim:cortex-m0', '--chip', 'nRF51822_xxAA', resolve(__dirname, '../../package.json'));
+    expect(truncated.code).toBe(1);
+    expect(truncated.stderr).toMatch(/package\.json: cannot tell the image format/);
+    const missing = await dapdeck('flash', '--probe', 'sim:cortex-m0', '--chip', 'nRF51822_xxAA', '/nonexistent/app.elf');
+    expect(missing.stderr).toBe('dapdeck: error: cannot read /nonexistent/app.elf: no such file\n');
+    const chip = await dapdeck('flash', '--probe', 'sim:cortex-m0', '--chip', 'nRF99', firmwarePath('hello', 'microbit'));
+    expect(chip.stderr).toMatch(/^dapdeck: error: unknown chip "nRF99" \(known: nRF51822_xxAA/);
+    const noProbe = await dapdeckEnv({ DAPDECK_PROBE: '' }, 'flash', '--chip', 'nRF51822_xxAA', firmwarePath('hello', 'microbit'));
+    expect(noProbe.code).toBe(2);
+    expect(noProbe.stderr).toMatch(/no CMSIS-DAP probe found on USB: pass --probe/);
   });
 
   it('fails with one line naming the problem and a non-zero exit code', async () => {
