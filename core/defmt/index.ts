@@ -1,0 +1,4 @@
+export * from './table';
+export * from './parser';
+export * from './decoder';
+export * from './framing';
