@@ -41,6 +41,15 @@ if [ ! -f "$sysroot/lib/rustlib/thumbv6m-none-eabi/lib/.done" ] || [ ! -f "$sysr
   wait $a && wait $b
 fi
 
+# The samples' defmt log macros: a proc-macro crate built for the host by the same rustc.
+macros_src=firmware-samples/common/defmt-macros/lib.rs
+macros="$sysroot/host/libdefmt_macros.so"
+if [ ! -f "$macros" ] || [ "$macros_src" -nt "$macros" ]; then
+  mkdir -p "$sysroot/host"
+  "$RUSTC" --edition 2018 --crate-name defmt_macros --crate-type proc-macro -C opt-level=1 \
+    -o "$macros" "$macros_src"
+fi
+
 board_target() { case $1 in microbit) echo thumbv6m-none-eabi ;; lm3s6965evb) echo thumbv7m-none-eabi ;; esac; }
 
 samples=("$@")
@@ -67,6 +76,7 @@ for sample in "${samples[@]}"; do
       -C opt-level=s -C panic=abort -C debuginfo=2 -C codegen-units=1 \
       -C linker=rust-lld -C linker-flavor=ld.lld \
       -C link-arg=-T"$script" -C link-arg=-Map="$out/$sample-$board.map" \
+      --extern defmt_macros="$macros" \
       --cfg "board=\"$board\"" -o "$elf" "$src/src/main.rs"
     echo "build-firmware: $elf ($(stat -c %s "$elf") bytes)"
   done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: build the hello sample and the nRF51 flash algorithm, then on an emulated micro:bit
 # (QEMU behind the strict CMSIS-DAP probe model): identify the chip, flash hello through the
-# algorithm running on the emulated CPU, verify, reset, and stream the firmware's RTT output.
+# algorithm running on the emulated CPU, verify, reset, and stream the firmware's defmt log, decoded with file:line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,5 +13,5 @@ echo "== dapdeck list"
 dapdeck list
 echo "== dapdeck info --probe emu:microbit"
 dapdeck info --probe emu:microbit --stats
-echo "== dapdeck run --probe emu:microbit --chip nRF51822_xxAA hello (flash, verify, reset, stream RTT for 1 s)"
-dapdeck run --probe emu:microbit --chip nRF51822_xxAA .cache/firmware/hello-microbit.elf --duration 1 --stats
+echo "== dapdeck run --probe emu:microbit --chip nRF51822_xxAA hello (flash, verify, reset, stream defmt logs until tick 5)"
+dapdeck run --probe emu:microbit --chip nRF51822_xxAA .cache/firmware/hello-microbit.elf --until '^tick 5$' --timeout 30 --stats

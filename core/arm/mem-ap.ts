@@ -207,11 +207,59 @@ export class MemAp {
     };
     byteOps(address, alignedStart);
     if (alignedEnd > alignedStart) {
-      const middle = data.slice(alignedStart - address, alignedEnd - address);
+      // A fresh copy: `data` may be a Node Buffer, whose slice() is a view into a shared pool.
+      const middle = new Uint8Array(data.subarray(alignedStart - address, alignedEnd - address));
       items.push(...this.writeWordsItems(alignedStart >>> 0, new Uint32Array(middle.buffer, 0, middle.length / 4)));
     }
     byteOps(alignedEnd, end);
     await this.dp.execute(items, `writing ${data.length} bytes at ${hex32(address)}`);
+  }
+
+  /**
+   * Several reads (any alignment; whole words are read) and then several 32-bit word writes, as
+   * one batch: one round trip when it fits the probe's packets. RTT polls use it to fetch every
+   * channel's new bytes and publish every RdOff together.
+   */
+  async transact(reads: readonly { address: number; length: number }[], writes: readonly { address: number; value: number }[] = []): Promise<Uint8Array[]> {
+    const items: TransferItem[] = [];
+    const spans: { start: number; items: number }[] = [];
+    for (const r of reads) {
+      if (r.length === 0) {
+        spans.push({ start: r.address, items: 0 });
+        continue;
+      }
+      const start = r.address & ~3;
+      const words = Math.ceil((r.address + r.length - start) / 4);
+      const readItems = this.readWordsItems(start >>> 0, words);
+      spans.push({ start, items: readItems.length });
+      items.push(...readItems);
+    }
+    for (const w of writes) {
+      this.checkAligned(w.address, 4);
+      items.push({ kind: 'ops', ops: [...this.cswOps(32, false), ...this.tarOps(w.address), ...this.apWrite(MEM_AP.DRW, w.value >>> 0)] });
+    }
+    if (items.length === 0) return reads.map(() => new Uint8Array(0));
+    const results = await this.dp.execute(items, `batch of ${reads.length} reads and ${writes.length} writes`);
+    const out: Uint8Array[] = [];
+    let at = 0;
+    reads.forEach((r, i) => {
+      const chunks: Uint32Array[] = [];
+      for (let k = 0; k < spans[i].items; k++) {
+        const res = results[at + k];
+        if (res instanceof Uint32Array) chunks.push(res);
+      }
+      at += spans[i].items;
+      const total = chunks.reduce((n, c) => n + c.length, 0);
+      const bytes = new Uint8Array(total * 4);
+      let p = 0;
+      for (const c of chunks) {
+        bytes.set(new Uint8Array(c.buffer, c.byteOffset, c.byteLength), p);
+        p += c.byteLength;
+      }
+      const skip = r.address - spans[i].start;
+      out.push(bytes.slice(skip, skip + r.length));
+    });
+    return out;
   }
 
   private checkAligned(address: number, alignment: number): void {

@@ -101,6 +101,11 @@ export class DefmtStream {
     this.decoder = new FrameDecoder(table);
   }
 
+  /** Bytes held back waiting for the rest of a frame. */
+  get pendingBytes(): number {
+    return this.length;
+  }
+
   push(chunk: Uint8Array): StreamEvent[] {
     this.stats.bytes += chunk.length;
     this.append(chunk);

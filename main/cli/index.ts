@@ -9,7 +9,12 @@ import { hex32 } from '../../core/dap/protocol';
 import { listProbes, openProbe, type OpenedProbe } from '../probe/registry';
 import { ensureSampleFirmware } from '../firmware';
 import { UsageError, hexDump, parseAddress, parseHexBytes, parseNumber } from './parse';
-import { readControlBlock, readUpChannel, scanForControlBlock } from '../../core/rtt/control-block';
+import { RttSession } from '../../core/rtt/session';
+import { DefmtTableError, defmtTableFromElf, type DefmtTable } from '../../core/defmt';
+import { parseFilter } from '../../core/defmt/present';
+import { ElfFile } from '../../core/elf/elf';
+import { streamRtt } from './stream';
+import { decodeInput } from './decode';
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { loadImage, type ImageFormat } from '../../core/elf';
@@ -295,12 +300,110 @@ flashOptions(program.command('erase').description('erase the whole flash (or --r
     });
   });
 
-flashOptions(program.command('run').description('flash, reset and stream the firmware\'s RTT output (usable as a cargo runner)').argument('<file>'))
+/** Options every streaming command shares (run, attach, rtt read, decode). */
+function outputOptions(cmd: Command): Command {
+  return cmd
+    .option('--json', 'one JSON record per line (level, timestamp, message, args, location, channel)')
+    .option('--log-format <template>', 'line template: {t} {L} {s} {m} {F} {f} {l} (timestamp, level, message, module, file path, file name, line)')
+    .option('--no-location', 'leave out the "└─ module @ file:line" line')
+    .option('--no-timestamps', 'leave out timestamps')
+    .option('--filter <spec>', 'show only what passes an env_logger-style filter, e.g. "info,hello::net=trace"')
+    .option('--grep <text>', 'show only lines containing TEXT')
+    .option('--log-file <path>', 'append every record to PATH as it arrives (JSON lines if PATH ends in .jsonl)')
+    .option('--until <regex>', 'stop with exit 0 when a line matches')
+    .option('--no-color', 'no ANSI colours');
+}
+
+function streamOptions(cmd: Command): Command {
+  return outputOptions(cmd)
+    .option('--channels <list>', 'up channels to show, e.g. "0,1" (default: the defmt channel, else 0)')
+    .option('--defmt-channel <n>', 'up channel carrying defmt frames', '0')
+    .option('--duration <seconds>', 'stop after this long (exit 0)')
+    .option('--timeout <seconds>', 'give up after this long (exit 4 unless --until matched)')
+    .option('--rtt-scan <range>', 'RAM range to search for the control block, START..END (default: the ELF\'s _SEGGER_RTT, else all RAM)')
+    .addOption(new Option('--rtt-mode <mode>', 'set every up channel\'s mode from the host').choices(['block', 'skip', 'trim']))
+    .option('--stdin', 'send what arrives on stdin to down channel 0');
+}
+
+interface StreamCliOptions {
+  json?: boolean;
+  logFormat?: string;
+  location: boolean;
+  timestamps: boolean;
+  filter?: string;
+  grep?: string;
+  logFile?: string;
+  until?: string;
+  color: boolean;
+  channels?: string;
+  defmtChannel: string;
+  duration?: string;
+  timeout?: string;
+  rttScan?: string;
+  rttMode?: 'block' | 'skip' | 'trim';
+  stdin?: boolean;
+}
+
+function seconds(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!(v > 0)) throw new UsageError(`${what} must be a positive number of seconds, got "${text}"`);
+  return v;
+}
+
+function outputSettings(opts: StreamCliOptions) {
+  if (opts.filter) parseFilter(opts.filter); // refuse a bad filter before anything starts
+  return {
+    json: opts.json,
+    logFormat: opts.logFormat,
+    location: opts.location,
+    timestamps: opts.timestamps,
+    filter: opts.filter,
+    grep: opts.grep,
+    logFile: opts.logFile,
+    until: opts.until,
+    colour: opts.color === false ? false : undefined,
+  };
+}
+
+/** The defmt table and RTT address an ELF offers (either may be missing). */
+function elfFacts(file: string | undefined): { table?: DefmtTable; address?: number } {
+  if (!file) return {};
+  const bytes = readFileSync(file);
+  if (bytes[0] !== 0x7f || bytes[1] !== 0x45) return {};
+  const elf = new ElfFile(bytes, file);
+  let table: DefmtTable | undefined;
+  try {
+    table = defmtTableFromElf(elf);
+  } catch (err) {
+    if (!(err instanceof DefmtTableError) || !/no defmt table/.test(err.message)) throw err;
+  }
+  return { table, address: elf.symbol('_SEGGER_RTT')?.value };
+}
+
+async function streamFromTarget(session: DebugSession, probe: OpenedProbe, elfFile: string | undefined, opts: StreamCliOptions): Promise<number> {
+  const facts = elfFacts(elfFile);
+  const defmtChannel = parseNumber(opts.defmtChannel, '--defmt-channel');
+  const channels = opts.channels ? opts.channels.split(',').map((c) => parseNumber(c, '--channels')) : [facts.table ? defmtChannel : 0];
+  const scan = scanRanges(opts.rttScan, probe);
+  return streamRtt(session.ap, {
+    ...outputSettings(opts),
+    channels,
+    defmtChannel: facts.table ? defmtChannel : undefined,
+    table: facts.table,
+    address: opts.rttScan ? undefined : facts.address,
+    scan,
+    mode: opts.rttMode,
+    duration: seconds(opts.duration, '--duration'),
+    timeout: seconds(opts.timeout, '--timeout'),
+    stdinChannel: opts.stdin ? 0 : undefined,
+  });
+}
+
+streamOptions(flashOptions(program.command('run').description('flash, reset and stream the firmware\'s RTT output, defmt decoded (usable as a cargo runner)').argument('<file>')))
   .option('--no-verify', 'skip verification')
   .option('--no-skip', 'reprogram unchanged sectors too')
-  .option('--channel <n>', 'RTT up channel to stream', '0')
-  .option('--duration <seconds>', 'stop after this long (default: until Ctrl-C)')
-  .action(async (file: string, opts: FlashCliOptions & { channel: string; duration?: string }) => {
+  .action(async (file: string, opts: FlashCliOptions & StreamCliOptions) => {
     await withSession({ ...opts, blank: true }, async (session, probe) => {
       const report = await flashFile(session, file, opts);
       if (!report.verified) {
@@ -308,60 +411,78 @@ flashOptions(program.command('run').description('flash, reset and stream the fir
         return;
       }
       await session.core.reset({ halt: false });
-      await streamRtt(session, probe, { channel: parseNumber(opts.channel, '--channel'), seconds: opts.duration ? Number(opts.duration) : Infinity });
+      process.exitCode = await streamFromTarget(session, probe, file, opts);
     });
   });
 
-/** Find the RTT block (it appears once the firmware initialised it) and copy a channel to stdout. */
-async function streamRtt(session: DebugSession, probe: OpenedProbe, options: { channel: number; seconds: number; scan?: string }): Promise<void> {
-  const ranges = scanRanges(options.scan, probe);
-  const deadline = Date.now() + options.seconds * 1000;
-  const findBy = Date.now() + Math.min(options.seconds * 1000, 5000);
-  let stop = false;
-  const onSigint = () => (stop = true);
-  process.once('SIGINT', onSigint);
-  try {
-    let address: number | null = null;
-    while (address === null && !stop) {
-      for (const r of ranges) {
-        address = await scanForControlBlock(session.ap, r.start, r.size);
-        if (address !== null) break;
-      }
-      if (address === null) {
-        if (Date.now() > findBy) {
-          throw new Error(`no RTT control block ("SEGGER RTT") found in ${ranges.map((r) => `${hex32(r.start)}..${hex32(r.start + r.size)}`).join(', ')}`);
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
-    if (address === null) return;
-    const block = await readControlBlock(session.ap, address);
-    const channel = block.up[options.channel];
-    if (!channel) throw new UsageError(`RTT up channel ${options.channel} does not exist (block at ${hex32(address)} has ${block.maxUp})`);
-    process.stderr.write(`RTT control block at ${hex32(address)}: up channel ${options.channel} "${channel.name}", ${channel.size} bytes\n`);
-    while (!stop && Date.now() < deadline) {
-      const data = await readUpChannel(session.ap, channel);
-      if (data.length) process.stdout.write(data);
-      else await new Promise((r) => setTimeout(r, 10));
-    }
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-  }
+streamOptions(probeOptions(program.command('attach').description('stream a running target\'s RTT output without flashing')))
+  .action(async (opts: ProbeOptions & StreamCliOptions) => {
+    await withSession(opts, async (session, probe) => {
+      if (await session.core.isHalted()) await session.core.resume();
+      const elf = opts.elf ?? (probe.target ? ensureSampleElfPath(probe) : undefined);
+      process.exitCode = await streamFromTarget(session, probe, elf, opts);
+    });
+  });
+
+/** For emu: probes booted with the default sample, its ELF (to decode what it sends). */
+function ensureSampleElfPath(probe: OpenedProbe): string | undefined {
+  return probe.elf;
 }
 
 const rtt = program.command('rtt').description('SEGGER RTT channels');
 
-probeOptions(rtt.command('read').description('stream an RTT up channel to stdout'))
-  .option('--channel <n>', 'up channel index', '0')
-  .option('--duration <seconds>', 'stop after this long', '2')
-  .option('--rtt-scan <range>', 'RAM range to search for the control block, START..END')
-  .action(async (opts: ProbeOptions & { channel: string; duration: string; rttScan?: string }) => {
-    const seconds = Number(opts.duration);
-    if (!(seconds > 0)) throw new UsageError('--duration must be a positive number of seconds');
+streamOptions(probeOptions(rtt.command('read').description('stream RTT up channels to stdout (raw text; defmt decoded with --elf)')))
+  .action(async (opts: ProbeOptions & StreamCliOptions) => {
     await withSession(opts, async (session, probe) => {
       if (await session.core.isHalted()) await session.core.resume();
-      await streamRtt(session, probe, { channel: parseNumber(opts.channel, '--channel'), seconds, scan: opts.rttScan });
+      process.exitCode = await streamFromTarget(session, probe, opts.elf, { ...opts, duration: opts.duration ?? (opts.until || opts.timeout ? undefined : '2') });
     });
+  });
+
+probeOptions(rtt.command('list').description('show the RTT control block and its channels'))
+  .option('--rtt-scan <range>', 'RAM range to search, START..END')
+  .action(async (opts: ProbeOptions & { rttScan?: string; json?: boolean }) => {
+    await withSession(opts, async (session, probe) => {
+      if (await session.core.isHalted()) await session.core.resume();
+      const facts = elfFacts(opts.elf ?? probe.elf);
+      const s = await RttSession.attach(session.ap, { address: opts.rttScan ? undefined : facts.address, scan: scanRanges(opts.rttScan, probe) });
+      console.log(`RTT control block at ${hex32(s.address)}: ${s.block.maxUp} up, ${s.block.maxDown} down`);
+      const modes = ['skip', 'trim', 'block', '?'];
+      for (const c of s.channels()) {
+        console.log(`${c.direction.padEnd(4)} ${c.index}  ${JSON.stringify(c.name).padEnd(12)} buffer ${hex32(c.buffer)} size ${String(c.size).padStart(5)}  mode ${modes[c.flags & 3]}`);
+      }
+    });
+  });
+
+probeOptions(rtt.command('write').description('write bytes to an RTT down channel').argument('<text>', 'text to send (use \\n for a newline)'))
+  .option('--channel <n>', 'down channel', '0')
+  .option('--hex', 'TEXT is hex bytes')
+  .option('--rtt-scan <range>', 'RAM range to search, START..END')
+  .action(async (text: string, opts: ProbeOptions & { channel: string; hex?: boolean; rttScan?: string }) => {
+    const data = opts.hex ? parseHexBytes(text) : new TextEncoder().encode(text.replace(/\\n/g, '\n'));
+    await withSession(opts, async (session, probe) => {
+      if (await session.core.isHalted()) await session.core.resume();
+      const facts = elfFacts(opts.elf ?? probe.elf);
+      const s = await RttSession.attach(session.ap, { address: opts.rttScan ? undefined : facts.address, scan: scanRanges(opts.rttScan, probe) });
+      const channel = parseNumber(opts.channel, '--channel');
+      let sent = 0;
+      const deadline = Date.now() + 2000;
+      while (sent < data.length && Date.now() < deadline) {
+        const n = await s.write(channel, data.subarray(sent));
+        sent += n;
+        if (n === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+      if (sent < data.length) throw new Error(`down channel ${channel} accepted ${sent} of ${data.length} bytes: the firmware is not reading it`);
+      process.stderr.write(`wrote ${sent} bytes to down channel ${channel}\n`);
+    });
+  });
+
+outputOptions(program.command('decode').description('decode a recorded defmt stream (a file, stdin, or tcp://host:port) with the ELF\'s table').argument('[input]', 'file, - for stdin, or tcp://host:port', '-'))
+  .requiredOption('--elf <file>', 'the firmware ELF (its defmt table)')
+  .action(async (input: string, opts: StreamCliOptions & { elf: string }) => {
+    const { table } = elfFacts(opts.elf);
+    if (!table) defmtTableFromElf(new ElfFile(readFileSync(opts.elf), opts.elf)); // throws the "no defmt table" message
+    process.exitCode = await decodeInput(input, table!, outputSettings(opts));
   });
 
 function scanRanges(option: string | undefined, probe: OpenedProbe): { start: number; size: number }[] {
@@ -384,7 +505,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? 0 : 2;

@@ -315,6 +315,14 @@ export class QemuTarget implements SimTarget {
     if (!options.halt) await this.continue();
   }
 
+  /**
+   * The board's reset button: a system reset that the debugger did not ask for. A running core
+   * keeps running from its reset vector; the debug connection stays up.
+   */
+  async pressResetButton(): Promise<void> {
+    await this.qmp.execute('system_reset');
+  }
+
   async setBreakpoint(address: number): Promise<void> {
     await this.whileStopped(async () => {
       const reply = await this.gdb.request(`Z0,${address.toString(16)},2`);

@@ -40,6 +40,8 @@ export interface OpenedProbe {
   stats?: () => ProbeStats;
   simulated?: SimulatedProbe;
   target?: SimTarget;
+  /** The firmware an emu: board booted (its ELF decodes what the firmware sends). */
+  elf?: string;
   close(): Promise<void>;
 }
 
@@ -67,7 +69,7 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
     const elf = options.blank ? undefined : (options.elf ?? (await options.defaultElf?.(board)));
     if (!elf && !options.blank) throw new Error(`${selector} needs firmware to boot: pass --elf FILE`);
     const target = await QemuTarget.start({ board, elf });
-    return wrapSimulated(selector, target.description, target, flavour, options.packetCount);
+    return { ...wrapSimulated(selector, target.description, target, flavour, options.packetCount), elf };
   }
   if (scheme === 'sim') {
     if (!(SIM_TARGETS as readonly string[]).includes(name)) {

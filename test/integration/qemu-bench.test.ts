@@ -107,7 +107,7 @@ describe.each(boards)('$board through the $flavour probe model', ({ board, core,
     expect(block.up.map((c) => c.name)).toEqual(['Terminal', 'Text', 'SysView']);
     let text = '';
     while (!/#3\n/.test(text) && Date.now() < deadline) {
-      text += new TextDecoder().decode(await readUpChannel(session.ap, block.up[0]));
+      text += new TextDecoder().decode(await readUpChannel(session.ap, block.up[1]));
     }
     expect(text).toMatch(/^hello from dapdeck #1\nhello from dapdeck #2\nhello from dapdeck #3\n/);
     expect(await session.core.isHalted()).toBe(false);

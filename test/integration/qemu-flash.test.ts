@@ -68,7 +68,7 @@ describe('flashing hello onto a blank emulated micro:bit', () => {
     while (address === null && Date.now() < deadline) address = await scanForControlBlock(session.ap, RAM.start, RAM.size);
     const block = await readControlBlock(session.ap, address!);
     let text = '';
-    while (!text.includes('#2\n') && Date.now() < deadline) text += new TextDecoder().decode(await readUpChannel(session.ap, block.up[0]));
+    while (!text.includes('#2\n') && Date.now() < deadline) text += new TextDecoder().decode(await readUpChannel(session.ap, block.up[1]));
     expect(text).toMatch(/^hello from dapdeck #1\nhello from dapdeck #2\n/);
   });
 

@@ -25,6 +25,17 @@ describe('debug session on the in-process model', () => {
     }
   });
 
+  it('writes the bytes of a Node Buffer that is a view into a shared pool', async () => {
+    const { session, target } = await open();
+    // Small Buffers share one pooled ArrayBuffer: this one starts past other bytes in the pool.
+    Buffer.from('unrelated pool contents');
+    const data = Buffer.concat([Buffer.from('ping'), Buffer.from('\n')]);
+    expect(data.byteOffset).toBeGreaterThan(0);
+    await session.ap.writeMemory(0x20000100, data);
+    expect(Buffer.from(target.ram.subarray(0x100, 0x105)).toString()).toBe('ping\n');
+    await session.close();
+  });
+
   it('round-trips memory at every size and alignment, across 1 KiB boundaries', async () => {
     const { session, target } = await open('v1-hid');
     const base = 0x20000000;

@@ -1,0 +1,254 @@
+/**
+ * A live RTT connection: find the control block, poll every up channel with two batches per poll
+ * (descriptors; then every channel's new bytes plus every RdOff), write down channels, and notice
+ * when the target resets and re-initialises its block.
+ *
+ * Race-freedom: per up channel the host reads WrOff, then only bytes between RdOff and that WrOff
+ * (the target never writes there), then publishes RdOff. The descriptor read of a poll is taken
+ * before the data reads, and the RdOff writes come after them in the same batch, so the order holds
+ * for every channel at once.
+ */
+import { DebugError } from '../dap/errors';
+import { hex32, readU32le } from '../dap/protocol';
+import { RTT_DESCRIPTOR_SIZE, RTT_HEADER_SIZE, findRttId, readControlBlock, scanForControlBlock, type RttChannel, type RttControlBlock } from './control-block';
+
+export interface RttBatchMemory {
+  readMemory(address: number, length: number): Promise<Uint8Array>;
+  writeMemory(address: number, data: Uint8Array): Promise<void>;
+  /** Reads, then 32-bit writes, in one batch. */
+  transact(reads: readonly { address: number; length: number }[], writes?: readonly { address: number; value: number }[]): Promise<Uint8Array[]>;
+}
+
+export interface MemoryRange {
+  start: number;
+  size: number;
+}
+
+/** Up-channel modes (Flags bits 0–1), SEGGER_RTT.h. */
+export const RTT_MODES = { skip: 0, trim: 1, block: 2 } as const;
+export type RttMode = keyof typeof RTT_MODES;
+
+export interface RttAttachOptions {
+  /** The control block's address when known (the ELF's `_SEGGER_RTT` symbol). */
+  address?: number;
+  /** Where to scan when the address is not known. */
+  scan?: MemoryRange[];
+  /** How long to wait for the firmware to initialise the block. */
+  timeoutMs?: number;
+  /** Set every up channel to this mode on attach. */
+  mode?: RttMode;
+  signal?: AbortSignal;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface UpData {
+  channel: number;
+  data: Uint8Array;
+}
+
+export type PollResult = { kind: 'data'; chunks: UpData[] } | { kind: 'reset'; reason: string };
+
+export class RttNotFoundError extends DebugError {
+  constructor(message: string) {
+    super('target', message);
+    this.name = 'RttNotFoundError';
+  }
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function describeRanges(ranges: readonly MemoryRange[]): string {
+  return ranges.map((r) => `${hex32(r.start)}..${hex32(r.start + r.size)}`).join(', ');
+}
+
+export class RttSession {
+  readonly stats = { polls: 0, batches: 0, bytes: 0, resets: 0 };
+  /** RdOff as this host last published it, per up channel. */
+  private readonly published: number[];
+
+  private constructor(
+    private readonly memory: RttBatchMemory,
+    public block: RttControlBlock,
+  ) {
+    this.published = block.up.map((c) => c.readOffset);
+  }
+
+  get address(): number {
+    return this.block.address;
+  }
+
+  /**
+   * Find the block and wait until it is initialised (ID present, channel descriptors sane).
+   * Throws RttNotFoundError naming where it looked when the time runs out.
+   */
+  static async attach(memory: RttBatchMemory, options: RttAttachOptions): Promise<RttSession> {
+    const sleep = options.sleep ?? defaultSleep;
+    const started = Date.now();
+    const deadline = started + (options.timeoutMs ?? 5000);
+    const where = options.address !== undefined ? `at ${hex32(options.address)} (the ELF's _SEGGER_RTT symbol)` : `in ${describeRanges(options.scan ?? [])}`;
+    let lastProblem = 'the "SEGGER RTT" ID never appeared';
+    for (;;) {
+      let address: number | null = null;
+      if (options.address !== undefined) {
+        const id = await memory.readMemory(options.address, 16);
+        if (findRttId(id) === 0) address = options.address;
+      } else {
+        for (const r of options.scan ?? []) {
+          address = await scanForControlBlock(memory, r.start, r.size);
+          if (address !== null) break;
+        }
+      }
+      if (address !== null) {
+        try {
+          const block = await readControlBlock(memory, address);
+          const bad = block.up.concat(block.down).find((c) => c.size > 0 && (c.writeOffset >= c.size || c.readOffset >= c.size));
+          if (!bad && block.up.some((c) => c.size > 0)) {
+            const session = new RttSession(memory, block);
+            if (options.mode !== undefined) await session.setMode(options.mode);
+            return session;
+          }
+          lastProblem = bad ? `channel ${bad.direction} ${bad.index} has offsets outside its buffer` : 'no up channel has a buffer yet';
+        } catch (err) {
+          lastProblem = (err as Error).message;
+        }
+      }
+      // Stopped from outside (Ctrl-C, --timeout) or out of time: either way, say where it looked.
+      if (Date.now() >= deadline || options.signal?.aborted) {
+        const waited = Math.min(Date.now(), deadline) - started;
+        throw new RttNotFoundError(`no RTT control block found ${where} after ${(waited / 1000).toFixed(1)} s: ${lastProblem}. Does the firmware initialise RTT, and is it running?`);
+      }
+      await sleep(10);
+    }
+  }
+
+  async setMode(mode: RttMode): Promise<void> {
+    for (const c of this.block.up) {
+      const flags = (c.flags & ~3) | RTT_MODES[mode];
+      await this.memory.transact([], [{ address: c.descriptor + 20, value: flags }]);
+      c.flags = flags;
+    }
+  }
+
+  /**
+   * One poll: every up channel's new bytes. A 'reset' result means the block went away or was
+   * re-initialised (the target reset): attach again.
+   */
+  async poll(): Promise<PollResult> {
+    this.stats.polls++;
+    const { address, maxUp } = this.block;
+    const [raw] = await this.memory.transact([{ address, length: RTT_HEADER_SIZE + maxUp * RTT_DESCRIPTOR_SIZE }]);
+    this.stats.batches++;
+    if (findRttId(raw) !== 0) return { kind: 'reset', reason: `the RTT control block at ${hex32(address)} is gone (target reset?)` };
+    const reads: { address: number; length: number }[] = [];
+    const writes: { address: number; value: number }[] = [];
+    const plan: { channel: number; pieces: number }[] = [];
+    for (const c of this.block.up) {
+      const o = RTT_HEADER_SIZE + c.index * RTT_DESCRIPTOR_SIZE;
+      const buffer = readU32le(raw, o + 4);
+      const size = readU32le(raw, o + 8);
+      const write = readU32le(raw, o + 12);
+      const read = readU32le(raw, o + 16);
+      if (buffer !== c.buffer || size !== c.size || read !== this.published[c.index] || write >= size) {
+        return { kind: 'reset', reason: `RTT up channel ${c.index} was re-initialised (target reset?)` };
+      }
+      if (write === read) continue;
+      if (write > read) {
+        reads.push({ address: buffer + read, length: write - read });
+        plan.push({ channel: c.index, pieces: 1 });
+      } else {
+        reads.push({ address: buffer + read, length: size - read });
+        if (write > 0) reads.push({ address: buffer, length: write });
+        plan.push({ channel: c.index, pieces: write > 0 ? 2 : 1 });
+      }
+      writes.push({ address: c.descriptor + 16, value: write });
+      this.published[c.index] = write;
+      c.writeOffset = write;
+      c.readOffset = write;
+    }
+    if (reads.length === 0) return { kind: 'data', chunks: [] };
+    const results = await this.memory.transact(reads, writes);
+    this.stats.batches++;
+    const chunks: UpData[] = [];
+    let at = 0;
+    for (const p of plan) {
+      const parts = results.slice(at, at + p.pieces);
+      at += p.pieces;
+      const data = parts.length === 1 ? parts[0] : concat(parts);
+      this.stats.bytes += data.length;
+      chunks.push({ channel: p.channel, data });
+    }
+    return { kind: 'data', chunks };
+  }
+
+  /**
+   * Write to a down channel: as many bytes as fit now (RTT never blocks the host). Returns how many
+   * were accepted; the caller keeps the rest and tries again, nothing is dropped silently.
+   */
+  async write(channel: number, data: Uint8Array): Promise<number> {
+    const c = this.block.down[channel];
+    if (!c) throw new DebugError('target', `RTT down channel ${channel} does not exist (the block has ${this.block.maxDown})`);
+    const [offsets] = await this.memory.transact([{ address: c.descriptor + 12, length: 8 }]);
+    const write = readU32le(offsets, 0);
+    const read = readU32le(offsets, 4);
+    if (write >= c.size || read >= c.size) throw new DebugError('target', `RTT down channel ${channel} offsets out of range (WrOff ${write}, RdOff ${read}, size ${c.size})`);
+    const free = read > write ? read - write - 1 : c.size - write + read - 1;
+    const n = Math.min(free, data.length);
+    if (n === 0) return 0;
+    const first = Math.min(n, c.size - write);
+    await this.memory.writeMemory(c.buffer + write, data.subarray(0, first));
+    if (n > first) await this.memory.writeMemory(c.buffer, data.subarray(first, n));
+    // Bytes first, then WrOff: the target never sees an offset ahead of its data.
+    await this.memory.transact([], [{ address: c.descriptor + 12, value: (write + n) % c.size }]);
+    return n;
+  }
+
+  /** Channel list for `rtt list`. */
+  channels(): RttChannel[] {
+    return [...this.block.up, ...this.block.down];
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * Polls until stopped: again at once while data flows, backing off (1 ms doubling to `maxIdleMs`)
+ * while idle. On a target reset it waits for the block to come back and carries on.
+ */
+export async function pollLoop(
+  attach: () => Promise<RttSession>,
+  handlers: { onData(chunks: UpData[]): void | Promise<void>; onIdle?(): void | Promise<void>; onReset?(reason: string): void; onAttach?(session: RttSession): void },
+  options: { signal: AbortSignal; maxIdleMs?: number; sleep?: (ms: number) => Promise<void> },
+): Promise<RttSession | null> {
+  const sleep = options.sleep ?? defaultSleep;
+  const maxIdle = options.maxIdleMs ?? 20;
+  let session = await attach();
+  handlers.onAttach?.(session);
+  let idle = 0;
+  while (!options.signal.aborted) {
+    const result = await session.poll();
+    if (result.kind === 'reset') {
+      handlers.onReset?.(result.reason);
+      session = await attach();
+      handlers.onAttach?.(session);
+      session.stats.resets++;
+      continue;
+    }
+    if (result.chunks.length) {
+      idle = 0;
+      await handlers.onData(result.chunks);
+    } else {
+      await handlers.onIdle?.();
+      idle = idle === 0 ? 1 : Math.min(idle * 2, maxIdle);
+      await sleep(idle);
+    }
+  }
+  return session;
+}

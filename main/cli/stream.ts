@@ -1,0 +1,208 @@
+/**
+ * Streaming RTT to the terminal and log files: defmt channels decoded, text channels as lines,
+ * filters, --until/--timeout for scripts, reattach after a target reset, stdin to a down channel.
+ * Every record goes to the log file as it arrives (one synchronous append per record), so Ctrl-C,
+ * an unplugged probe or a crash never loses what was received.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DefmtStream, type DefmtTable, type StreamEvent } from '../../core/defmt';
+import { checkTemplate, formatRecord, parseFilter, passes, recordToJson, type LogFilter } from '../../core/defmt/present';
+import { RttSession, pollLoop, type MemoryRange, type RttBatchMemory, type RttMode } from '../../core/rtt/session';
+import { hex32 } from '../../core/dap/protocol';
+import { UsageError } from './parse';
+
+export interface OutputOptions {
+  json?: boolean;
+  logFormat?: string;
+  location?: boolean;
+  timestamps?: boolean;
+  filter?: string;
+  grep?: string;
+  logFile?: string;
+  until?: string;
+  colour?: boolean;
+}
+
+/** Where decoded records and text lines go: stdout, the log file, the --until matcher. */
+export class Printer {
+  readonly counts = { records: 0, shown: 0, malformed: 0, unknown: 0, lines: 0 };
+  matched = false;
+  private readonly filter: LogFilter | null;
+  private readonly until: RegExp | null;
+  private readonly logJson: boolean;
+  private readonly partial = new Map<number, string>();
+
+  constructor(
+    private readonly options: OutputOptions,
+    private readonly out: (text: string) => void = (t) => process.stdout.write(t),
+    private readonly warn: (text: string) => void = (t) => process.stderr.write(t),
+  ) {
+    if (options.logFormat) checkTemplate(options.logFormat);
+    this.filter = options.filter ? parseFilter(options.filter) : null;
+    try {
+      this.until = options.until ? new RegExp(options.until) : null;
+    } catch (err) {
+      throw new UsageError(`--until is not a valid regular expression: ${(err as Error).message}`);
+    }
+    this.logJson = !!options.json || /\.jsonl?$/i.test(options.logFile ?? '');
+    if (options.logFile) mkdirSync(dirname(options.logFile), { recursive: true });
+  }
+
+  defmt(channel: number, events: StreamEvent[]): void {
+    for (const e of events) {
+      if (e.kind === 'error') {
+        if (e.unknownIndex) this.counts.unknown++;
+        else this.counts.malformed++;
+        const hex = Array.from(e.bytes.subarray(0, 32), (b) => b.toString(16).padStart(2, '0')).join(' ');
+        this.warn(`dapdeck: warning: channel ${channel}: ${e.reason}; skipped frame [${hex}${e.bytes.length > 32 ? ' …' : ''}]\n`);
+        this.log(this.logJson ? JSON.stringify({ channel, error: e.reason, bytes: hex }) : `(skipped frame: ${e.reason})`);
+        continue;
+      }
+      const r = e.record;
+      this.counts.records++;
+      if (this.filter && !passes(this.filter, r)) continue;
+      if (this.options.grep && !r.message.includes(this.options.grep)) continue;
+      this.counts.shown++;
+      const plain = formatRecord(r, { format: this.options.logFormat, location: this.options.location, timestamps: this.options.timestamps });
+      const shown = this.options.json ? recordToJson(r, channel) : this.options.colour ? formatRecord(r, { format: this.options.logFormat, location: this.options.location, timestamps: this.options.timestamps, colour: true }) : plain;
+      this.out(shown + '\n');
+      this.log(this.logJson ? recordToJson(r, channel) : plain);
+      if (this.until && (this.until.test(r.message) || this.until.test(plain))) this.matched = true;
+    }
+  }
+
+  /** Text channel bytes: whole lines are shown (prefixed with the channel when several are shown). */
+  text(channel: number, data: Uint8Array, prefix: string): void {
+    const text = (this.partial.get(channel) ?? '') + Buffer.from(data).toString('utf8');
+    const lines = text.split('\n');
+    this.partial.set(channel, lines.pop()!);
+    for (const line of lines) {
+      if (this.options.grep && !line.includes(this.options.grep)) continue;
+      this.counts.lines++;
+      const shown = this.options.json ? JSON.stringify({ channel, text: line }) : `${prefix}${line}`;
+      this.out(shown + '\n');
+      this.log(this.logJson ? JSON.stringify({ channel, text: line }) : `${prefix}${line}`);
+      if (this.until?.test(line)) this.matched = true;
+    }
+  }
+
+  note(text: string): void {
+    this.warn(`dapdeck: ${text}\n`);
+    this.log(this.logJson ? JSON.stringify({ note: text }) : `(${text})`);
+  }
+
+  private log(line: string): void {
+    if (this.options.logFile) appendFileSync(this.options.logFile, line + '\n');
+  }
+
+  summary(): string {
+    const c = this.counts;
+    return `${c.records} defmt records (${c.shown} shown), ${c.lines} text lines, ${c.malformed} malformed frames, ${c.unknown} unknown indices`;
+  }
+}
+
+export interface RttStreamOptions extends OutputOptions {
+  /** Up channels to show. */
+  channels: number[];
+  /** The channel carrying defmt frames (decoded with `table`). */
+  defmtChannel?: number;
+  table?: DefmtTable;
+  address?: number;
+  scan: MemoryRange[];
+  mode?: RttMode;
+  /** Stop after this many seconds (exit 0). */
+  duration?: number;
+  /** Give up after this many seconds (exit 4) unless --until matched. */
+  timeout?: number;
+  /** Lines typed on stdin go to this down channel. */
+  stdinChannel?: number;
+  attachTimeoutMs?: number;
+  /** Stops the stream from outside (tests, the app). */
+  signal?: AbortSignal;
+  /** Output sinks (default: stdout/stderr). */
+  out?: (text: string) => void;
+  warn?: (text: string) => void;
+}
+
+export const EXIT_TIMEOUT = 4;
+
+/** Streams until Ctrl-C, --duration, --timeout or an --until match. Returns the exit code. */
+export async function streamRtt(memory: RttBatchMemory, options: RttStreamOptions): Promise<number> {
+  const printer = new Printer({ ...options, colour: options.colour ?? (!options.out && process.stdout.isTTY && !options.json) }, options.out, options.warn);
+  const info = options.warn ?? ((t: string) => process.stderr.write(t));
+  const abort = new AbortController();
+  options.signal?.addEventListener('abort', () => abort.abort());
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  let timedOut = false;
+  const timers: NodeJS.Timeout[] = [];
+  if (options.duration !== undefined) timers.push(setTimeout(() => abort.abort(), options.duration * 1000));
+  if (options.timeout !== undefined) {
+    timers.push(
+      setTimeout(() => {
+        timedOut = true;
+        abort.abort();
+      }, options.timeout * 1000),
+    );
+  }
+  let stream = options.table ? new DefmtStream(options.table) : null;
+  let session: RttSession | null = null;
+  const pending: Buffer[] = [];
+  const onStdin = (chunk: Buffer) => pending.push(chunk);
+  if (options.stdinChannel !== undefined) process.stdin.on('data', onStdin);
+  const forwardStdin = async () => {
+    if (!pending.length || !session || options.stdinChannel === undefined) return;
+    const data = Buffer.concat(pending.splice(0));
+    const accepted = await (session as RttSession).write(options.stdinChannel, data);
+    if (accepted < data.length) pending.unshift(data.subarray(accepted));
+  };
+  try {
+    await pollLoop(
+      () => RttSession.attach(memory, { address: options.address, scan: options.scan, mode: options.mode, signal: abort.signal, timeoutMs: options.attachTimeoutMs ?? (options.timeout ? options.timeout * 1000 : 5000) }),
+      {
+        onAttach: (s) => {
+          session = s;
+          const names = s.block.up.filter((c) => options.channels.includes(c.index)).map((c) => `${c.index} "${c.name}"`);
+          info(`RTT control block at ${hex32(s.address)}: streaming up channel${names.length === 1 ? '' : 's'} ${names.join(', ')}\n`);
+          for (const ch of options.channels) {
+            if (!s.block.up[ch]) throw new UsageError(`RTT up channel ${ch} does not exist (the block at ${hex32(s.address)} has ${s.block.maxUp})`);
+          }
+        },
+        onReset: (reason) => {
+          printer.note(`${reason}; waiting for the firmware to set RTT up again`);
+          if (options.table) stream = new DefmtStream(options.table); // drop a frame cut by the reset
+        },
+        onData: async (chunks) => {
+          for (const { channel, data } of chunks) {
+            if (!options.channels.includes(channel)) continue;
+            if (channel === options.defmtChannel && stream) printer.defmt(channel, stream.push(data));
+            else printer.text(channel, data, options.channels.length > 1 ? `[${channel}] ` : '');
+          }
+          if (printer.matched) abort.abort();
+          await forwardStdin();
+        },
+        onIdle: () => forwardStdin(),
+      },
+      { signal: abort.signal },
+    );
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    process.removeListener('SIGINT', onSigint);
+    if (options.stdinChannel !== undefined) {
+      process.stdin.removeListener('data', onStdin);
+      process.stdin.pause();
+    }
+    if (stream && (stream.stats.malformed || stream.stats.unknownIndex)) info(`dapdeck: ${printer.summary()}\n`);
+  }
+  if (options.until) {
+    if (printer.matched) return 0;
+    info(`dapdeck: --until /${options.until}/ did not match${timedOut ? ` within ${options.timeout} s` : ''}\n`);
+    return EXIT_TIMEOUT;
+  }
+  if (timedOut) {
+    info(`dapdeck: timed out after ${options.timeout} s\n`);
+    return EXIT_TIMEOUT;
+  }
+  return 0;
+}

@@ -1,0 +1,175 @@
+/**
+ * RTT + defmt end to end on QEMU through the probe model: the hello sample's decoded output equals
+ * the golden files line for line (file:line included), the stream survives a reset button press,
+ * stdin reaches the firmware's down channel and comes back, and bad input gets clear messages.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { firmwarePath } from '../support/firmware';
+import { openProbe } from '../../main/probe/registry';
+import { DebugSession } from '../../core/arm/session';
+import { streamRtt } from '../../main/cli/stream';
+import { loadDefmtTable, rzcobsEncode } from '../../core/defmt';
+import type { QemuTarget } from '../../main/emu/qemu-target';
+import { runningQemuCount } from '../../main/emu/qemu-target';
+
+const BIN = resolve(__dirname, '../../bin/dapdeck.cjs');
+const golden = (board: string) => readFileSync(resolve(__dirname, `../golden/hello-${board}.txt`), 'utf8');
+const tmp = mkdtempSync(join(tmpdir(), 'dapdeck-rtt-'));
+
+function dapdeck(args: string[], input?: string | Buffer): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = execFile(process.execPath, [BIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+describe('dapdeck run / attach with defmt', () => {
+  it('prints exactly the golden lines on the micro:bit (flash through the algorithm, reset, stream)', async () => {
+    const log = join(tmp, 'run.log');
+    const r = await dapdeck(['run', '--probe', 'emu:microbit', '--chip', 'nRF51822_xxAA', '--until', '^tick 3$', '--timeout', '30', '--log-file', log, firmwarePath('hello', 'microbit')]);
+    expect(r.stderr).toMatch(/verified \(crc\)/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(golden('microbit'));
+    // The log file holds the same text, written record by record.
+    expect(readFileSync(log, 'utf8')).toBe(golden('microbit'));
+  });
+
+  it('prints exactly the golden lines on the LM3S6965EVB (attach to the running board)', async () => {
+    const r = await dapdeck(['attach', '--probe', 'emu:lm3s6965evb', '--until', '^tick 3$', '--timeout', '30']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(golden('lm3s6965evb'));
+  });
+
+  it('filters by level and module, greps, and writes JSON lines', async () => {
+    const elf = firmwarePath('hello', 'microbit');
+    const r = await dapdeck(['attach', '--probe', 'emu:microbit', '--elf', elf, '--filter', 'warn,hello::SysTick=info', '--until', '^tick 2$', '--timeout', '30', '--json']);
+    expect(r.code).toBe(0);
+    const records = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(records.map((x) => x.message)).toEqual(['bitfield 5 1010', 'error level: code -1', 'tick 1', 'tick 2']);
+    expect(records[2]).toMatchObject({ channel: 0, level: 'info', timestamp: '0.100000', args: [1], location: { module: 'hello::SysTick', file: 'firmware-samples/hello/src/main.rs' } });
+    const g = await dapdeck(['attach', '--probe', 'emu:microbit', '--elf', elf, '--grep', 'Point', '--no-location', '--log-format', '{L}|{s}', '--until', 'points', '--timeout', '30']);
+    expect(g.stdout).toBe('INFO |point Point { x: 1, y: -2 }\nINFO |points [Point { x: 1, y: 2 }, Point { x: 3, y: 4 }]\n');
+  });
+
+  it('sends stdin to down channel 0; the firmware echoes it on channel 1', async () => {
+    const r = await dapdeck(['attach', '--probe', 'emu:microbit', '--channels', '0,1', '--stdin', '--until', 'echo: ping', '--timeout', '30'], 'ping\n');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^\[1\] echo: ping$/m);
+    expect(r.stdout).toMatch(/^\[1\] hello from dapdeck #\d+$/m);
+    expect(r.stdout).toMatch(/^0\.000000 ERROR error level: code -1$/m);
+  });
+
+  it('ends with exit 4 when --until does not match before --timeout', async () => {
+    const r = await dapdeck(['attach', '--probe', 'emu:microbit', '--until', 'never printed', '--timeout', '1']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/--until \/never printed\/ did not match within 1 s/);
+  });
+});
+
+describe('RTT across a target reset', () => {
+  afterAll(() => expect(runningQemuCount()).toBe(0));
+
+  it('keeps streaming after the reset button is pressed mid-stream', async () => {
+    const elf = firmwarePath('hello', 'microbit');
+    const probe = await openProbe('emu:microbit', { elf });
+    const session = await DebugSession.open(probe.transport);
+    if (await session.core.isHalted()) await session.core.resume();
+    const lines: string[] = [];
+    const notes: string[] = [];
+    const stop = new AbortController();
+    let pressed = false;
+    try {
+      const code = await streamRtt(session.ap, {
+        channels: [0],
+        defmtChannel: 0,
+        table: loadDefmtTable(readFileSync(elf), elf),
+        address: undefined,
+        scan: [{ start: 0x20000000, size: 0x4000 }],
+        location: false,
+        timeout: 30,
+        signal: stop.signal,
+        out: (text) => {
+          lines.push(text.trimEnd());
+          if (text.startsWith('0.200000 INFO  tick 2') && !pressed) {
+            pressed = true;
+            void (probe.target as QemuTarget).pressResetButton();
+          } else if (text.startsWith('0.200000 INFO  tick 2')) stop.abort();
+        },
+        warn: (text) => notes.push(text),
+      });
+      expect(code).toBe(0);
+    } finally {
+      await session.close();
+      await probe.close();
+    }
+    const expected = golden('microbit')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('└─') && !l.includes('tick 3'));
+    // Everything once, the reset, then everything again from the start.
+    expect(lines).toEqual([...expected, ...expected]);
+    expect(notes.join('')).toMatch(/target reset\?\); waiting for the firmware to set RTT up again/);
+  });
+});
+
+describe('dapdeck decode and bad input', () => {
+  const elf = () => firmwarePath('hello', 'microbit');
+  /** A frame for "tick {=u32}" built by hand from the wire format: index, u64 timestamp, u32. */
+  function tickFrame(n: number): Buffer {
+    const table = loadDefmtTable(readFileSync(elf()), 'hello.elf');
+    const index = [...table.entries].find(([, e]) => e.format === 'tick {=u32}')![0];
+    const frame = Buffer.alloc(2 + 8 + 4);
+    frame.writeUInt16LE(index, 0);
+    frame.writeBigUInt64LE(BigInt(n) * 100_000n, 2);
+    frame.writeUInt32LE(n, 10);
+    return Buffer.concat([Buffer.from(rzcobsEncode(frame)), Buffer.from([0])]);
+  }
+
+  it('decodes a recorded stream from a file and from stdin, counting corrupt frames', async () => {
+    const file = join(tmp, 'stream.bin');
+    const unknown = Buffer.concat([Buffer.from(rzcobsEncode(Uint8Array.of(0x13, 0x37))), Buffer.from([0])]); // index 0x3713 does not exist
+    writeFileSync(file, Buffer.concat([tickFrame(1), unknown, tickFrame(2), Buffer.from([0xff, 0x00])]));
+    const r = await dapdeck(['decode', '--elf', elf(), '--no-location', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('0.100000 INFO  tick 1\n0.200000 INFO  tick 2\n');
+    expect(r.stderr).toMatch(/unknown defmt string index/);
+    expect(r.stderr).toMatch(/2 defmt records \(2 shown\), 0 text lines, 1 malformed frames, 1 unknown indices/);
+    const s = await dapdeck(['decode', '--elf', elf(), '--json', '-'], tickFrame(7));
+    expect(JSON.parse(s.stdout)).toMatchObject({ message: 'tick 7', location: { line: expect.any(Number) } });
+  });
+
+  it('decodes from tcp://host:port', async () => {
+    const { createServer } = await import('node:net');
+    const server = createServer((socket) => socket.end(Buffer.concat([tickFrame(1), tickFrame(2)])));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const r = await dapdeck(['decode', '--elf', elf(), '--no-location', `tcp://127.0.0.1:${port}`]);
+    server.close();
+    expect(r.stdout).toBe('0.100000 INFO  tick 1\n0.200000 INFO  tick 2\n');
+  });
+
+  it('says an ELF has no defmt table', async () => {
+    const flm = firmwarePath('flash-nrf51', 'microbit');
+    const r = await dapdeck(['decode', '--elf', flm, '/dev/null']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`dapdeck: error: ${flm}: the ELF has no defmt table (no .defmt symbols) — was it built with defmt?\n`);
+  });
+
+  it('says where it looked when there is no RTT block', async () => {
+    const r = await dapdeck(['attach', '--probe', 'sim:cortex-m3', '--timeout', '0.3']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^dapdeck: error: no RTT control block found in 0x20000000\.\.0x2001\w{4} after 0\.3 s: the "SEGGER RTT" ID never appeared\. Does the firmware initialise RTT, and is it running\?\n$/);
+  });
+
+  it('refuses a bad filter before connecting', async () => {
+    const r = await dapdeck(['attach', '--probe', 'sim:cortex-m3', '--filter', 'hello=loud']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('dapdeck: error: unknown log level "loud" in filter "hello=loud" (use trace, debug, info, warn, error or off)\n');
+  });
+});
+
