@@ -12,6 +12,7 @@ const suites: [file: string, exportName: string][] = [
   ['memory.ts', 'benchMemory'],
   ['defmt.ts', 'benchDefmt'],
   ['flash.ts', 'benchFlash'],
+  ['rtt.ts', 'benchRtt'],
   ['trace.ts', 'benchTrace'],
 ];
 

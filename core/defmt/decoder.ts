@@ -32,6 +32,34 @@ export interface DefmtRecord {
   location?: Location;
 }
 
+/**
+ * A decoded record. Its text (message, timestamp) is rendered on first use: filters, counters and
+ * a console that only draws visible lines never pay for formatting records nobody reads.
+ */
+class Record implements DefmtRecord {
+  location?: Location;
+  private text?: string;
+  private ts?: string;
+  constructor(
+    readonly index: number,
+    readonly level: Level | undefined,
+    private readonly format: string,
+    readonly args: Arg[],
+    private readonly tsFormat: string | null,
+    private readonly tsArgs: Arg[] | null,
+  ) {}
+  get message(): string {
+    return (this.text ??= render(this.format, this.args));
+  }
+  get timestamp(): string | undefined {
+    if (this.tsFormat === null) return undefined;
+    return (this.ts ??= render(this.tsFormat, this.tsArgs!));
+  }
+  toJSON() {
+    return { index: this.index, level: this.level, timestamp: this.timestamp, message: this.message, args: this.args, location: this.location };
+  }
+}
+
 export class DecodeError extends Error {
   constructor(
     readonly kind: 'eof' | 'malformed' | 'unknown-index',
@@ -46,21 +74,39 @@ const MAX_DEPTH = 32;
 
 class Reader {
   o = 0;
+  b: Uint8Array;
+  /** The frame is b[start, end): readers work on a region of a larger buffer without a view. */
+  start = 0;
+  end = 0;
   /**
    * Elements decoded so far. Zero-sized elements (unit structs) and self-referencing nested formats
    * in a corrupt frame could otherwise multiply into an effectively endless loop; a real frame never
    * holds more elements than a few per byte.
    */
   work = 0;
-  readonly workLimit: number;
-  constructor(readonly b: Uint8Array) {
+  workLimit: number;
+  constructor(b: Uint8Array) {
+    this.b = b;
+    this.end = b.length;
     this.workLimit = b.length * 8 + 256;
   }
+  /** Reuse for the next frame (one reader per decoder: no allocation per frame). */
+  reset(b: Uint8Array, start: number, end: number): this {
+    this.b = b;
+    this.o = this.start = start;
+    this.end = end;
+    this.work = 0;
+    this.workLimit = (end - start) * 8 + 256;
+    return this;
+  }
+  get length(): number {
+    return this.end - this.start;
+  }
   spend(): void {
-    if (++this.work > this.workLimit) throw new DecodeError('malformed', `frame of ${this.b.length} bytes claims more than ${this.workLimit} elements`);
+    if (++this.work > this.workLimit) throw new DecodeError('malformed', `frame of ${this.length} bytes claims more than ${this.workLimit} elements`);
   }
   need(n: number): void {
-    if (this.o + n > this.b.length) throw new DecodeError('eof', `frame ends after ${this.b.length} bytes, needed ${this.o + n}`);
+    if (this.o + n > this.end) throw new DecodeError('eof', `frame ends after ${this.length} bytes, needed ${this.o - this.start + n}`);
   }
   u8(): number {
     this.need(1);
@@ -84,6 +130,12 @@ class Reader {
     if (n === 1) return this.u8();
     if (n === 2) return this.u16();
     if (n === 4) return this.u32();
+    if (n === 8) {
+      // Most u64s (timestamps) fit in a double exactly: keep them numbers, not bigints.
+      const lo = this.u32();
+      const hi = this.u32();
+      return hi < 0x200000 ? hi * 0x100000000 + lo : (BigInt(hi) << 32n) | BigInt(lo);
+    }
     this.need(n);
     let v = 0n;
     for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(this.b[this.o + i]);
@@ -101,15 +153,25 @@ class Reader {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export class FrameDecoder {
+  private readonly reader = new Reader(new Uint8Array(0));
+  /** Bytes the last decodePrefix() consumed. */
+  lastUsed = 0;
+  private tsParams?: Param[];
   constructor(readonly table: DefmtTable) {}
 
   /** Decode one complete frame (as framing delivered it). */
   decode(frame: Uint8Array): DefmtRecord {
-    const { record, used } = this.decodePrefix(frame);
+    return this.decodeRange(frame, 0, frame.length);
+  }
+
+  /** decode() of the frame bytes[start, end). */
+  decodeRange(bytes: Uint8Array, start: number, end: number): DefmtRecord {
+    const record = this.decodeAt(bytes, start, end);
+    const used = start + this.lastUsed;
     // rzCOBS decoding may leave up to 7 zero bytes of padding after the frame; anything else left
     // over means the frame does not match its format string.
-    for (let i = used; i < frame.length; i++) {
-      if (frame[i] !== 0 || frame.length - used > 7) throw new DecodeError('malformed', `frame has ${frame.length - used} bytes left over after its arguments`);
+    for (let i = used; i < end; i++) {
+      if (bytes[i] !== 0 || end - used > 7) throw new DecodeError('malformed', `frame has ${end - used} bytes left over after its arguments`);
     }
     return record;
   }
@@ -119,20 +181,24 @@ export class FrameDecoder {
    * delimiters, so a frame's length is what its format consumed. Throws 'eof' if `bytes` ends first.
    */
   decodePrefix(bytes: Uint8Array): { record: DefmtRecord; used: number } {
-    const r = new Reader(bytes);
+    const record = this.decodeAt(bytes);
+    return { record, used: this.lastUsed };
+  }
+
+  /** decodePrefix without the result object; the length is left in `lastUsed`. */
+  decodeAt(bytes: Uint8Array, start = 0, end = bytes.length): DefmtRecord {
+    const r = this.reader.reset(bytes, start, end);
     const index = r.u16();
     const entry = this.table.entries.get(index);
     if (!entry) throw new DecodeError('unknown-index', `unknown defmt string index ${index}`);
-    let timestamp: string | undefined;
-    if (this.table.timestamp !== null) {
-      const tsArgs = this.decodeArgs(this.table.timestamp, r, 0);
-      timestamp = render(this.table.timestamp, tsArgs);
-    }
-    const args = this.decodeArgs(entry.format, r, 0);
-    const record: DefmtRecord = { index, level: entry.level, timestamp, message: render(entry.format, args), args };
+    const tsFormat = this.table.timestamp;
+    const tsArgs = tsFormat !== null ? this.decodeArgs(tsFormat, r, 0, (this.tsParams ??= wireParams(tsFormat))) : null;
+    const args = this.decodeArgs(entry.format, r, 0, (entry.params ??= wireParams(entry.format)));
+    const record = new Record(index, entry.level, entry.format, args, tsFormat, tsArgs);
     const location = this.table.locations.get(index);
     if (location) record.location = location;
-    return { record, used: r.o };
+    this.lastUsed = r.o - start;
+    return record;
   }
 
   private format(index: number): string {
@@ -155,12 +221,16 @@ export class FrameDecoder {
     return { format, args: this.decodeArgs(format, r, depth + 1) };
   }
 
-  decodeArgs(format: string, r: Reader, depth: number): Arg[] {
+  decodeArgs(format: string, r: Reader, depth: number, params = wireParams(format)): Arg[] {
     r.spend();
     if (depth > MAX_DEPTH) throw new DecodeError('malformed', `nested formats deeper than ${MAX_DEPTH}`);
-    const params = wireParams(format);
     const args: Arg[] = [];
-    for (const p of params) args[p.index] = this.decodeParam(p, r, depth);
+    for (let k = 0; k < params.length; k++) {
+      const p = params[k];
+      // Indices are usually 0, 1, 2…: push keeps the array packed.
+      if (p.index === args.length) args.push(this.decodeParam(p, r, depth));
+      else args[p.index] = this.decodeParam(p, r, depth);
+    }
     return args;
   }
 
@@ -192,10 +262,11 @@ export class FrameDecoder {
         if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) throw new DecodeError('malformed', `char ${c} is not a Unicode scalar value`);
         return { t: 'char', v: String.fromCodePoint(c) };
       }
+      // Copies: the frame may live in a scratch buffer the next frame reuses.
       case 'u8Slice':
-        return { t: 'bytes', v: r.bytes(r.u32()) };
+        return { t: 'bytes', v: r.bytes(r.u32()).slice() };
       case 'u8Array':
-        return { t: 'bytes', v: r.bytes(t.length) };
+        return { t: 'bytes', v: r.bytes(t.length).slice() };
       case 'format': {
         const n = this.nested(r, depth);
         return { t: 'format', format: n.format, args: n.args };
@@ -206,7 +277,7 @@ export class FrameDecoder {
         if (count === 0 && t.kind === 'formatSlice') return { t: 'slice', elements: [] };
         // Bound by what the frame can hold: every element needs at least its data (≥ 0 bytes);
         // an absurd count from a corrupt frame must not allocate or loop for long.
-        if (count > r.b.length * 8 + 1) throw new DecodeError('malformed', `format slice claims ${count} elements in a ${r.b.length}-byte frame`);
+        if (count > r.length * 8 + 1) throw new DecodeError('malformed', `format slice claims ${count} elements in a ${r.length}-byte frame`);
         const base = this.format(r.u16());
         const isEnum = base.includes('|');
         const elements: { format: string; args: Arg[] }[] = [];
@@ -219,7 +290,7 @@ export class FrameDecoder {
       case 'debug':
       case 'display': {
         const end = r.b.indexOf(0xff, r.o);
-        if (end < 0) throw new DecodeError('eof', 'preformatted text is not terminated by 0xFF');
+        if (end < 0 || end >= r.end) throw new DecodeError('eof', 'preformatted text is not terminated by 0xFF');
         const text = decodeUtf8(r.b.subarray(r.o, end));
         r.o = end + 1;
         return { t: 'str', v: text };
@@ -266,7 +337,9 @@ function toSigned(v: bigint | number, bytes: number): bigint | number {
 
 export function render(format: string, args: Arg[], parentHint?: Hint): string {
   let out = '';
-  for (const f of parseFormat(format)) {
+  const fragments = parseFormat(format);
+  for (let k = 0; k < fragments.length; k++) {
+    const f = fragments[k];
     if (typeof f === 'string') {
       out += f;
       continue;
@@ -276,7 +349,10 @@ export function render(format: string, args: Arg[], parentHint?: Hint): string {
       out += '?';
       continue;
     }
-    out += renderArg(f, arg, f.hint ?? parentHint, parentHint);
+    const hint = f.hint ?? parentHint;
+    // Fast path for the commonest case: a plain integer.
+    if (hint === undefined && (arg.t === 'u' || arg.t === 'i') && f.type.kind === 'int') out += arg.v;
+    else out += renderArg(f, arg, hint, parentHint);
   }
   return out;
 }
@@ -341,6 +417,11 @@ export function formatUnsigned(v: bigint | number, hint: Hint | undefined): stri
     case 'none':
       return pad(v.toString(), hint.zeroPad);
     case 'seconds': {
+      if (typeof v === 'number') {
+        const div = hint.precision === 'us' ? 1_000_000 : 1_000;
+        const whole = Math.floor(v / div);
+        return `${whole}.${String(v - whole * div).padStart(hint.precision === 'us' ? 6 : 3, '0')}`;
+      }
       const big = BigInt(v);
       const div = hint.precision === 'us' ? 1_000_000n : 1_000n;
       return `${big / div}.${(big % div).toString().padStart(hint.precision === 'us' ? 6 : 3, '0')}`;

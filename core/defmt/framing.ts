@@ -13,27 +13,42 @@
 import { DecodeError, FrameDecoder, type DefmtRecord } from './decoder';
 import type { DefmtTable } from './table';
 
+/** Decodes one rzCOBS frame (without its 0x00 terminator) into a fresh array. */
 export function rzcobsDecode(data: Uint8Array): Uint8Array {
-  const out: number[] = [];
-  let i = data.length - 1;
-  const next = (): number => {
-    if (i < 0) throw new DecodeError('malformed', 'rzCOBS frame ends early');
-    return data[i--];
-  };
-  while (i >= 0) {
+  return rzcobsDecodeInto(data, new Uint8Array(data.length * 7 + 8)).slice();
+}
+
+/**
+ * Decodes into `scratch` (at least 7 × input + 8 bytes) and returns a view of it. Walking the input
+ * backwards yields the frame back to front, so bytes are placed from the end of `scratch` down.
+ */
+export function rzcobsDecodeInto(data: Uint8Array, scratch: Uint8Array): Uint8Array {
+  return scratch.subarray(rzcobsDecodeRange(data, 0, data.length, scratch));
+}
+
+/** Decodes data[start, end) into the tail of `scratch`; returns where the frame starts in it. */
+export function rzcobsDecodeRange(data: Uint8Array, start: number, end: number, scratch: Uint8Array): number {
+  let i = end - 1;
+  let o = scratch.length;
+  while (i >= start) {
     const x = data[i--];
     if (x === 0) throw new DecodeError('malformed', 'zero byte inside an rzCOBS frame');
     if (x < 0x80) {
-      for (let b = 0; b < 7; b++) out.push(x & (1 << (6 - b)) ? 0 : next());
-    } else if (x < 0xff) {
-      out.push(0);
-      for (let n = (x & 0x7f) + 7; n > 0; n--) out.push(next());
+      for (let b = 0; b < 7; b++) {
+        if (x & (1 << (6 - b))) scratch[--o] = 0;
+        else {
+          if (i < start) throw new DecodeError('malformed', 'rzCOBS frame ends early');
+          scratch[--o] = data[i--];
+        }
+      }
     } else {
-      for (let n = 0; n < 134; n++) out.push(next());
+      const n = x < 0xff ? (x & 0x7f) + 7 : 134;
+      if (x < 0xff) scratch[--o] = 0;
+      if (i + 1 - start < n) throw new DecodeError('malformed', 'rzCOBS frame ends early');
+      for (let k = 0; k < n; k++) scratch[--o] = data[i--];
     }
   }
-  out.reverse();
-  return Uint8Array.from(out);
+  return o;
 }
 
 /**
@@ -127,14 +142,20 @@ export class DefmtStream {
     this.length -= n;
   }
 
+  private scratch = new Uint8Array(1024);
+
   private drainRzcobs(): StreamEvent[] {
     const events: StreamEvent[] = [];
     let start = 0;
+    const buffer = this.buffer;
+    const length = this.length;
     for (;;) {
-      const zero = this.buffer.subarray(start, this.length).indexOf(0);
-      if (zero < 0) break;
-      const end = start + zero;
-      if (end > start) events.push(this.decodeFrame(() => rzcobsDecode(this.buffer.subarray(start, end)), this.buffer.slice(start, end)));
+      const end = buffer.indexOf(0, start);
+      if (end < 0 || end >= length) break;
+      if (end > start) {
+        if (this.scratch.length < (end - start) * 7 + 8) this.scratch = new Uint8Array((end - start) * 7 + 8);
+        events.push(this.decodeFrame(buffer, start, end));
+      }
       start = end + 1;
     }
     this.consume(start);
@@ -165,20 +186,21 @@ export class DefmtStream {
     return events;
   }
 
-  private decodeFrame(unframe: () => Uint8Array, encoded: Uint8Array): StreamEvent {
-    let frame: Uint8Array;
+  private decodeFrame(buffer: Uint8Array, start: number, end: number): StreamEvent {
+    const scratch = this.scratch;
+    let at: number;
     try {
-      frame = unframe();
+      at = rzcobsDecodeRange(buffer, start, end, scratch);
     } catch (err) {
-      return this.error((err as Error).message, encoded, false);
+      return this.error((err as Error).message, buffer.slice(start, end), false);
     }
     try {
-      const record = this.decoder.decode(frame);
+      const record = this.decoder.decodeRange(scratch, at, scratch.length);
       this.stats.frames++;
       return { kind: 'record', record };
     } catch (err) {
       const unknown = err instanceof DecodeError && err.kind === 'unknown-index';
-      return this.error((err as Error).message, frame, unknown);
+      return this.error((err as Error).message, scratch.slice(at), unknown);
     }
   }
 

@@ -184,8 +184,18 @@ function parseParam(body: string, format: string, nextIndex: () => number): Para
   return param;
 }
 
-/** The parameters in wire order: one per argument index, bitfields of one index merged. */
+const wireCache = new Map<string, Param[]>();
+
+/** The parameters in wire order: one per argument index, bitfields of one index merged (memoised). */
 export function wireParams(format: string): Param[] {
+  const hit = wireCache.get(format);
+  if (hit) return hit;
+  const params = computeWireParams(format);
+  wireCache.set(format, params);
+  return params;
+}
+
+function computeWireParams(format: string): Param[] {
   const byIndex = new Map<number, Param>();
   for (const f of parseFormat(format)) {
     if (typeof f === 'string') continue;

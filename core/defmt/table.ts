@@ -5,6 +5,8 @@
  * `_defmt_encoding_ = rzcobs|raw` (defmt book, "Defmt Versions").
  */
 
+import type { Param } from './parser';
+
 export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 export const LEVELS: readonly Level[] = ['trace', 'debug', 'info', 'warn', 'error'];
 
@@ -14,6 +16,8 @@ export interface TableEntry {
   level?: Level;
   package?: string;
   crateName?: string;
+  /** The format's wire parameters, filled in on first decode. */
+  params?: Param[];
 }
 
 export interface DefmtSymbol {

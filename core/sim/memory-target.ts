@@ -53,6 +53,8 @@ export class MemoryTarget implements SimTarget {
   readonly ram: Uint8Array;
   readonly registers = new Uint32Array(21);
   onResume: ResumeHook | null = null;
+  /** Called with the modeled time before every bus access: firmware models (an RTT producer) catch up here. */
+  onAccess: ((now: number) => void) | null = null;
   private readonly peripherals: { start: number; size: number; model: Peripheral }[] = [];
   private readonly ppb = new Map<number, number>();
   private halted = false;
@@ -99,6 +101,7 @@ export class MemoryTarget implements SimTarget {
   // ---- bus ----
 
   async readMemory(address: number, length: number): Promise<Uint8Array> {
+    this.onAccess?.(this.clock());
     const out = new Uint8Array(length);
     for (let i = 0; i < length; ) {
       const a = (address + i) >>> 0;
@@ -116,6 +119,7 @@ export class MemoryTarget implements SimTarget {
   }
 
   async writeMemory(address: number, data: Uint8Array): Promise<void> {
+    this.onAccess?.(this.clock());
     for (let i = 0; i < data.length; ) {
       const a = (address + i) >>> 0;
       if (a >= FLASH_START && a < FLASH_START + this.flash.length) {

@@ -1,0 +1,104 @@
+/** RTT session on the in-process model: batching, wrap-around, modes, down channel, resets. */
+import { describe, expect, it } from 'vitest';
+import { DebugSession } from '../../../core/arm/session';
+import { SimulatedProbe } from '../../../core/sim/cmsis-dap-probe';
+import { MemoryTarget } from '../../../core/sim/memory-target';
+import { RttProducer, auditMessages } from '../../../core/sim/rtt-producer';
+import { RttSession, RttNotFoundError, pollLoop } from '../../../core/rtt/session';
+
+async function bench(mode: 'block' | 'skip' | 'trim', rate = 50_000, bufferSize = 256) {
+  const target = new MemoryTarget('cortex-m3');
+  const probe = new SimulatedProbe({ flavour: 'v2-bulk', target });
+  const session = await DebugSession.open(probe.transport, { clockHz: 4_000_000 });
+  const producer = new RttProducer(target, { address: 0x20000000, bufferSize, rate, messageSize: 16, mode, downSize: 16 });
+  const rtt = await RttSession.attach(session.ap, { address: 0x20000000 });
+  return { target, probe, session, producer, rtt };
+}
+
+async function drain(rtt: RttSession, probe: SimulatedProbe, seconds: number): Promise<Uint8Array> {
+  const parts: number[] = [];
+  const start = probe.stats.modeledSeconds;
+  while (probe.stats.modeledSeconds - start < seconds) {
+    const r = await rtt.poll();
+    if (r.kind !== 'data') throw new Error(r.reason);
+    for (const c of r.chunks) parts.push(...c.data);
+  }
+  return Uint8Array.from(parts);
+}
+
+describe('RTT session', () => {
+  it('reads every byte in order across buffer wrap-around, two batches per poll with data', async () => {
+    const { rtt, probe, producer } = await bench('block', 200_000, 128);
+    const trips = probe.stats.roundTrips;
+    const polls = rtt.stats.polls;
+    const data = await drain(rtt, probe, 0.05);
+    producer.enabled = false;
+    const rest = await drain(rtt, probe, 0.005);
+    const all = Uint8Array.from([...data, ...rest]);
+    const audit = auditMessages(all, 16);
+    expect(audit).toMatchObject({ missing: 0, corrupt: 0 });
+    expect(all.length).toBe(producer.stats.written);
+    expect(producer.stats.dropped).toBe(0);
+    expect(all.length).toBeGreaterThan(128 * 10); // wrapped many times
+    // One round trip for the descriptors and one for data + RdOff, per poll: never one per channel or per piece.
+    expect((probe.stats.roundTrips - trips) / (rtt.stats.polls - polls)).toBeLessThanOrEqual(2);
+    expect(rtt.stats.batches).toBeLessThanOrEqual(2 * rtt.stats.polls);
+  });
+
+  it('in skip mode loses whole messages only, and the gaps match the firmware\'s drops', async () => {
+    const { rtt, probe, producer } = await bench('skip', 400_000, 128);
+    const data = await drain(rtt, probe, 0.05);
+    const audit = auditMessages(data, 16);
+    expect(audit.corrupt).toBe(0);
+    expect(producer.stats.dropped).toBeGreaterThan(0);
+    const visible = producer.droppedSequences.filter((q) => q < audit.lastSequence).length;
+    expect(audit.missing).toBe(visible);
+  });
+
+  it('sets the channel mode from the host', async () => {
+    const { target, session } = await bench('skip');
+    const rtt = await RttSession.attach(session.ap, { address: 0x20000000, mode: 'block' });
+    expect(new DataView(target.ram.buffer).getUint32(24 + 20, true) & 3).toBe(2);
+    expect(rtt.block.up[0].flags & 3).toBe(2);
+  });
+
+  it('writes to a down channel, accepting only what fits and reporting it', async () => {
+    const { rtt, target, producer } = await bench('block');
+    producer.enabled = false;
+    const n = await rtt.write(0, new TextEncoder().encode('0123456789abcdefXYZ'));
+    expect(n).toBe(15); // 16-byte buffer: one slot stays empty
+    expect(new TextDecoder().decode(target.ram.subarray(producer.downBuffer - 0x20000000, producer.downBuffer - 0x20000000 + 15))).toBe('0123456789abcde');
+    expect(await rtt.write(0, Uint8Array.of(1))).toBe(0);
+    await expect(rtt.write(3, Uint8Array.of(1))).rejects.toThrow(/down channel 3 does not exist/);
+  });
+
+  it('notices a re-initialised block and carries on after re-attaching', async () => {
+    const { rtt, probe, producer, session } = await bench('block', 100_000);
+    await drain(rtt, probe, 0.01);
+    producer.install(); // the firmware restarted: offsets back to 0
+    expect(await rtt.poll()).toMatchObject({ kind: 'reset' });
+    const stop = new AbortController();
+    let attaches = 0;
+    let bytes = 0;
+    await pollLoop(() => RttSession.attach(session.ap, { address: 0x20000000 }), {
+      onAttach: () => attaches++,
+      onData: (chunks) => {
+        for (const c of chunks) bytes += c.data.length;
+        if (bytes > 1000) stop.abort();
+      },
+    }, { signal: stop.signal });
+    expect(attaches).toBe(1);
+    expect(bytes).toBeGreaterThan(1000);
+  });
+
+  it('says where it looked when no block appears', async () => {
+    const target = new MemoryTarget('cortex-m0');
+    const probe = new SimulatedProbe({ flavour: 'v2-bulk', target });
+    const session = await DebugSession.open(probe.transport);
+    const err = await RttSession.attach(session.ap, { scan: [{ start: 0x20000000, size: 0x1000 }], timeoutMs: 50 }).catch((e) => e);
+    expect(err).toBeInstanceOf(RttNotFoundError);
+    expect(err.message).toMatch(/^no RTT control block found in 0x20000000\.\.0x20001000 after 0\.\d s: the "SEGGER RTT" ID never appeared/);
+    const at = await RttSession.attach(session.ap, { address: 0x20000100, timeoutMs: 20 }).catch((e) => e);
+    expect(at.message).toMatch(/at 0x20000100 \(the ELF's _SEGGER_RTT symbol\)/);
+  });
+});
