@@ -1,0 +1,160 @@
+/**
+ * A SystemView trace: decoder + timeline + what the target described about itself (system
+ * description, task names, interrupt names), plus the reports made from them (statistics table,
+ * Chrome Trace Event JSON for Perfetto / chrome://tracing).
+ */
+import { SV, SystemViewDecoder, parseSysDesc, type SvPacket } from './systemview';
+import { Timeline, type TimelineOptions } from './timeline';
+
+export class SystemViewTrace {
+  readonly decoder = new SystemViewDecoder();
+  readonly timeline: Timeline;
+  readonly description = { items: new Map<string, string>(), isrNames: new Map<number, string>() };
+  readonly tasks = new Map<number, { name: string; priority: number }>();
+  /** Packet counts by event id. */
+  readonly counts = new Map<number, number>();
+  private readonly scratch: SvPacket[] = [];
+
+  constructor(options: TimelineOptions = {}) {
+    this.timeline = new Timeline(options);
+  }
+
+  get sysFreq(): number {
+    return this.decoder.sysFreq;
+  }
+
+  push(bytes: Uint8Array): void {
+    this.scratch.length = 0;
+    for (const p of this.decoder.push(bytes, this.scratch)) this.apply(p);
+  }
+
+  apply(p: SvPacket): void {
+    this.counts.set(p.id, (this.counts.get(p.id) ?? 0) + 1);
+    const t = this.timeline;
+    const time = p.time;
+    switch (p.id) {
+      case SV.ISR_ENTER:
+        t.ingest({ kind: 'isr-enter', time, id: p.params[0] });
+        break;
+      case SV.ISR_EXIT:
+      case SV.ISR_TO_SCHEDULER:
+        t.ingest({ kind: 'isr-exit', time });
+        break;
+      case SV.TASK_START_EXEC:
+        t.ingest({ kind: 'task-start-exec', time, id: p.params[0] });
+        break;
+      case SV.TASK_STOP_EXEC:
+        t.ingest({ kind: 'task-stop-exec', time });
+        break;
+      case SV.TASK_START_READY:
+        t.ingest({ kind: 'task-ready', time, id: p.params[0] });
+        break;
+      case SV.TASK_STOP_READY:
+        t.ingest({ kind: 'task-not-ready', time, id: p.params[0] });
+        break;
+      case SV.IDLE:
+        t.ingest({ kind: 'idle', time });
+        break;
+      case SV.OVERFLOW:
+        t.ingest({ kind: 'overflow', time, dropped: p.params[0] });
+        break;
+      case SV.TRACE_START:
+        t.ingest({ kind: 'start', time });
+        break;
+      case SV.TRACE_STOP:
+        t.ingest({ kind: 'stop', time });
+        break;
+      case SV.TASK_INFO:
+        this.tasks.set(p.params[0], { name: p.text ?? '', priority: p.params[1] });
+        t.nameTask(p.params[0], p.text || `task 0x${p.params[0].toString(16)}`);
+        break;
+      case SV.SYSDESC:
+        parseSysDesc(p.text ?? '', this.description);
+        for (const [id, name] of this.description.isrNames) t.nameIsr(id, name);
+        break;
+    }
+  }
+
+  /** Ticks → seconds (ticks themselves until INIT announced the frequency). */
+  seconds(ticks: number): number {
+    return this.sysFreq > 0 ? ticks / this.sysFreq : ticks;
+  }
+}
+
+export interface StatsRow {
+  lane: string;
+  kind: string;
+  activations: number;
+  busySeconds: number;
+  load: number;
+  minSeconds: number;
+  meanSeconds: number;
+  maxSeconds: number;
+  meanLatencySeconds?: number;
+  maxLatencySeconds?: number;
+}
+
+/** Per-task/ISR statistics over the whole trace. */
+export function statsRows(trace: SystemViewTrace): StatsRow[] {
+  const t = trace.timeline;
+  const total = Number.isNaN(t.first) ? 0 : t.last - t.first;
+  return t.lanes.map((l) => {
+    const s = l.stats;
+    const row: StatsRow = {
+      lane: l.name,
+      kind: l.kind,
+      activations: s.activations,
+      busySeconds: trace.seconds(s.busy),
+      load: total > 0 ? s.busy / total : 0,
+      minSeconds: s.activations ? trace.seconds(s.min) : 0,
+      meanSeconds: s.activations ? trace.seconds(s.busy / s.activations) : 0,
+      maxSeconds: trace.seconds(s.max),
+    };
+    if (s.latencyCount) {
+      row.meanLatencySeconds = trace.seconds(s.latencyTotal / s.latencyCount);
+      row.maxLatencySeconds = trace.seconds(s.latencyMax);
+    }
+    return row;
+  });
+}
+
+export function formatStatsTable(trace: SystemViewTrace): string {
+  const us = (s: number) => (s * 1e6).toFixed(1);
+  const rows = statsRows(trace);
+  const lines = [`${'lane'.padEnd(14)} ${'kind'.padEnd(9)} ${'count'.padStart(8)} ${'load'.padStart(7)} ${'min µs'.padStart(9)} ${'mean µs'.padStart(9)} ${'max µs'.padStart(9)} ${'ready→run µs'.padStart(13)}`];
+  for (const r of rows) {
+    lines.push(
+      `${r.lane.slice(0, 14).padEnd(14)} ${r.kind.padEnd(9)} ${String(r.activations).padStart(8)} ${(r.load * 100).toFixed(1).padStart(6)}% ${us(r.minSeconds).padStart(9)} ${us(r.meanSeconds).padStart(9)} ${us(r.maxSeconds).padStart(9)} ${(r.meanLatencySeconds !== undefined ? us(r.meanLatencySeconds) : '-').padStart(13)}`,
+    );
+  }
+  const gaps = trace.timeline.gaps.filter((g) => g.reason === 'overflow');
+  if (gaps.length) lines.push(`${gaps.length} overflow gap(s): ${gaps.reduce((n, g) => n + g.droppedPackets, 0)} packets lost on the target`);
+  const d = trace.decoder.stats;
+  if (d.malformed) lines.push(`${d.malformed} malformed packet(s), ${d.skippedBytes} bytes skipped`);
+  return lines.join('\n');
+}
+
+/**
+ * Chrome Trace Event Format (JSON object form), which Perfetto UI and chrome://tracing open:
+ * one thread per lane, complete ("X") events for execution segments, instant ("i") events marking
+ * overflow gaps. Times in microseconds.
+ */
+export function toChromeTrace(trace: SystemViewTrace): { traceEvents: object[]; displayTimeUnit: string; otherData: object } {
+  const t = trace.timeline;
+  const us = (ticks: number) => +(trace.seconds(ticks - (Number.isNaN(t.first) ? 0 : t.first)) * 1e6).toFixed(3);
+  const events: object[] = [{ ph: 'M', name: 'process_name', pid: 1, tid: 0, args: { name: trace.description.items.get('N') ?? 'target' } }];
+  for (const l of t.lanes) {
+    events.push({ ph: 'M', name: 'thread_name', pid: 1, tid: l.index + 1, args: { name: l.name } });
+    events.push({ ph: 'M', name: 'thread_sort_index', pid: 1, tid: l.index + 1, args: { sort_index: l.kind === 'isr' ? l.index : 1000 + l.index } });
+  }
+  for (const s of t.segments()) {
+    const lane = t.lanes[s.lane];
+    const event: Record<string, unknown> = { ph: 'X', name: lane.name, cat: lane.kind, pid: 1, tid: s.lane + 1, ts: us(s.start), dur: +(us(s.end) - us(s.start)).toFixed(3) };
+    if (s.truncated) event.args = { truncated: true };
+    events.push(event);
+  }
+  for (const g of t.gaps) {
+    events.push({ ph: 'i', s: 'g', name: g.reason === 'overflow' ? `overflow: ${g.droppedPackets} packets lost` : 'trace stopped', cat: 'gap', pid: 1, tid: 0, ts: us(g.start), args: { endUs: us(g.end) } });
+  }
+  return { traceEvents: events, displayTimeUnit: 'ns', otherData: { source: 'dapdeck', sysFreq: trace.sysFreq, description: Object.fromEntries(trace.description.items) } };
+}

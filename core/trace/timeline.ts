@@ -1,0 +1,385 @@
+/**
+ * The timeline model: what ran on the CPU, when. Events (from SystemView, or ITM exception trace)
+ * become *exclusive execution segments* — at any instant exactly one context owns the CPU: an ISR
+ * (nested ISRs stack), else the thread-mode context (a task, idle, or the scheduler between
+ * tasks). Segments therefore never overlap and arrive in time order, which keeps storage and
+ * queries simple:
+ *
+ * - a ring of the most recent segments in typed arrays (bounded memory);
+ * - per-lane busy time in fixed-width buckets whose width doubles whenever the count would pass
+ *   a bound (bounded memory for any trace length), from which any zoom level is drawn;
+ * - per-lane statistics: activations, exclusive time (min/mean/max per activation), ready→running
+ *   latency for tasks.
+ *
+ * An overflow (the target dropped packets) closes every open segment where the last known event
+ * was, marks them truncated, records a gap, and forgets the execution state: after a gap nothing is
+ * drawn until an event says what runs. Nothing is invented to fill it.
+ */
+
+export type LaneKind = 'task' | 'isr' | 'idle' | 'scheduler';
+
+export interface LaneStats {
+  activations: number;
+  /** Exclusive CPU ticks. */
+  busy: number;
+  min: number;
+  max: number;
+  /** Ready → running latency (tasks). */
+  latencyCount: number;
+  latencyTotal: number;
+  latencyMax: number;
+}
+
+export interface Lane {
+  index: number;
+  kind: LaneKind;
+  /** Task id, exception number, or -1. */
+  id: number;
+  name: string;
+  stats: LaneStats;
+}
+
+export interface Gap {
+  start: number;
+  end: number;
+  droppedPackets: number;
+  reason: 'overflow' | 'stopped';
+}
+
+export interface Segment {
+  lane: number;
+  start: number;
+  end: number;
+  /** ISR nesting depth (0 = thread mode). */
+  depth: number;
+  truncated: boolean;
+}
+
+export type TraceEvent =
+  | { kind: 'isr-enter'; time: number; id: number }
+  | { kind: 'isr-exit'; time: number }
+  | { kind: 'task-start-exec'; time: number; id: number }
+  | { kind: 'task-stop-exec'; time: number }
+  | { kind: 'task-ready'; time: number; id: number }
+  | { kind: 'task-not-ready'; time: number; id: number }
+  | { kind: 'idle'; time: number }
+  | { kind: 'overflow'; time: number; dropped: number }
+  | { kind: 'start'; time: number }
+  | { kind: 'stop'; time: number };
+
+interface Frame {
+  lane: number;
+  segStart: number;
+  /** Exclusive ticks of this activation so far (ISRs). */
+  acc: number;
+}
+
+export interface TimelineOptions {
+  /** Segments kept for drawing at full detail (older ones survive only in the buckets). */
+  maxSegments?: number;
+  /** Initial bucket width in ticks. */
+  bucketTicks?: number;
+  /** Bucket count bound; widths double beyond it. */
+  maxBuckets?: number;
+}
+
+const NO_LANE = -1;
+
+export class Timeline {
+  readonly lanes: Lane[] = [];
+  readonly gaps: Gap[] = [];
+  /** Events that made no sense in the current state (an exit with nothing entered…), ignored. */
+  inconsistent = 0;
+  events = 0;
+  first = NaN;
+  last = NaN;
+  private readonly laneByKey = new Map<string, number>();
+  private stack: Frame[] = [];
+  private thread: Frame | null = null;
+  private readonly readyAt = new Map<number, number>();
+  private stopped = false;
+  // segment ring
+  private readonly cap: number;
+  private readonly segStart: Float64Array;
+  private readonly segEnd: Float64Array;
+  private readonly segLane: Int32Array;
+  private readonly segFlags: Uint8Array;
+  private head = 0;
+  private count = 0;
+  // buckets
+  bucketTicks: number;
+  private readonly maxBuckets: number;
+  private bucketOrigin = NaN;
+  private buckets: Float64Array[] = [];
+  private bucketCount = 0;
+
+  constructor(options: TimelineOptions = {}) {
+    this.cap = options.maxSegments ?? 1 << 20;
+    this.segStart = new Float64Array(this.cap);
+    this.segEnd = new Float64Array(this.cap);
+    this.segLane = new Int32Array(this.cap);
+    this.segFlags = new Uint8Array(this.cap);
+    this.bucketTicks = options.bucketTicks ?? 1000;
+    this.maxBuckets = options.maxBuckets ?? 4096;
+  }
+
+  lane(kind: LaneKind, id: number, name?: string): number {
+    const key = `${kind}:${id}`;
+    let index = this.laneByKey.get(key);
+    if (index === undefined) {
+      index = this.lanes.length;
+      const fallback = kind === 'task' ? `task 0x${id.toString(16)}` : kind === 'isr' ? isrName(id) : kind === 'idle' ? 'Idle' : 'Scheduler';
+      this.lanes.push({ index, kind, id, name: name ?? fallback, stats: { activations: 0, busy: 0, min: Infinity, max: 0, latencyCount: 0, latencyTotal: 0, latencyMax: 0 } });
+      this.laneByKey.set(key, index);
+      this.buckets.push(new Float64Array(Math.max(16, this.bucketCount)));
+    } else if (name) this.lanes[index].name = name;
+    return index;
+  }
+
+  nameTask(id: number, name: string): void {
+    this.lane('task', id, name);
+  }
+
+  nameIsr(id: number, name: string): void {
+    this.lane('isr', id, name);
+  }
+
+  ingest(e: TraceEvent): void {
+    this.events++;
+    const t = e.time;
+    if (Number.isNaN(this.first)) this.first = t;
+    if (t < this.last) {
+      this.inconsistent++;
+      return;
+    }
+    if (this.stopped && e.kind !== 'start') return;
+    switch (e.kind) {
+      case 'isr-enter': {
+        this.closeTop(t);
+        this.stack.push({ lane: this.lane('isr', e.id), segStart: t, acc: 0 });
+        break;
+      }
+      case 'isr-exit': {
+        const frame = this.stack.pop();
+        if (!frame) {
+          this.inconsistent++;
+          break;
+        }
+        frame.acc += this.emit(frame.lane, frame.segStart, t, this.stack.length + 1, false);
+        this.finishActivation(frame);
+        this.resumeTop(t);
+        break;
+      }
+      case 'task-start-exec': {
+        if (this.stack.length) {
+          this.inconsistent++; // tasks start in thread mode
+          break;
+        }
+        this.endThread(t);
+        const lane = this.lane('task', e.id);
+        this.thread = { lane, segStart: t, acc: 0 };
+        const ready = this.readyAt.get(e.id);
+        if (ready !== undefined) {
+          const s = this.lanes[lane].stats;
+          const latency = t - ready;
+          s.latencyCount++;
+          s.latencyTotal += latency;
+          if (latency > s.latencyMax) s.latencyMax = latency;
+          this.readyAt.delete(e.id);
+        }
+        break;
+      }
+      case 'task-stop-exec': {
+        if (this.stack.length || !this.thread || this.lanes[this.thread.lane].kind !== 'task') {
+          this.inconsistent++;
+          break;
+        }
+        this.endThread(t);
+        this.thread = { lane: this.lane('scheduler', -1), segStart: t, acc: 0 };
+        break;
+      }
+      case 'idle': {
+        if (this.stack.length) {
+          this.inconsistent++;
+          break;
+        }
+        this.endThread(t);
+        this.thread = { lane: this.lane('idle', -1), segStart: t, acc: 0 };
+        break;
+      }
+      case 'task-ready':
+        if (!this.readyAt.has(e.id)) this.readyAt.set(e.id, t);
+        this.lane('task', e.id);
+        break;
+      case 'task-not-ready':
+        this.readyAt.delete(e.id);
+        break;
+      case 'overflow':
+        this.cut(Number.isNaN(this.last) ? t : this.last, t, e.dropped, 'overflow');
+        break;
+      case 'stop':
+        this.cut(t, t, 0, 'stopped');
+        this.stopped = true;
+        break;
+      case 'start':
+        if (this.stopped && this.gaps.length) this.gaps[this.gaps.length - 1].end = t;
+        this.stopped = false;
+        break;
+    }
+    this.last = t;
+  }
+
+  /** Close everything at `at` (truncated), record the gap, forget the state. */
+  private cut(at: number, until: number, dropped: number, reason: Gap['reason']): void {
+    // Only the innermost context was running; the ones it preempted have their segments closed already.
+    const top = this.stack.length ? this.stack[this.stack.length - 1] : this.thread;
+    if (top) this.emit(top.lane, top.segStart, Math.max(at, top.segStart), this.stack.length, true);
+    this.stack = [];
+    this.thread = null;
+    this.readyAt.clear();
+    this.gaps.push({ start: at, end: until, droppedPackets: dropped, reason });
+  }
+
+  private closeTop(t: number): void {
+    const top = this.stack.length ? this.stack[this.stack.length - 1] : this.thread;
+    if (!top) return;
+    top.acc += this.emit(top.lane, top.segStart, t, this.stack.length, false);
+    top.segStart = t;
+  }
+
+  private resumeTop(t: number): void {
+    const top = this.stack.length ? this.stack[this.stack.length - 1] : this.thread;
+    if (top) top.segStart = t;
+  }
+
+  private endThread(t: number): void {
+    if (!this.thread) return;
+    this.thread.acc += this.emit(this.thread.lane, this.thread.segStart, t, 0, false);
+    this.finishActivation(this.thread);
+    this.thread = null;
+  }
+
+  private finishActivation(frame: Frame): void {
+    const s = this.lanes[frame.lane].stats;
+    s.activations++;
+    if (frame.acc < s.min) s.min = frame.acc;
+    if (frame.acc > s.max) s.max = frame.acc;
+  }
+
+  /** Store a segment and account its time; returns its length. */
+  private emit(lane: number, start: number, end: number, depth: number, truncated: boolean): number {
+    const length = end - start;
+    if (length <= 0) return 0; // nothing ran: nothing to draw
+    this.lanes[lane].stats.busy += length;
+    const i = this.head;
+    this.segStart[i] = start;
+    this.segEnd[i] = end;
+    this.segLane[i] = lane;
+    this.segFlags[i] = (depth & 0x7f) | (truncated ? 0x80 : 0);
+    this.head = (i + 1) % this.cap;
+    if (this.count < this.cap) this.count++;
+    this.addBusy(lane, start, end);
+    return length;
+  }
+
+  private addBusy(lane: number, start: number, end: number): void {
+    if (Number.isNaN(this.bucketOrigin)) this.bucketOrigin = start;
+    const w = this.bucketTicks;
+    let b = Math.floor((start - this.bucketOrigin) / w);
+    const last = Math.floor((end - this.bucketOrigin) / w);
+    if (last >= this.maxBuckets) {
+      this.coarsen(last);
+      this.addBusy(lane, start, end);
+      return;
+    }
+    if (last >= this.bucketCount) this.bucketCount = last + 1;
+    let arr = this.buckets[lane];
+    if (arr.length <= last) {
+      const bigger = new Float64Array(Math.min(this.maxBuckets, Math.max(arr.length * 2, last + 1)));
+      bigger.set(arr);
+      arr = this.buckets[lane] = bigger;
+    }
+    let t = start;
+    while (b <= last) {
+      const bucketEnd = this.bucketOrigin + (b + 1) * w;
+      const until = Math.min(end, bucketEnd);
+      arr[b] += until - t;
+      t = until;
+      b++;
+    }
+  }
+
+  /** Double the bucket width until bucket `needed` fits. */
+  private coarsen(needed: number): void {
+    while (needed >= this.maxBuckets) {
+      for (let l = 0; l < this.buckets.length; l++) {
+        const a = this.buckets[l];
+        const merged = new Float64Array(a.length);
+        for (let i = 0; i < a.length; i++) merged[i >> 1] += a[i];
+        this.buckets[l] = merged;
+      }
+      this.bucketTicks *= 2;
+      this.bucketCount = Math.ceil(this.bucketCount / 2);
+      needed = Math.floor(needed / 2);
+    }
+  }
+
+  /** Stored segments (the most recent `maxSegments`) overlapping [t0, t1], oldest first. */
+  segments(t0 = -Infinity, t1 = Infinity, limit = Infinity): Segment[] {
+    const out: Segment[] = [];
+    const oldest = (this.head - this.count + this.cap) % this.cap;
+    // Segments are time-ordered: binary search for the first that ends at or after t0.
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.segEnd[(oldest + mid) % this.cap] < t0) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let k = lo; k < this.count && out.length < limit; k++) {
+      const i = (oldest + k) % this.cap;
+      if (this.segStart[i] > t1) break;
+      out.push({ lane: this.segLane[i], start: this.segStart[i], end: this.segEnd[i], depth: this.segFlags[i] & 0x7f, truncated: (this.segFlags[i] & 0x80) !== 0 });
+    }
+    return out;
+  }
+
+  get storedSegments(): number {
+    return this.count;
+  }
+
+  /**
+   * What to draw for [t0, t1] with at most `maxItems` items: the segments themselves when they fit,
+   * else per-lane busy fractions over buckets (merged from the stored buckets).
+   */
+  view(t0: number, t1: number, maxItems: number): { kind: 'segments'; segments: Segment[] } | { kind: 'load'; bucketTicks: number; origin: number; lanes: Float64Array[] } {
+    const segs = this.segments(t0, t1, maxItems + 1);
+    const covered = this.count > 0 && this.segStart[(this.head - this.count + this.cap) % this.cap] <= t0;
+    if (segs.length <= maxItems && covered) return { kind: 'segments', segments: segs };
+    const lanes = Math.max(1, this.lanes.length);
+    const perLane = Math.max(1, Math.floor(maxItems / lanes));
+    const origin = Number.isNaN(this.bucketOrigin) ? t0 : this.bucketOrigin;
+    const firstBucket = Math.max(0, Math.floor((t0 - origin) / this.bucketTicks));
+    const lastBucket = Math.min(this.bucketCount - 1, Math.floor((t1 - origin) / this.bucketTicks));
+    const span = Math.max(1, lastBucket - firstBucket + 1);
+    const factor = Math.max(1, Math.ceil(span / perLane));
+    const out = this.buckets.map((a) => {
+      const r = new Float64Array(Math.ceil(span / factor));
+      for (let b = firstBucket; b <= lastBucket; b++) r[Math.floor((b - firstBucket) / factor)] += a[b] ?? 0;
+      for (let i = 0; i < r.length; i++) r[i] /= this.bucketTicks * factor;
+      return r;
+    });
+    return { kind: 'load', bucketTicks: this.bucketTicks * factor, origin: origin + firstBucket * this.bucketTicks, lanes: out };
+  }
+
+  /** Busy ticks per lane since the start (for live load tables: diff two snapshots). */
+  busySnapshot(): number[] {
+    return this.lanes.map((l) => l.stats.busy);
+  }
+}
+
+/** Cortex-M exception names by number (16 + n is IRQ n). */
+export function isrName(exception: number): string {
+  const names: Record<number, string> = { 2: 'NMI', 3: 'HardFault', 4: 'MemManage', 5: 'BusFault', 6: 'UsageFault', 11: 'SVCall', 12: 'DebugMonitor', 14: 'PendSV', 15: 'SysTick' };
+  return names[exception] ?? (exception >= 16 ? `IRQ${exception - 16}` : `exception ${exception}`);
+}
