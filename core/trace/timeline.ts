@@ -83,7 +83,6 @@ export interface TimelineOptions {
   maxBuckets?: number;
 }
 
-const NO_LANE = -1;
 
 export class Timeline {
   readonly lanes: Lane[] = [];
