@@ -224,20 +224,20 @@ function concat(parts: Uint8Array[]): Uint8Array {
  */
 export async function pollLoop(
   attach: () => Promise<RttSession>,
-  handlers: { onData(chunks: UpData[]): void | Promise<void>; onIdle?(): void | Promise<void>; onReset?(reason: string): void; onAttach?(session: RttSession): void },
+  handlers: { onData(chunks: UpData[]): void | Promise<void>; onIdle?(): void | Promise<void>; onReset?(reason: string): void; onAttach?(session: RttSession): void | Promise<void> },
   options: { signal: AbortSignal; maxIdleMs?: number; sleep?: (ms: number) => Promise<void> },
 ): Promise<RttSession | null> {
   const sleep = options.sleep ?? defaultSleep;
   const maxIdle = options.maxIdleMs ?? 20;
   let session = await attach();
-  handlers.onAttach?.(session);
+  await handlers.onAttach?.(session);
   let idle = 0;
   while (!options.signal.aborted) {
     const result = await session.poll();
     if (result.kind === 'reset') {
       handlers.onReset?.(result.reason);
       session = await attach();
-      handlers.onAttach?.(session);
+      await handlers.onAttach?.(session);
       session.stats.resets++;
       continue;
     }

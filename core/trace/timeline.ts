@@ -268,7 +268,9 @@ export class Timeline {
   /** Store a segment and account its time; returns its length. */
   private emit(lane: number, start: number, end: number, depth: number, truncated: boolean): number {
     const length = end - start;
-    if (length <= 0) return 0; // nothing ran: nothing to draw
+    // A zero-length activation still happened (a fast ISR at coarse timestamps); a zero-length
+    // remainder cut off by a gap is nothing.
+    if (length < 0 || (length === 0 && truncated)) return 0;
     this.lanes[lane].stats.busy += length;
     const i = this.head;
     this.segStart[i] = start;

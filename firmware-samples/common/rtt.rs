@@ -6,7 +6,7 @@ use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{compiler_fence, Ordering};
 
 pub const UP_CHANNELS: usize = 3;
-pub const DOWN_CHANNELS: usize = 1;
+pub const DOWN_CHANNELS: usize = 2;
 /// Flags: mode 0 = NO_BLOCK_SKIP (a write that does not fit is dropped whole).
 pub const MODE_NO_BLOCK_SKIP: u32 = 0;
 
@@ -38,25 +38,33 @@ pub static mut _SEGGER_RTT: ControlBlock = ControlBlock {
     max_up: 0,
     max_down: 0,
     up: [EMPTY, EMPTY, EMPTY],
-    down: [EMPTY],
+    down: [EMPTY, EMPTY],
 };
 
 static mut UP0: [u8; 1024] = [0; 1024];
-static mut UP1: [u8; 512] = [0; 512];
+static mut UP1: [u8; 4096] = [0; 4096];
 static mut UP2: [u8; 512] = [0; 512];
 static mut DOWN0: [u8; 64] = [0; 64];
+static mut DOWN1: [u8; 16] = [0; 16];
 
-/// Fill in the control block. The ID string goes in last, after a fence: a host scanning RAM for
-/// "SEGGER RTT" must never find a block whose descriptors are still being written.
+/// The default layout: up 0 "Terminal", 1 "Text", 2 "SysView"; down 0 "Terminal", 1 "SysView".
 pub fn init() {
+    init_named([b"Terminal\0", b"Text\0", b"SysView\0"], [b"Terminal\0", b"SysView\0"]);
+}
+
+/// Fill in the control block with these channel names (NUL-terminated). The ID string goes in
+/// last, after a fence: a host scanning RAM for "SEGGER RTT" must never find a block whose
+/// descriptors are still being written.
+pub fn init_named(up: [&'static [u8]; UP_CHANNELS], down: [&'static [u8]; DOWN_CHANNELS]) {
     unsafe {
         let cb = &mut _SEGGER_RTT;
         cb.max_up = UP_CHANNELS as i32;
         cb.max_down = DOWN_CHANNELS as i32;
-        cb.up[0] = Buffer { name: b"Terminal\0".as_ptr(), buffer: UP0.as_mut_ptr(), size: 1024, write: 0, read: 0, flags: MODE_NO_BLOCK_SKIP };
-        cb.up[1] = Buffer { name: b"Text\0".as_ptr(), buffer: UP1.as_mut_ptr(), size: 512, write: 0, read: 0, flags: MODE_NO_BLOCK_SKIP };
-        cb.up[2] = Buffer { name: b"SysView\0".as_ptr(), buffer: UP2.as_mut_ptr(), size: 512, write: 0, read: 0, flags: MODE_NO_BLOCK_SKIP };
-        cb.down[0] = Buffer { name: b"Terminal\0".as_ptr(), buffer: DOWN0.as_mut_ptr(), size: 64, write: 0, read: 0, flags: MODE_NO_BLOCK_SKIP };
+        cb.up[0] = Buffer { name: up[0].as_ptr(), buffer: UP0.as_mut_ptr(), size: 1024, write: 0, read: 0, flags: MODE_NO_BLOCK_SKIP };
+        cb.up[1] = Buffer { name: up[1].as_ptr(), buffer: UP1.as_mut_ptr(), size: 4096, write: 0, read: 0, flags: MODE_NO_BLOCK_SKIP };
+        cb.up[2] = Buffer { name: up[2].as_ptr(), buffer: UP2.as_mut_ptr(), size: 512, write: 0, read: 0, flags: MODE_NO_BLOCK_SKIP };
+        cb.down[0] = Buffer { name: down[0].as_ptr(), buffer: DOWN0.as_mut_ptr(), size: 64, write: 0, read: 0, flags: MODE_NO_BLOCK_SKIP };
+        cb.down[1] = Buffer { name: down[1].as_ptr(), buffer: DOWN1.as_mut_ptr(), size: 16, write: 0, read: 0, flags: MODE_NO_BLOCK_SKIP };
         compiler_fence(Ordering::SeqCst);
         let id = b"SEGGER RTT\0\0\0\0\0\0";
         // Written back to front so the leading "S" (what a scanner matches first) lands last.

@@ -15,7 +15,8 @@ import { parseFilter } from '../../core/defmt/present';
 import { ElfFile } from '../../core/elf/elf';
 import { streamRtt } from './stream';
 import { decodeInput } from './decode';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { SystemViewTrace, formatStatsTable, statsRows, toChromeTrace } from '../../core/trace/session';
 import { SingleBar } from 'cli-progress';
 import { loadImage, type ImageFormat } from '../../core/elf';
 import { describeReport, eraseFlash, flashImage, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
@@ -322,7 +323,9 @@ function streamOptions(cmd: Command): Command {
     .option('--timeout <seconds>', 'give up after this long (exit 4 unless --until matched)')
     .option('--rtt-scan <range>', 'RAM range to search for the control block, START..END (default: the ELF\'s _SEGGER_RTT, else all RAM)')
     .addOption(new Option('--rtt-mode <mode>', 'set every up channel\'s mode from the host').choices(['block', 'skip', 'trim']))
-    .option('--stdin', 'send what arrives on stdin to down channel 0');
+    .option('--stdin', 'send what arrives on stdin to down channel 0')
+    .option('--trace', 'record SystemView task/ISR events (RTT channel "SysView"): a live load table, statistics at the end')
+    .option('--trace-out <file>', 'with --trace: save the raw SystemView stream (for trace stats / trace export)');
 }
 
 interface StreamCliOptions {
@@ -342,6 +345,8 @@ interface StreamCliOptions {
   rttScan?: string;
   rttMode?: 'block' | 'skip' | 'trim';
   stdin?: boolean;
+  trace?: boolean;
+  traceOut?: string;
 }
 
 function seconds(text: string | undefined, what: string): number | undefined {
@@ -386,7 +391,8 @@ async function streamFromTarget(session: DebugSession, probe: OpenedProbe, elfFi
   const defmtChannel = parseNumber(opts.defmtChannel, '--defmt-channel');
   const channels = opts.channels ? opts.channels.split(',').map((c) => parseNumber(c, '--channels')) : [facts.table ? defmtChannel : 0];
   const scan = scanRanges(opts.rttScan, probe);
-  return streamRtt(session.ap, {
+  const trace = opts.trace || opts.traceOut ? new SystemViewTrace() : undefined;
+  const code = await streamRtt(session.ap, {
     ...outputSettings(opts),
     channels,
     defmtChannel: facts.table ? defmtChannel : undefined,
@@ -397,8 +403,71 @@ async function streamFromTarget(session: DebugSession, probe: OpenedProbe, elfFi
     duration: seconds(opts.duration, '--duration'),
     timeout: seconds(opts.timeout, '--timeout'),
     stdinChannel: opts.stdin ? 0 : undefined,
+    trace: trace ? { sink: trace, record: opts.traceOut, live: !!opts.trace && !opts.json } : undefined,
   });
+  if (trace) {
+    if (opts.json) console.log(JSON.stringify({ trace: traceSummary(trace) }));
+    else process.stderr.write(`${formatStatsTable(trace)}\n`);
+  }
+  return code;
 }
+
+function traceSummary(trace: SystemViewTrace) {
+  return {
+    seconds: trace.seconds(Number.isNaN(trace.timeline.first) ? 0 : trace.timeline.last - trace.timeline.first),
+    sysFreq: trace.sysFreq,
+    lanes: statsRows(trace),
+    gaps: trace.timeline.gaps,
+    packets: trace.decoder.stats.packets,
+    malformed: trace.decoder.stats.malformed,
+    skippedBytes: trace.decoder.stats.skippedBytes,
+    droppedOnTarget: trace.decoder.stats.dropped,
+    inconsistentEvents: trace.timeline.inconsistent,
+  };
+}
+
+const traceCmd = program.command('trace').description('SystemView task/ISR timelines');
+
+streamOptions(probeOptions(traceCmd.command('record').description('record the SystemView stream of a running target to a file (defmt logs print meanwhile)')))
+  .requiredOption('--out <file>', 'where to save the raw SystemView bytes')
+  .action(async (opts: ProbeOptions & StreamCliOptions & { out: string }) => {
+    await withSession(opts, async (session, probe) => {
+      if (await session.core.isHalted()) await session.core.resume();
+      const elf = opts.elf ?? probe.elf;
+      process.exitCode = await streamFromTarget(session, probe, elf, { ...opts, traceOut: opts.out, trace: false, duration: opts.duration ?? (opts.until || opts.timeout ? undefined : '2') });
+    });
+  });
+
+function loadTrace(file: string): SystemViewTrace {
+  const trace = new SystemViewTrace();
+  trace.push(readFileSync(file));
+  if (trace.decoder.stats.packets === 0) throw new Error(`${file}: no SystemView packets in ${trace.decoder.stats.bytes} bytes`);
+  return trace;
+}
+
+traceCmd
+  .command('stats')
+  .description('per-task/ISR statistics of a recorded SystemView stream')
+  .argument('<file>')
+  .option('--json', 'machine-readable')
+  .action((file: string, opts: { json?: boolean }) => {
+    const trace = loadTrace(file);
+    if (opts.json) console.log(JSON.stringify(traceSummary(trace)));
+    else console.log(formatStatsTable(trace));
+  });
+
+traceCmd
+  .command('export')
+  .description('convert a recorded SystemView stream for other viewers')
+  .argument('<file>')
+  .addOption(new Option('--format <format>', 'output format').choices(['perfetto']).default('perfetto'))
+  .requiredOption('--out <file>', 'output file (Chrome Trace Event JSON: open in ui.perfetto.dev or chrome://tracing)')
+  .action((file: string, opts: { out: string }) => {
+    const trace = loadTrace(file);
+    const json = toChromeTrace(trace);
+    writeFileSync(opts.out, JSON.stringify(json));
+    process.stderr.write(`${opts.out}: ${json.traceEvents.length} trace events\n`);
+  });
 
 streamOptions(flashOptions(program.command('run').description('flash, reset and stream the firmware\'s RTT output, defmt decoded (usable as a cargo runner)').argument('<file>')))
   .option('--no-verify', 'skip verification')

@@ -11,6 +11,9 @@ import { checkTemplate, formatRecord, parseFilter, passes, recordToJson, type Lo
 import { RttSession, pollLoop, type MemoryRange, type RttBatchMemory, type RttMode } from '../../core/rtt/session';
 import { hex32 } from '../../core/dap/protocol';
 import { UsageError } from './parse';
+import { SV_COMMAND, SV } from '../../core/trace/systemview';
+import { formatStatsTable, type SystemViewTrace } from '../../core/trace/session';
+import { writeFileSync } from 'node:fs';
 
 export interface OutputOptions {
   json?: boolean;
@@ -123,29 +126,85 @@ export interface RttStreamOptions extends OutputOptions {
   /** Output sinks (default: stdout/stderr). */
   out?: (text: string) => void;
   warn?: (text: string) => void;
+  trace?: TraceStreamOptions;
+}
+
+export interface TraceStreamOptions {
+  /** Where decoded events go (the caller reads the timeline afterwards). */
+  sink: SystemViewTrace;
+  /** Up channel with SystemView packets (default: the one named "SysView"). */
+  channel?: number;
+  /** Append the raw SystemView bytes here as they arrive. */
+  record?: string;
+  /** Print a per-task/ISR load table every second (to the warning sink). */
+  live?: boolean;
 }
 
 export const EXIT_TIMEOUT = 4;
+
+/** Load per lane since the previous table (busy ticks / elapsed ticks). */
+function liveTable(trace: SystemViewTrace, lastBusy: number[], lastTime: number): string {
+  const t = trace.timeline;
+  const elapsed = t.last - (lastTime || t.first);
+  const busy = t.busySnapshot();
+  const parts = t.lanes.map((l, i) => `${l.name} ${elapsed > 0 ? (((busy[i] - (lastBusy[i] ?? 0)) / elapsed) * 100).toFixed(1) : '0.0'}%`);
+  return `trace ${trace.seconds(t.last - t.first).toFixed(1)} s: ${parts.join(', ')}${t.gaps.length ? ` (${t.gaps.filter((g) => g.reason === 'overflow').length} overflow gaps)` : ''}`;
+}
+
+export { formatStatsTable };
 
 /** Streams until Ctrl-C, --duration, --timeout or an --until match. Returns the exit code. */
 export async function streamRtt(memory: RttBatchMemory, options: RttStreamOptions): Promise<number> {
   const printer = new Printer({ ...options, colour: options.colour ?? (!options.out && process.stdout.isTTY && !options.json) }, options.out, options.warn);
   const info = options.warn ?? ((t: string) => process.stderr.write(t));
   const abort = new AbortController();
-  options.signal?.addEventListener('abort', () => abort.abort());
-  const onSigint = () => abort.abort();
+  // With a trace running, stopping first tells the target to stop recording and waits (briefly)
+  // for its TRACE_STOP, so the recording ends cleanly instead of mid-packet.
+  const trace = options.trace;
+  let traceChannel = -1;
+  let traceActive = false;
+  let stopping = false;
+  let stopSentAt = 0;
+  let traceStoppedAt = 0;
+  const requestStop = () => {
+    if (traceActive) stopping = true;
+    else abort.abort();
+  };
+  options.signal?.addEventListener('abort', requestStop);
+  const onSigint = () => requestStop();
   process.once('SIGINT', onSigint);
   let timedOut = false;
   const timers: NodeJS.Timeout[] = [];
-  if (options.duration !== undefined) timers.push(setTimeout(() => abort.abort(), options.duration * 1000));
+  if (options.duration !== undefined) timers.push(setTimeout(requestStop, options.duration * 1000));
   if (options.timeout !== undefined) {
     timers.push(
       setTimeout(() => {
         timedOut = true;
-        abort.abort();
+        requestStop();
       }, options.timeout * 1000),
     );
   }
+  if (trace?.record) writeFileSync(trace.record, new Uint8Array(0));
+  let lastTable = Date.now();
+  let lastBusy: number[] = [];
+  let lastTime = 0;
+  const traceStep = async () => {
+    if (!trace || !session) return;
+    if (stopping && traceActive && stopSentAt === 0) {
+      await session.write(traceChannel, Uint8Array.of(SV_COMMAND.stop));
+      stopSentAt = Date.now();
+    }
+    if (stopping && (traceStoppedAt ? Date.now() - traceStoppedAt > 150 : stopSentAt && Date.now() - stopSentAt > 1500)) {
+      traceActive = false;
+      abort.abort();
+    }
+    if (trace.live && Date.now() - lastTable >= 1000) {
+      lastTable = Date.now();
+      info(liveTable(trace.sink, lastBusy, lastTime) + '\n');
+      lastBusy = trace.sink.timeline.busySnapshot();
+      lastTime = trace.sink.timeline.last;
+    }
+  };
   let stream = options.table ? new DefmtStream(options.table) : null;
   let session: RttSession | null = null;
   const pending: Buffer[] = [];
@@ -161,8 +220,17 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
     await pollLoop(
       () => RttSession.attach(memory, { address: options.address, scan: options.scan, mode: options.mode, signal: abort.signal, timeoutMs: options.attachTimeoutMs ?? (options.timeout ? options.timeout * 1000 : 5000) }),
       {
-        onAttach: (s) => {
+        onAttach: async (s) => {
           session = s;
+          if (trace) {
+            traceChannel = trace.channel ?? s.block.up.findIndex((c) => c.name === 'SysView');
+            if (traceChannel < 0 || !s.block.down[traceChannel]) {
+              throw new UsageError(`no SystemView channel: the firmware has no RTT up/down channel pair named "SysView" (channels: ${s.block.up.map((c) => `"${c.name}"`).join(', ')})`);
+            }
+            await s.write(traceChannel, Uint8Array.of(SV_COMMAND.start));
+            traceActive = true;
+            info(`SystemView: recording on RTT channel ${traceChannel}\n`);
+          }
           const names = s.block.up.filter((c) => options.channels.includes(c.index)).map((c) => `${c.index} "${c.name}"`);
           info(`RTT control block at ${hex32(s.address)}: streaming up channel${names.length === 1 ? '' : 's'} ${names.join(', ')}\n`);
           for (const ch of options.channels) {
@@ -170,19 +238,31 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
           }
         },
         onReset: (reason) => {
+          if (trace) trace.sink.timeline.ingest({ kind: 'stop', time: trace.sink.timeline.last || 0 });
           printer.note(`${reason}; waiting for the firmware to set RTT up again`);
           if (options.table) stream = new DefmtStream(options.table); // drop a frame cut by the reset
         },
         onData: async (chunks) => {
           for (const { channel, data } of chunks) {
+            if (trace && channel === traceChannel) {
+              if (trace.record) appendFileSync(trace.record, data);
+              const before = trace.sink.counts.get(SV.TRACE_STOP) ?? 0;
+              trace.sink.push(data);
+              if ((trace.sink.counts.get(SV.TRACE_STOP) ?? 0) > before && stopSentAt) traceStoppedAt = Date.now();
+              continue;
+            }
             if (!options.channels.includes(channel)) continue;
             if (channel === options.defmtChannel && stream) printer.defmt(channel, stream.push(data));
             else printer.text(channel, data, options.channels.length > 1 ? `[${channel}] ` : '');
           }
-          if (printer.matched) abort.abort();
+          if (printer.matched) requestStop();
           await forwardStdin();
+          await traceStep();
         },
-        onIdle: () => forwardStdin(),
+        onIdle: async () => {
+          await forwardStdin();
+          await traceStep();
+        },
       },
       { signal: abort.signal },
     );

@@ -81,7 +81,9 @@ describe('RTT session', () => {
     let attaches = 0;
     let bytes = 0;
     await pollLoop(() => RttSession.attach(session.ap, { address: 0x20000000 }), {
-      onAttach: () => attaches++,
+      onAttach: () => {
+        attaches++;
+      },
       onData: (chunks) => {
         for (const c of chunks) bytes += c.data.length;
         if (bytes > 1000) stop.abort();

@@ -1,0 +1,86 @@
+/**
+ * Task/ISR timelines end to end on QEMU: the tasks sample records SystemView events while the host
+ * streams them; on stop the firmware logs its own counts, which the host's timeline must equal.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Ajv from 'ajv';
+import { describe, expect, it } from 'vitest';
+import { firmwarePath } from '../support/firmware';
+
+const BIN = resolve(__dirname, '../../bin/dapdeck.cjs');
+const tmp = mkdtempSync(join(tmpdir(), 'dapdeck-trace-'));
+
+function dapdeck(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('SystemView timelines from the tasks sample', () => {
+  const file = join(tmp, 'tasks.sv');
+  let firmware: Record<string, number>;
+
+  it('records a trace whose tasks, ISRs and counts match what the firmware says it did', async () => {
+    const r = await dapdeck('trace', 'record', '--probe', 'emu:microbit', '--elf', firmwarePath('tasks', 'microbit'), '--duration', '1', '--out', file, '--json');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const stopped = lines.find((l) => typeof l.message === 'string' && l.message.startsWith('trace stopped'));
+    expect(stopped).toBeDefined();
+    firmware = Object.fromEntries([...stopped.message.matchAll(/(\w+)=(\d+)/g)].map((m: RegExpMatchArray) => [m[1], Number(m[2])]));
+    expect(firmware.dropped).toBe(0);
+    expect(firmware.systick).toBeGreaterThan(100);
+
+    const s = await dapdeck('trace', 'stats', file, '--json');
+    expect(s.code).toBe(0);
+    const stats = JSON.parse(s.stdout);
+    const lane = (name: string) => stats.lanes.find((l: { lane: string }) => l.lane === name);
+    expect(stats.lanes.map((l: { lane: string }) => l.lane)).toEqual(expect.arrayContaining(['SysTick', 'TIMER0', 'blink', 'sensor', 'report', 'Idle']));
+    expect(lane('SysTick')).toMatchObject({ kind: 'isr', activations: firmware.systick });
+    expect(lane('TIMER0')).toMatchObject({ kind: 'isr', activations: firmware.timer0 });
+    expect(lane('blink')).toMatchObject({ kind: 'task', activations: firmware.blink });
+    expect(lane('sensor')).toMatchObject({ kind: 'task', activations: firmware.sensor });
+    expect(lane('report')).toMatchObject({ kind: 'task', activations: firmware.report });
+    expect(stats.packets).toBe(firmware.packets);
+    expect(stats.malformed).toBe(0);
+    expect(stats.inconsistentEvents).toBe(0);
+    expect(stats.gaps.filter((g: { reason: string }) => g.reason === 'overflow')).toEqual([]);
+    expect(stats.sysFreq).toBe(16_000_000);
+    // The firmware posts blink every 2nd SysTick: the trace shows the same ratio.
+    expect(Math.abs(lane('blink').activations * 2 - lane('SysTick').activations)).toBeLessThanOrEqual(2);
+    expect(lane('blink').meanLatencySeconds).toBeGreaterThanOrEqual(0);
+  });
+
+  it('exports Chrome Trace Event JSON that passes the schema', async () => {
+    const out = join(tmp, 'tasks.json');
+    const r = await dapdeck('trace', 'export', file, '--format', 'perfetto', '--out', out);
+    expect(r.code).toBe(0);
+    const json = JSON.parse(readFileSync(out, 'utf8'));
+    const schema = JSON.parse(readFileSync(resolve(__dirname, '../schemas/chrome-trace.schema.json'), 'utf8'));
+    const validate = new Ajv({ allErrors: true }).compile(schema);
+    expect(validate(json), JSON.stringify(validate.errors?.slice(0, 3))).toBe(true);
+    const threads = json.traceEvents.filter((e: { name: string }) => e.name === 'thread_name').map((e: { args: { name: string } }) => e.args.name);
+    expect(threads).toEqual(expect.arrayContaining(['SysTick', 'TIMER0', 'blink', 'sensor', 'report']));
+    const blinkTid = json.traceEvents.find((e: { name: string; args?: { name: string } }) => e.name === 'thread_name' && e.args?.name === 'blink').tid;
+    // Exclusive segments: a preempted task run shows as several pieces, never fewer than its runs.
+    expect(json.traceEvents.filter((e: { ph: string; tid: number }) => e.ph === 'X' && e.tid === blinkTid).length).toBeGreaterThanOrEqual(firmware.blink);
+  });
+
+  it('shows a live load table and final statistics with run --trace', async () => {
+    const r = await dapdeck('attach', '--probe', 'emu:microbit', '--elf', firmwarePath('tasks', 'microbit'), '--trace', '--duration', '1.5', '--filter', 'warn');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^trace \d+\.\d s: SysTick [\d.]+%, .*blink [\d.]+%/m);
+    expect(r.stderr).toMatch(/^blink\s+task\s+\d+ /m);
+  });
+
+  it('refuses a trace file with no SystemView packets, and firmware without a SysView channel', async () => {
+    const r = await dapdeck('trace', 'stats', '/dev/null');
+    expect(r.stderr).toBe('dapdeck: error: /dev/null: no SystemView packets in 0 bytes\n');
+    const noTrace = await dapdeck('attach', '--probe', 'sim:cortex-m3', '--trace', '--timeout', '0.3');
+    expect(noTrace.code).toBe(1);
+  });
+});
