@@ -11,6 +11,7 @@ import { CortexMDebugModel } from './cortex-m-debug';
 import { MemApModel } from './mem-ap';
 import { ACK_OK, ACK_WAIT, SwdDpModel } from './swd-dp';
 import type { SimTarget } from './target';
+import { SwoCapture, SwoTarget, type SwoTargetOptions } from './swo';
 import { SWD_TRANSFER_CLOCKS, SWD_WAIT_CLOCKS, WIRE_CONSTANTS, WireModel, type ProbeFlavour, type WireStats } from './wire-model';
 
 export type ProbeStats = WireStats;
@@ -26,12 +27,15 @@ export interface SimulatedProbeOptions {
    */
   packetCount?: number;
   serial?: string;
+  /** An SWO source: ITM exception trace from a scripted interrupt schedule (UART mode). */
+  swo?: SwoTargetOptions & { bufferBytes?: number };
 }
 
 const CMD = {
   Info: 0x00, HostStatus: 0x01, Connect: 0x02, Disconnect: 0x03, TransferConfigure: 0x04, Transfer: 0x05,
   TransferBlock: 0x06, TransferAbort: 0x07, WriteAbort: 0x08, Delay: 0x09, ResetTarget: 0x0a, SwjPins: 0x10,
   SwjClock: 0x11, SwjSequence: 0x12, SwdConfigure: 0x13, SwdSequence: 0x1d, ExecuteCommands: 0x7f,
+  SwoTransport: 0x17, SwoMode: 0x18, SwoBaudrate: 0x19, SwoControl: 0x1a, SwoStatus: 0x1b, SwoData: 0x1c, SwoExtendedStatus: 0x1e,
 } as const;
 const SWO_COMMANDS = new Set([0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1e]);
 
@@ -63,6 +67,8 @@ export class SimulatedProbe {
   readonly packetSize: number;
   readonly packetCount: number;
   readonly faults: ProbeFaults;
+  /** SWO capture, when the bench has an SWO source (ITM exception trace from a script). */
+  readonly swo: SwoCapture | null;
 
   private opened = false;
   private unplugged = false;
@@ -90,6 +96,7 @@ export class SimulatedProbe {
     this.ap = new MemApModel(this.debug, arch === 'v6m' ? 0x04770021 : 0x24770011);
     this.dp = new SwdDpModel(options.target.dpidr, new Map([[0, this.ap]]));
     this.faults = new ProbeFaults(this);
+    this.swo = options.swo ? new SwoCapture(options.swo.bufferBytes ?? 4096, 6_000_000, new SwoTarget(options.swo)) : null;
     options.target.attachClock?.(() => this.now());
     this.transport = {
       packetSize: this.packetSize,
@@ -343,15 +350,83 @@ export class SimulatedProbe {
         out.push(id, 0);
         return p + 2;
       default:
-        if (SWO_COMMANDS.has(id)) {
-          // SWO is not available on this probe model yet: commands fail with DAP_ERROR.
-          out.push(id, 0xff);
-          return packet.length; // the rest of the packet is the command's payload
-        }
+        if (SWO_COMMANDS.has(id)) return this.swoCommand(packet, p, exec);
         // Unknown command: the spec's answer is the single byte 0xFF.
         out.push(0xff);
         return packet.length;
     }
+  }
+
+  /** DAP_SWO_* (UART mode, transport "read with DAP_SWO_Data"); DAP_ERROR without an SWO capture. */
+  private async swoCommand(packet: Uint8Array, p: number, exec: Execution): Promise<number> {
+    const id = packet[p];
+    const out = exec.out;
+    const swo = this.swo;
+    const ERR = 0xff;
+    const u32le = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
+    if (swo) await swo.pump(this.now(), (a) => this.debug.read32(a));
+    switch (id) {
+      case CMD.SwoTransport:
+        need(packet, p + 2, 'DAP_SWO_Transport');
+        if (!swo || packet[p + 1] > 1) out.push(id, ERR); // 2 (separate endpoint) is not offered
+        else {
+          swo.transport = packet[p + 1];
+          out.push(id, 0);
+        }
+        return p + 2;
+      case CMD.SwoMode:
+        need(packet, p + 2, 'DAP_SWO_Mode');
+        if (!swo || packet[p + 1] > 1 || swo.active) out.push(id, ERR); // UART only; not while capturing
+        else {
+          swo.mode = packet[p + 1];
+          out.push(id, 0);
+        }
+        return p + 2;
+      case CMD.SwoBaudrate: {
+        need(packet, p + 5, 'DAP_SWO_Baudrate');
+        const requested = (packet[p + 1] | (packet[p + 2] << 8) | (packet[p + 3] << 16) | (packet[p + 4] << 24)) >>> 0;
+        const actual = swo && !swo.active ? swo.actualBaud(requested) : 0;
+        if (swo && actual) swo.baud = actual;
+        out.push(id, ...u32le(actual));
+        return p + 5;
+      }
+      case CMD.SwoControl:
+        need(packet, p + 2, 'DAP_SWO_Control');
+        if (!swo || (packet[p + 1] === 1 && (swo.mode !== 1 || swo.transport !== 1 || swo.baud === 0))) out.push(id, ERR);
+        else {
+          if (packet[p + 1] === 1) swo.start(this.now());
+          else swo.stop();
+          out.push(id, 0);
+        }
+        return p + 2;
+      case CMD.SwoStatus:
+        if (!swo) out.push(id, ERR, 0, 0, 0, 0);
+        else out.push(id, swo.traceStatus(), ...u32le(swo.buffer.length));
+        return p + 1;
+      case CMD.SwoExtendedStatus: {
+        need(packet, p + 2, 'DAP_SWO_ExtendedStatus');
+        const control = packet[p + 1];
+        out.push(id, swo ? swo.traceStatus() : ERR);
+        if (control & 1) out.push(...u32le(swo ? swo.buffer.length : 0));
+        if (control & 2) out.push(...u32le(0), ...u32le(0)); // index and timestamp: not tracked
+        return p + 2;
+      }
+      case CMD.SwoData: {
+        need(packet, p + 3, 'DAP_SWO_Data');
+        const max = packet[p + 1] | (packet[p + 2] << 8);
+        if (!swo || swo.transport !== 1) {
+          out.push(id, ERR, 0, 0);
+          return p + 3;
+        }
+        // The response must fit the packet: 4 header bytes, then data.
+        const n = Math.min(max, swo.buffer.length, this.packetSize - 4 - out.length);
+        const data = swo.buffer.splice(0, Math.max(0, n));
+        out.push(id, swo.traceStatus(), data.length & 0xff, data.length >> 8, ...data);
+        return p + 3;
+      }
+    }
+    out.push(0xff);
+    return packet.length;
   }
 
   private info(infoId: number): number[] {
@@ -377,9 +452,12 @@ export class SimulatedProbe {
       case 0x09:
         return str('0.1.0');
       case 0xf0:
-        return [1, 0x01]; // SWD only (no JTAG, no SWO yet, no atomic queueing)
-      case 0xfd:
-        return [4, 0, 0, 0, 0];
+        // SWD, plus SWO UART when this bench has an SWO source (no JTAG, no atomic queueing).
+        return [1, this.swo ? 0x01 | 0x04 : 0x01];
+      case 0xfd: {
+        const size = this.swo?.bufferSize ?? 0;
+        return [4, size & 0xff, (size >> 8) & 0xff, (size >> 16) & 0xff, size >>> 24];
+      }
       case 0xfe:
         return [1, this.packetCount];
       case 0xff:

@@ -109,6 +109,8 @@ export class CortexMDebugModel {
     if (address >= FP_COMP0 && address < FP_COMP0 + 4 * this.fpComp.length) return this.fpComp[(address - FP_COMP0) >> 2] >>> 0;
     const rom = this.romTableWord(address);
     if (rom !== undefined) return rom;
+    if (address === 0xe0000fb4) return this.itmUnlocked ? 0b01 : 0b11; // ITM LSR: implemented, locked?
+    if (address === 0xe0000fb0) return 0; // LAR is write-only
     if (this.isPpbScratch(address)) return this.ppbScratch.get(address) ?? 0;
     const bytes = await this.target.readMemory(address, 4);
     return (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0;
@@ -144,6 +146,14 @@ export class CortexMDebugModel {
     if (address >= FP_COMP0 && address < FP_COMP0 + 4 * this.fpComp.length) return this.writeFpComp((address - FP_COMP0) >> 2, value);
     if (this.romTableWord(address) !== undefined) return;
     if (this.isPpbScratch(address)) {
+      // ITM, DWT and TPIU ignore writes until DEMCR.TRCENA powers trace up; the ITM's control
+      // registers also stay locked until LAR is written with the CoreSight key (ARMv7-M D1/C1.7).
+      if (!(this.demcr & (1 << 24))) return;
+      if (address === 0xe0000fb0) {
+        this.itmUnlocked = value === 0xc5acce55;
+        return;
+      }
+      if (address >= 0xe0000e00 && address < 0xe0000f00 && !this.itmUnlocked) return;
       this.ppbScratch.set(address, value);
       return;
     }
@@ -174,6 +184,8 @@ export class CortexMDebugModel {
   }
 
   /** DWT and ITM (and TPIU on v7-M) are plain registers here: enough for discovery, not for tracing. */
+  private itmUnlocked = false;
+
   private isPpbScratch(address: number): boolean {
     return (address >= 0xe0000000 && address < 0xe0002000) || (address >= 0xe0040000 && address < 0xe0041000);
   }

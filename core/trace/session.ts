@@ -5,8 +5,19 @@
  */
 import { SV, SystemViewDecoder, parseSysDesc, type SvPacket } from './systemview';
 import { Timeline, type TimelineOptions } from './timeline';
+import { ItmDecoder, type ItmPacket } from './itm';
 
-export class SystemViewTrace {
+/** What the reports need from a trace, whatever it was decoded from. */
+export interface TraceModel {
+  readonly timeline: Timeline;
+  readonly decoder: { stats: { malformed: number; skippedBytes: number } };
+  readonly description?: { items: Map<string, string> };
+  /** Timestamp clock, Hz (0 when unknown). */
+  readonly clockHz: number;
+  seconds(ticks: number): number;
+}
+
+export class SystemViewTrace implements TraceModel {
   readonly decoder = new SystemViewDecoder();
   readonly timeline: Timeline;
   readonly description = { items: new Map<string, string>(), isrNames: new Map<number, string>() };
@@ -20,6 +31,10 @@ export class SystemViewTrace {
   }
 
   get sysFreq(): number {
+    return this.decoder.sysFreq;
+  }
+
+  get clockHz(): number {
     return this.decoder.sysFreq;
   }
 
@@ -81,6 +96,43 @@ export class SystemViewTrace {
   }
 }
 
+/**
+ * An ITM exception trace (over SWO): exception entry/exit become ISR spans on the timeline, stamped
+ * with the ITM's local timestamps (counted in `clockHz` ticks: the timestamp clock after its
+ * prescaler). Overflows become gaps.
+ */
+export class ItmTrace implements TraceModel {
+  readonly decoder = new ItmDecoder();
+  readonly timeline: Timeline;
+  readonly counts = { enter: 0, exit: 0, return: 0, overflow: 0 };
+  private readonly scratch: { time: number; packet: ItmPacket }[] = [];
+
+  constructor(
+    readonly clockHz: number,
+    options: TimelineOptions = {},
+  ) {
+    this.timeline = new Timeline(options);
+  }
+
+  push(bytes: Uint8Array): void {
+    this.scratch.length = 0;
+    for (const { time, packet } of this.decoder.push(bytes, this.scratch)) {
+      if (packet.kind === 'exception') {
+        this.counts[packet.fn]++;
+        if (packet.fn === 'enter') this.timeline.ingest({ kind: 'isr-enter', time, id: packet.exception });
+        else if (packet.fn === 'exit') this.timeline.ingest({ kind: 'isr-exit', time });
+      } else if (packet.kind === 'overflow') {
+        this.counts.overflow++;
+        this.timeline.ingest({ kind: 'overflow', time, dropped: 0 });
+      }
+    }
+  }
+
+  seconds(ticks: number): number {
+    return this.clockHz > 0 ? ticks / this.clockHz : ticks;
+  }
+}
+
 export interface StatsRow {
   lane: string;
   kind: string;
@@ -95,7 +147,7 @@ export interface StatsRow {
 }
 
 /** Per-task/ISR statistics over the whole trace. */
-export function statsRows(trace: SystemViewTrace): StatsRow[] {
+export function statsRows(trace: TraceModel): StatsRow[] {
   const t = trace.timeline;
   const total = Number.isNaN(t.first) ? 0 : t.last - t.first;
   return t.lanes.map((l) => {
@@ -118,7 +170,7 @@ export function statsRows(trace: SystemViewTrace): StatsRow[] {
   });
 }
 
-export function formatStatsTable(trace: SystemViewTrace): string {
+export function formatStatsTable(trace: TraceModel): string {
   const us = (s: number) => (s * 1e6).toFixed(1);
   const rows = statsRows(trace);
   const lines = [`${'lane'.padEnd(14)} ${'kind'.padEnd(9)} ${'count'.padStart(8)} ${'load'.padStart(7)} ${'min µs'.padStart(9)} ${'mean µs'.padStart(9)} ${'max µs'.padStart(9)} ${'ready→run µs'.padStart(13)}`];
@@ -128,7 +180,10 @@ export function formatStatsTable(trace: SystemViewTrace): string {
     );
   }
   const gaps = trace.timeline.gaps.filter((g) => g.reason === 'overflow');
-  if (gaps.length) lines.push(`${gaps.length} overflow gap(s): ${gaps.reduce((n, g) => n + g.droppedPackets, 0)} packets lost on the target`);
+  if (gaps.length) {
+    const lost = gaps.reduce((n, g) => n + g.droppedPackets, 0);
+    lines.push(`${gaps.length} overflow gap(s)${lost ? `: ${lost} packets lost on the target` : ' (the target does not say how many packets it lost)'}`);
+  }
   const d = trace.decoder.stats;
   if (d.malformed) lines.push(`${d.malformed} malformed packet(s), ${d.skippedBytes} bytes skipped`);
   return lines.join('\n');
@@ -139,10 +194,10 @@ export function formatStatsTable(trace: SystemViewTrace): string {
  * one thread per lane, complete ("X") events for execution segments, instant ("i") events marking
  * overflow gaps. Times in microseconds.
  */
-export function toChromeTrace(trace: SystemViewTrace): { traceEvents: object[]; displayTimeUnit: string; otherData: object } {
+export function toChromeTrace(trace: TraceModel): { traceEvents: object[]; displayTimeUnit: string; otherData: object } {
   const t = trace.timeline;
   const us = (ticks: number) => +(trace.seconds(ticks - (Number.isNaN(t.first) ? 0 : t.first)) * 1e6).toFixed(3);
-  const events: object[] = [{ ph: 'M', name: 'process_name', pid: 1, tid: 0, args: { name: trace.description.items.get('N') ?? 'target' } }];
+  const events: object[] = [{ ph: 'M', name: 'process_name', pid: 1, tid: 0, args: { name: trace.description?.items.get('N') ?? 'target' } }];
   for (const l of t.lanes) {
     events.push({ ph: 'M', name: 'thread_name', pid: 1, tid: l.index + 1, args: { name: l.name } });
     events.push({ ph: 'M', name: 'thread_sort_index', pid: 1, tid: l.index + 1, args: { sort_index: l.kind === 'isr' ? l.index : 1000 + l.index } });
@@ -156,5 +211,5 @@ export function toChromeTrace(trace: SystemViewTrace): { traceEvents: object[]; 
   for (const g of t.gaps) {
     events.push({ ph: 'i', s: 'g', name: g.reason === 'overflow' ? `overflow: ${g.droppedPackets} packets lost` : 'trace stopped', cat: 'gap', pid: 1, tid: 0, ts: us(g.start), args: { endUs: us(g.end) } });
   }
-  return { traceEvents: events, displayTimeUnit: 'ns', otherData: { source: 'dapdeck', sysFreq: trace.sysFreq, description: Object.fromEntries(trace.description.items) } };
+  return { traceEvents: events, displayTimeUnit: 'ns', otherData: { source: 'dapdeck', clockHz: trace.clockHz, description: Object.fromEntries(trace.description?.items ?? []) } };
 }
