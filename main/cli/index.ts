@@ -16,7 +16,9 @@ import { ElfFile } from '../../core/elf/elf';
 import { streamRtt } from './stream';
 import { decodeInput } from './decode';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { SystemViewTrace, formatStatsTable, statsRows, toChromeTrace } from '../../core/trace/session';
+import { ItmTrace, SystemViewTrace, formatStatsTable, statsRows, toChromeTrace } from '../../core/trace/session';
+import { enableExceptionTrace } from '../../core/arm/trace-setup';
+import { SwoReader } from '../../core/dap/swo';
 import { SingleBar } from 'cli-progress';
 import { loadImage, type ImageFormat } from '../../core/elf';
 import { describeReport, eraseFlash, flashImage, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
@@ -435,6 +437,57 @@ streamOptions(probeOptions(traceCmd.command('record').description('record the Sy
       if (await session.core.isHalted()) await session.core.resume();
       const elf = opts.elf ?? probe.elf;
       process.exitCode = await streamFromTarget(session, probe, elf, { ...opts, traceOut: opts.out, trace: false, duration: opts.duration ?? (opts.until || opts.timeout ? undefined : '2') });
+    });
+  });
+
+probeOptions(traceCmd.command('swo').description('interrupt timeline from ITM exception trace over SWO (ARMv7-M; no firmware changes)'))
+  .option('--trace-clock <hz>', 'TRACECLKIN, usually the core clock', '48000000')
+  .option('--baud <rate>', 'SWO rate (UART/NRZ)', '2000000')
+  .option('--duration <seconds>', 'capture time (modeled time on simulated probes)', '1')
+  .option('--out <file>', 'also write Chrome Trace Event JSON (Perfetto)')
+  .option('--raw <file>', 'also save the raw ITM bytes')
+  .option('--json', 'statistics as JSON')
+  .action(async (opts: ProbeOptions & { traceClock: string; baud: string; duration: string; out?: string; raw?: string; json?: boolean }) => {
+    const clock = parseNumber(opts.traceClock.replace(/M$/i, '000000'), '--trace-clock');
+    const baud = parseNumber(opts.baud.replace(/M$/i, '000000'), '--baud');
+    const seconds = Number(opts.duration);
+    if (!(seconds > 0)) throw new UsageError('--duration must be a positive number of seconds');
+    await withSession(opts, async (session, probe) => {
+      const arch = session.core.identity?.arch ?? 'unknown';
+      const lineBaud = await enableExceptionTrace(session.ap, { traceClockHz: clock, baud }, arch);
+      const reader = new SwoReader(session.probe);
+      const actual = await reader.start(lineBaud);
+      process.stderr.write(`SWO: ${Math.round(lineBaud)} baud on the target (prescaler from ${clock} Hz), probe capturing at ${actual} baud\n`);
+      const trace = new ItmTrace(clock);
+      const raw: Uint8Array[] = [];
+      const modeled = probe.stats ? () => probe.stats!().modeledSeconds : null;
+      const start = modeled ? modeled() : Date.now() / 1000;
+      const now = () => (modeled ? modeled() : Date.now() / 1000);
+      let stop = false;
+      const onSigint = () => (stop = true);
+      process.once('SIGINT', onSigint);
+      try {
+        while (!stop && now() - start < seconds) {
+          const data = await reader.read();
+          if (data.length) {
+            trace.push(data);
+            if (opts.raw) raw.push(data);
+          } else if (!modeled) await new Promise((r) => setTimeout(r, 2));
+        }
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+        await reader.stop().catch(() => undefined);
+      }
+      if (opts.raw) writeFileSync(opts.raw, Buffer.concat(raw));
+      if (opts.out) writeFileSync(opts.out, JSON.stringify(toChromeTrace(trace)));
+      const problems = reader.problems;
+      if (opts.json) {
+        console.log(JSON.stringify({ seconds: trace.seconds(trace.timeline.last - trace.timeline.first), clockHz: clock, lanes: statsRows(trace), gaps: trace.timeline.gaps, malformed: trace.decoder.stats.malformed, probe: problems }));
+      } else {
+        console.log(formatStatsTable(trace));
+      }
+      if (problems.overrun) process.stderr.write(`dapdeck: warning: the probe's SWO buffer overran ${problems.overrun} time(s): trace bytes were lost\n`);
+      if (problems.streamError) process.stderr.write(`dapdeck: warning: SWO stream errors (${problems.streamError}): does --baud/--trace-clock match the target?\n`);
     });
   });
 

@@ -9,6 +9,7 @@ import type { DapTransport } from '../../core/dap/transport';
 import { SimulatedProbe, type ProbeStats } from '../../core/sim/cmsis-dap-probe';
 import { MemoryTarget } from '../../core/sim/memory-target';
 import type { SimTarget } from '../../core/sim/target';
+import type { SwoTargetOptions } from '../../core/sim/swo';
 import { QemuTarget, type QemuBoard } from '../emu/qemu-target';
 import { listUsbProbes, openUsbProbe } from './usb';
 
@@ -76,7 +77,9 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
       throw new Error(`unknown simulated target "${name}" (known: ${SIM_TARGETS.join(', ')})`);
     }
     const target = new MemoryTarget(name as (typeof SIM_TARGETS)[number]);
-    return wrapSimulated(selector, target.description, target, flavour, options.packetCount);
+    // The Cortex-M3 model runs a demo interrupt schedule that ITM exception trace (SWO) can show.
+    const swo = name === 'cortex-m3' ? DEMO_SWO : undefined;
+    return wrapSimulated(selector, target.description, target, flavour, options.packetCount, swo);
   }
   if (/^[0-9a-f]{4}:[0-9a-f]{4}(:.+)?$/i.test(selector)) {
     const { transport, entry } = await openUsbProbe(selector);
@@ -85,8 +88,18 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
   throw new Error(`unknown probe selector "${selector}" (use emu:BOARD, sim:TARGET or VID:PID[:SERIAL]; see "dapdeck list")`);
 }
 
-function wrapSimulated(selector: string, description: string, target: SimTarget, flavour: 'v1-hid' | 'v2-bulk', packetCount?: number): OpenedProbe {
-  const simulated = new SimulatedProbe({ flavour, target, packetCount, serial: selector });
+/** sim:cortex-m3's interrupt schedule at a 48 MHz trace clock: SysTick 1 kHz, two IRQs, one nesting. */
+export const DEMO_SWO: SwoTargetOptions = {
+  traceClockHz: 48_000_000,
+  sources: [
+    { exception: 15, period: 1e-3, duration: 12e-6 },
+    { exception: 21, period: 4e-3, duration: 90e-6, offset: 0.25e-3 },
+    { exception: 27, period: 10e-3, duration: 35e-6, offset: 0.27e-3 },
+  ],
+};
+
+function wrapSimulated(selector: string, description: string, target: SimTarget, flavour: 'v1-hid' | 'v2-bulk', packetCount?: number, swo?: SwoTargetOptions): OpenedProbe {
+  const simulated = new SimulatedProbe({ flavour, target, packetCount, serial: selector, swo });
   return {
     selector,
     description,

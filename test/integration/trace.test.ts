@@ -83,4 +83,22 @@ describe('SystemView timelines from the tasks sample', () => {
     const noTrace = await dapdeck('attach', '--probe', 'sim:cortex-m3', '--trace', '--timeout', '0.3');
     expect(noTrace.code).toBe(1);
   });
+
+  it('draws an interrupt timeline from ITM exception trace over SWO (sim:cortex-m3 demo schedule)', async () => {
+    const out = join(tmp, 'swo.json');
+    const r = await dapdeck('trace', 'swo', '--probe', 'sim:cortex-m3', '--duration', '0.2', '--json', '--out', out);
+    expect(r.code).toBe(0);
+    const stats = JSON.parse(r.stdout);
+    const lane = (name: string) => stats.lanes.find((l: { lane: string }) => l.lane === name);
+    // The schedule: SysTick every 1 ms for 12 µs, IRQ5 every 4 ms for 90 µs, IRQ11 every 10 ms for 35 µs.
+    expect(Math.abs(lane('SysTick').activations - stats.seconds / 1e-3)).toBeLessThanOrEqual(2);
+    expect(Math.abs(lane('IRQ5').activations - stats.seconds / 4e-3)).toBeLessThanOrEqual(2);
+    expect(lane('SysTick').meanSeconds).toBeCloseTo(12e-6, 7);
+    expect(lane('IRQ5').maxSeconds).toBeCloseTo(90e-6, 7);
+    expect(stats.probe).toEqual({ overrun: 0, streamError: 0 });
+    const schema = JSON.parse(readFileSync(resolve(__dirname, '../schemas/chrome-trace.schema.json'), 'utf8'));
+    expect(new Ajv().compile(schema)(JSON.parse(readFileSync(out, 'utf8')))).toBe(true);
+    const m0 = await dapdeck('trace', 'swo', '--probe', 'sim:cortex-m0', '--duration', '0.1');
+    expect(m0.stderr).toMatch(/armv6-m\) has no ITM\/DWT exception trace/);
+  });
 });
