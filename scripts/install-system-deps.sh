@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the project needs on its machines: QEMU for the emulated boards, and Debian's own
-# rustc 1.63 with the core sources and compiler_builtins so the sample firmware builds offline.
+# rustc 1.63 with the core sources and compiler_builtins so the sample firmware builds offline;
+# Chromium (driven by playwright-core) for the browser tests.
 # Does nothing (one line) when everything is already there.
 set -euo pipefail
 
-packages=(qemu-system-arm rustc rust-src librust-compiler-builtins-dev "librust-compiler-builtins+core-dev" lld-14)
+packages=(qemu-system-arm rustc rust-src librust-compiler-builtins-dev "librust-compiler-builtins+core-dev" lld-14 chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

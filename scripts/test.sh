@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: install, build the sample firmware, then typecheck,
-# lint, unit + integration tests (the QEMU ones included: they fail, never skip, without QEMU),
-# and the Electron bundle.
+# The whole test suite, from a fresh machine: install, build the sample firmware and the web app,
+# then typecheck, lint, unit + integration + browser tests (QEMU and Chromium ones included: they
+# fail, never skip, without them), and the Electron bundle. Browser screenshots: test-artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,5 +10,6 @@ bash scripts/build-firmware.sh
 
 echo "== typecheck"; npx tsc -p tsconfig.json --noEmit
 echo "== lint"; npx eslint --max-warnings=0 .
-echo "== unit + integration tests"; npx vitest run
+echo "== web build"; npx vite build -c vite.web.config.mts --logLevel warn
+echo "== unit + integration + browser tests"; npx vitest run
 echo "== electron bundle"; npx electron-vite build >/dev/null && echo "electron-vite build ok"

@@ -1,9 +1,272 @@
-/** The app shell; the probe picker, flash panel, consoles and timeline arrive with the app issue. */
+/**
+ * The Dapdeck app: probe picker, chip selector, flash panel, consoles (defmt/RTT in xterm.js, a
+ * serial console) and the task/ISR timeline. All hardware work happens in the device worker; this
+ * thread only keeps state and draws.
+ */
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import type { FromWorker, LogLine, TimelineSnapshot, ToWorker } from './device/protocol';
+import { LogConsole, type Level } from './ui/LogConsole';
+import { Timeline } from './ui/Timeline';
+import { SerialConsole } from './ui/SerialConsole';
+
+interface ProbeListing {
+  selector: string;
+  description: string;
+  kind: string;
+}
+
+interface Chip {
+  chip: string;
+  target: string;
+}
+
+const token = new URLSearchParams(location.search).get('token');
+const api = (path: string) => `${path}${token ? `${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : ''}`;
+const MAX_LINES = 200_000;
+const PHASES: Record<string, string> = { plan: 'Checking', erase: 'Erasing', program: 'Programming', verify: 'Verifying' };
+
 export function App() {
+  const worker = useMemo(() => new Worker(new URL('./device/device.worker.ts', import.meta.url), { type: 'module' }), []);
+  const send = useCallback((m: ToWorker, transfer: Transferable[] = []) => worker.postMessage(m, transfer), [worker]);
+  const [probes, setProbes] = useState<ProbeListing[]>([]);
+  const [chips, setChips] = useState<Chip[]>([]);
+  const [selector, setSelector] = useState('emu:microbit');
+  const [chip, setChip] = useState('nRF51822_xxAA');
+  const [status, setStatus] = useState<{ state: string; detail: string }>({ state: 'disconnected', detail: 'not connected' });
+  const [file, setFile] = useState<File | null>(null);
+  const [progress, setProgress] = useState<{ phase: string; done: number; total: number } | null>(null);
+  const [result, setResult] = useState<{ text: string; ok: boolean } | null>(null);
+  const [errors, setErrors] = useState<string[]>([]);
+  const [tab, setTab] = useState<'console' | 'timeline' | 'serial'>('console');
+  const [timeline, setTimeline] = useState<TimelineSnapshot | null>(null);
+  const [tracing, setTracing] = useState(false);
+  const [registers, setRegisters] = useState<[string, number][]>([]);
+  const [channels, setChannels] = useState<{ up: { index: number; name: string }[]; down: { index: number; name: string }[] }>({ up: [], down: [] });
+  const lines = useRef<LogLine[]>([]);
+  const [lineVersion, setLineVersion] = useState(0);
+  const [dragging, setDragging] = useState(false);
+
+  useEffect(() => {
+    fetch(api('/api/probes'))
+      .then((r) => r.json())
+      .then((list: ProbeListing[]) => setProbes(list))
+      .catch(() => setProbes([]));
+    fetch(api('/api/chips'))
+      .then((r) => r.json())
+      .then((list: Chip[]) => setChips(list))
+      .catch(() => setChips([]));
+  }, []);
+
+  useEffect(() => {
+    worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      const m = event.data;
+      switch (m.type) {
+        case 'status':
+          setStatus({ state: m.state, detail: m.detail });
+          break;
+        case 'progress':
+          setProgress({ phase: m.phase, done: m.done, total: m.total });
+          break;
+        case 'flashed':
+          setProgress(null);
+          setResult({ text: m.summary, ok: m.verified });
+          break;
+        case 'lines': {
+          const all = lines.current;
+          all.push(...m.lines);
+          if (all.length > MAX_LINES) all.splice(0, all.length - MAX_LINES);
+          setLineVersion((v) => v + 1);
+          break;
+        }
+        case 'channels':
+          setChannels({ up: m.up, down: m.down });
+          break;
+        case 'timeline':
+          setTimeline(m.snapshot);
+          break;
+        case 'registers':
+          setRegisters(m.values);
+          break;
+        case 'error':
+          setErrors((e) => [...e.slice(-4), m.message]);
+          setProgress(null);
+          break;
+      }
+    };
+  }, [worker]);
+
+  const connect = () => {
+    setErrors([]);
+    const proto = location.protocol === 'https:' ? 'wss' : 'ws';
+    const url = `${proto}://${location.host}${api(`/probe?selector=${encodeURIComponent(selector)}&blank=1`)}`;
+    send({ type: 'connect', url });
+  };
+
+  const flash = async (run: boolean) => {
+    if (!file) return;
+    const c = chips.find((x) => x.chip === chip);
+    if (!c) {
+      setErrors((e) => [...e, `unknown chip ${chip}`]);
+      return;
+    }
+    setResult(null);
+    const [image, yaml] = await Promise.all([file.arrayBuffer(), fetch(api(`/api/targets/${c.target}`)).then((r) => r.text())]);
+    send({ type: 'flash', image, fileName: file.name, chip, targetYaml: yaml, targetFile: c.target, run }, [image]);
+  };
+
+  const connected = status.state === 'connected' || status.state === 'busy';
+  const onDrop = (e: React.DragEvent) => {
+    e.preventDefault();
+    setDragging(false);
+    const f = e.dataTransfer.files[0];
+    if (f) setFile(f);
+  };
+
   return (
-    <main style={{ fontFamily: 'system-ui, sans-serif', padding: 24 }}>
-      <h1>Dapdeck</h1>
-      <p>Flash microcontroller boards over CMSIS-DAP and watch them run.</p>
-    </main>
+    <div className="app">
+      <header className="bar">
+        <strong className="brand">Dapdeck</strong>
+        <label>
+          Probe{' '}
+          <select data-testid="probe" value={selector} onChange={(e) => setSelector(e.target.value)}>
+            {probes.map((p) => (
+              <option key={p.selector} value={p.selector} title={p.description}>
+                {p.selector}
+              </option>
+            ))}
+            {probes.length === 0 && <option value="emu:microbit">emu:microbit</option>}
+          </select>
+        </label>
+        <label>
+          Chip{' '}
+          <select data-testid="chip" value={chip} onChange={(e) => setChip(e.target.value)}>
+            {chips.map((c) => (
+              <option key={c.chip} value={c.chip}>
+                {c.chip}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button data-testid="connect" onClick={connect} disabled={status.state === 'connecting' || status.state === 'busy'}>
+          {connected ? 'Reconnect' : 'Connect'}
+        </button>
+        <span data-testid="status" className={`status ${status.state}`}>
+          {status.detail}
+        </span>
+        <span className="spacer" />
+        <button onClick={() => send({ type: 'control', action: 'halt' })} disabled={!connected}>
+          Halt
+        </button>
+        <button onClick={() => send({ type: 'control', action: 'resume' })} disabled={!connected}>
+          Run
+        </button>
+        <button onClick={() => send({ type: 'control', action: 'reset' })} disabled={!connected}>
+          Reset
+        </button>
+      </header>
+
+      <aside className="side">
+        <section
+          className={`drop ${dragging ? 'over' : ''}`}
+          onDragOver={(e) => {
+            e.preventDefault();
+            setDragging(true);
+          }}
+          onDragLeave={() => setDragging(false)}
+          onDrop={onDrop}
+        >
+          <h2>Flash</h2>
+          <p className="hint">Drop an ELF, HEX or BIN here, or</p>
+          <input data-testid="file" type="file" accept=".elf,.hex,.ihex,.bin,application/octet-stream" onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
+          <p className="file">{file ? `${file.name} (${(file.size / 1024).toFixed(1)} KiB)` : 'no file chosen'}</p>
+          <div className="row">
+            <button data-testid="flash-run" onClick={() => flash(true)} disabled={!connected || !file || status.state === 'busy'}>
+              Flash &amp; run
+            </button>
+            <button onClick={() => flash(false)} disabled={!connected || !file || status.state === 'busy'}>
+              Flash only
+            </button>
+            <button
+              data-testid="attach"
+              onClick={async () => send({ type: 'attach', elf: file ? await file.arrayBuffer() : null, fileName: file?.name ?? '' })}
+              disabled={!connected}
+            >
+              Attach
+            </button>
+          </div>
+          {progress && (
+            <div className="progress" data-testid="progress">
+              <div className="label">
+                {PHASES[progress.phase] ?? progress.phase} {progress.phase === 'program' ? `${(progress.done / 1024).toFixed(1)} / ${(progress.total / 1024).toFixed(1)} KiB` : `${progress.done} / ${progress.total} sectors`}
+              </div>
+              <div className="track">
+                <div className="fill" style={{ width: `${progress.total ? (100 * progress.done) / progress.total : 0}%` }} />
+              </div>
+            </div>
+          )}
+          {result && (
+            <p data-testid="flash-result" className={result.ok ? 'ok' : 'bad'}>
+              {result.ok ? '✓ ' : '✗ '}
+              {result.text}
+            </p>
+          )}
+        </section>
+        {errors.length > 0 && (
+          <section className="errors" data-testid="errors">
+            {errors.map((e, i) => (
+              <p key={i}>{e}</p>
+            ))}
+          </section>
+        )}
+        {registers.length > 0 && (
+          <section className="registers">
+            <h2>Registers (halted)</h2>
+            <table>
+              <tbody>
+                {registers.map(([n, v]) => (
+                  <tr key={n}>
+                    <td>{n}</td>
+                    <td>0x{v.toString(16).padStart(8, '0')}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </section>
+        )}
+      </aside>
+
+      <main className="main">
+        <nav className="tabs">
+          {(['console', 'timeline', 'serial'] as const).map((t) => (
+            <button key={t} data-testid={`tab-${t}`} className={tab === t ? 'active' : ''} onClick={() => setTab(t)}>
+              {t === 'console' ? 'Console' : t === 'timeline' ? 'Timeline' : 'Serial'}
+            </button>
+          ))}
+        </nav>
+        <div className="panel" hidden={tab !== 'console'}>
+          <LogConsole lines={lines} version={lineVersion} upChannels={channels.up} downChannels={channels.down} onSend={(channel, text) => send({ type: 'rtt-write', channel, text })} />
+        </div>
+        <div className="panel" hidden={tab !== 'timeline'}>
+          <div className="row">
+            <button
+              data-testid="trace-toggle"
+              disabled={!connected}
+              onClick={() => {
+                send({ type: 'trace', on: !tracing });
+                setTracing(!tracing);
+              }}
+            >
+              {tracing ? 'Stop recording' : 'Record trace (SystemView)'}
+            </button>
+          </div>
+          <Timeline snapshot={timeline} />
+        </div>
+        <div className="panel" hidden={tab !== 'serial'}>
+          <SerialConsole />
+        </div>
+      </main>
+    </div>
   );
 }
+
+export type { Level };

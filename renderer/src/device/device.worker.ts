@@ -1,0 +1,272 @@
+/**
+ * The device worker: owns the probe connection, flashing, RTT polling and all decoding, so the UI
+ * thread only draws. It runs the same core the CLI runs; only the transport differs (a WebSocket to
+ * `dapdeck serve`, or WebUSB).
+ */
+/// <reference lib="webworker" />
+import { DebugSession } from '../../../core/arm/session';
+import { CoreReg } from '../../../core/arm/registers';
+import { ElfFile, loadImage } from '../../../core/elf';
+import { parseTargetYaml } from '../../../core/flash/algorithm';
+import { describeReport, flashImage } from '../../../core/flash/flasher';
+import { DefmtStream, defmtTableFromElf, type DefmtTable } from '../../../core/defmt';
+import { RttSession, pollLoop, type RttBatchMemory } from '../../../core/rtt/session';
+import { SV_COMMAND } from '../../../core/trace/systemview';
+import { SystemViewTrace, statsRows } from '../../../core/trace/session';
+import { WebSocketTransport } from './ws-transport';
+import type { FromWorker, LogLine, ToWorker } from './protocol';
+
+declare const self: DedicatedWorkerGlobalScope;
+
+const post = (m: FromWorker) => self.postMessage(m);
+
+let session: DebugSession | null = null;
+let transport: WebSocketTransport | null = null;
+let streamAbort: AbortController | null = null;
+let streaming: Promise<unknown> | null = null;
+let rtt: RttSession | null = null;
+let trace: SystemViewTrace | null = null;
+let traceWanted = false;
+let seq = 0;
+
+/** One operation on the probe at a time: RTT polls and UI actions interleave safely. */
+let lock: Promise<unknown> = Promise.resolve();
+function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  const run = lock.then(fn, fn);
+  lock = run.catch(() => undefined);
+  return run;
+}
+
+function lockedMemory(s: DebugSession): RttBatchMemory {
+  return {
+    readMemory: (a, n) => exclusive(() => s.ap.readMemory(a, n)),
+    writeMemory: (a, d) => exclusive(() => s.ap.writeMemory(a, d)),
+    transact: (r, w) => exclusive(() => s.ap.transact(r, w)),
+  };
+}
+
+// ---------------------------------------------------------------- log lines, batched to the UI
+
+let pending: LogLine[] = [];
+let flushTimer: ReturnType<typeof setTimeout> | null = null;
+function emit(line: Omit<LogLine, 'seq'>): void {
+  pending.push({ ...line, seq: seq++ });
+  flushTimer ??= setTimeout(() => {
+    flushTimer = null;
+    post({ type: 'lines', lines: pending });
+    pending = [];
+  }, 40);
+}
+
+function note(message: string): void {
+  emit({ channel: -1, level: null, timestamp: null, message, location: null, module: null });
+}
+
+// ---------------------------------------------------------------- streaming
+
+async function stopStreaming(): Promise<void> {
+  streamAbort?.abort();
+  await streaming?.catch(() => undefined);
+  streamAbort = null;
+  streaming = null;
+  rtt = null;
+}
+
+function startStreaming(elf: Uint8Array | null, fileName: string): void {
+  if (!session) return;
+  const s = session;
+  let table: DefmtTable | null = null;
+  let address: number | undefined;
+  if (elf && elf[0] === 0x7f && elf[1] === 0x45) {
+    const file = new ElfFile(elf, fileName);
+    address = file.symbol('_SEGGER_RTT')?.value;
+    try {
+      table = defmtTableFromElf(file);
+    } catch (err) {
+      note(`${(err as Error).message}: showing RTT as text`);
+    }
+  }
+  const abort = new AbortController();
+  streamAbort = abort;
+  let defmt = table ? new DefmtStream(table) : null;
+  const partial = new Map<number, string>();
+  let sysView = -1;
+  const memory = lockedMemory(s);
+  streaming = pollLoop(
+    () => RttSession.attach(memory, { address, scan: [{ start: 0x20000000, size: 0x4000 }], timeoutMs: 8000, signal: abort.signal }),
+    {
+      onAttach: async (r) => {
+        rtt = r;
+        sysView = r.block.up.findIndex((c) => c.name === 'SysView');
+        post({ type: 'channels', up: r.block.up.map((c) => ({ index: c.index, name: c.name })), down: r.block.down.map((c) => ({ index: c.index, name: c.name })) });
+        if (traceWanted && sysView >= 0) await startTrace();
+      },
+      onReset: (reason) => {
+        note(`${reason}; waiting for RTT`);
+        if (table) defmt = new DefmtStream(table);
+      },
+      onData: (chunks) => {
+        for (const { channel, data } of chunks) {
+          if (channel === sysView) {
+            trace?.push(data);
+            continue;
+          }
+          if (channel === 0 && defmt) {
+            for (const e of defmt.push(data)) {
+              if (e.kind === 'error') {
+                emit({ channel, level: 'warn', timestamp: null, message: `(skipped frame: ${e.reason})`, location: null, module: null });
+                continue;
+              }
+              const r = e.record;
+              emit({
+                channel,
+                level: r.level ?? null,
+                timestamp: r.timestamp ?? null,
+                message: r.message,
+                location: r.location ? `${r.location.file}:${r.location.line}` : null,
+                module: r.location?.module ?? null,
+              });
+            }
+            continue;
+          }
+          const text = (partial.get(channel) ?? '') + new TextDecoder().decode(data);
+          const lines = text.split('\n');
+          partial.set(channel, lines.pop()!);
+          for (const message of lines) emit({ channel, level: null, timestamp: null, message, location: null, module: null });
+        }
+      },
+    },
+    { signal: abort.signal },
+  ).catch((err: Error) => {
+    if (!abort.signal.aborted) post({ type: 'error', message: err.message });
+  });
+}
+
+// ---------------------------------------------------------------- trace
+
+async function startTrace(): Promise<void> {
+  if (!rtt) return;
+  const ch = rtt.block.up.findIndex((c) => c.name === 'SysView');
+  if (ch < 0 || !rtt.block.down[ch]) {
+    post({ type: 'error', message: 'this firmware has no SystemView channel ("SysView")' });
+    return;
+  }
+  trace = new SystemViewTrace({ maxSegments: 1 << 18 });
+  await rtt.write(ch, Uint8Array.of(SV_COMMAND.start));
+}
+
+async function stopTrace(): Promise<void> {
+  const ch = rtt?.block.up.findIndex((c) => c.name === 'SysView') ?? -1;
+  if (rtt && ch >= 0) await rtt.write(ch, Uint8Array.of(SV_COMMAND.stop));
+}
+
+setInterval(() => {
+  if (!trace || Number.isNaN(trace.timeline.first)) return;
+  const t = trace.timeline;
+  const origin = t.first;
+  const us = (ticks: number) => trace!.seconds(ticks - origin) * 1e6;
+  const segments = t.segments(t.last - (trace.sysFreq || 1e6) * 0.05).map((s) => [s.lane, us(s.start), us(s.end)] as [number, number, number]);
+  post({
+    type: 'timeline',
+    snapshot: {
+      lanes: statsRows(trace).map((r) => ({ name: r.lane, kind: r.kind, activations: r.activations, load: r.load, meanUs: r.meanSeconds * 1e6, maxUs: r.maxSeconds * 1e6 })),
+      segments,
+      spanUs: us(t.last),
+      gaps: t.gaps.map((g) => [us(g.start), us(g.end)]),
+    },
+  });
+}, 300);
+
+// ---------------------------------------------------------------- commands
+
+async function handle(m: ToWorker): Promise<void> {
+  switch (m.type) {
+    case 'connect': {
+      await stopStreaming();
+      await session?.close().catch(() => undefined);
+      post({ type: 'status', state: 'connecting', detail: 'connecting…' });
+      transport = new WebSocketTransport(m.url);
+      session = await DebugSession.open(transport);
+      const s = session.summary!;
+      post({ type: 'status', state: 'connected', detail: `${transport.info?.description ?? 'probe'} — ${s.core.name}` });
+      return;
+    }
+    case 'disconnect':
+      await stopStreaming();
+      await session?.close().catch(() => undefined);
+      session = null;
+      post({ type: 'status', state: 'disconnected', detail: 'not connected' });
+      return;
+    case 'flash': {
+      if (!session) throw new Error('connect a probe first');
+      await stopStreaming();
+      const bytes = new Uint8Array(m.image);
+      const image = loadImage(bytes, m.fileName);
+      const target = parseTargetYaml(m.targetYaml, m.targetFile);
+      const chip = target.chips.find((c) => c.name === m.chip);
+      if (!chip) throw new Error(`chip ${m.chip} is not in ${m.targetFile}`);
+      const algorithm = target.algorithms.find((a) => chip.algorithms.includes(a.name));
+      if (!algorithm) throw new Error(`no flash algorithm for ${chip.name}`);
+      post({ type: 'status', state: 'busy', detail: `flashing ${m.fileName}…` });
+      const s = session;
+      const report = await exclusive(() =>
+        flashImage(s, algorithm, image, { ram: chip.ram[0], onProgress: (p) => post({ type: 'progress', phase: p.phase, done: p.done, total: p.total }) }),
+      );
+      post({ type: 'flashed', summary: `${m.fileName}: ${describeReport(report)}`, verified: report.verified, skipped: report.sectorsSkipped, touched: report.sectorsTouched });
+      post({ type: 'status', state: 'connected', detail: `${transport?.info?.description ?? 'probe'} — flashed ${m.fileName}` });
+      if (m.run && report.verified) {
+        await exclusive(() => s.core.reset({ halt: false }));
+        startStreaming(bytes, m.fileName);
+      }
+      return;
+    }
+    case 'attach': {
+      if (!session) throw new Error('connect a probe first');
+      await stopStreaming();
+      const s = session;
+      await exclusive(async () => {
+        if (await s.core.isHalted()) await s.core.resume();
+      });
+      startStreaming(m.elf ? new Uint8Array(m.elf) : null, m.fileName);
+      return;
+    }
+    case 'trace':
+      traceWanted = m.on;
+      if (m.on) await startTrace();
+      else await stopTrace();
+      return;
+    case 'control': {
+      if (!session) throw new Error('connect a probe first');
+      const s = session;
+      await exclusive(async () => {
+        if (m.action === 'halt') await s.core.halt();
+        else if (m.action === 'resume') await s.core.resume();
+        else await s.core.reset({ halt: false });
+        if (m.action === 'halt') {
+          const names: [string, number][] = [['r0', CoreReg.r0], ['r1', CoreReg.r1], ['r2', CoreReg.r2], ['r3', CoreReg.r3], ['sp', CoreReg.sp], ['lr', CoreReg.lr], ['pc', CoreReg.pc], ['xpsr', CoreReg.xpsr]];
+          const values: [string, number][] = [];
+          for (const [n, r] of names) values.push([n, await s.core.readCoreRegister(r)]);
+          post({ type: 'registers', values });
+        }
+      });
+      return;
+    }
+    case 'rtt-write': {
+      if (!rtt) throw new Error('RTT is not running');
+      const data = new TextEncoder().encode(m.text);
+      const n = await rtt.write(m.channel, data);
+      if (n < data.length) note(`down channel ${m.channel} took ${n} of ${data.length} bytes (the firmware is not reading fast enough)`);
+      return;
+    }
+  }
+}
+
+let queue: Promise<void> = Promise.resolve();
+self.onmessage = (event: MessageEvent<ToWorker>) => {
+  queue = queue.then(() =>
+    handle(event.data).catch((err: Error) => {
+      post({ type: 'error', message: err.message });
+      if (event.data.type === 'flash' || event.data.type === 'connect') post({ type: 'status', state: session ? 'connected' : 'disconnected', detail: err.message });
+    }),
+  );
+};

@@ -1,0 +1,47 @@
+/** Messages between the UI thread and the device worker (which owns the probe, RTT and decoding). */
+
+export type ToWorker =
+  | { type: 'connect'; url: string }
+  | { type: 'disconnect' }
+  | { type: 'flash'; image: ArrayBuffer; fileName: string; chip: string; targetYaml: string; targetFile: string; run: boolean }
+  | { type: 'attach'; elf: ArrayBuffer | null; fileName: string }
+  | { type: 'trace'; on: boolean }
+  | { type: 'control'; action: 'halt' | 'resume' | 'reset' }
+  | { type: 'rtt-write'; channel: number; text: string };
+
+export interface LogLine {
+  seq: number;
+  channel: number;
+  level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | null;
+  timestamp: string | null;
+  message: string;
+  location: string | null;
+  module: string | null;
+}
+
+export interface LaneSummary {
+  name: string;
+  kind: string;
+  activations: number;
+  load: number;
+  meanUs: number;
+  maxUs: number;
+}
+
+export interface TimelineSnapshot {
+  lanes: LaneSummary[];
+  /** Recent exclusive segments: lane index, start/end in µs from the trace start. */
+  segments: [number, number, number][];
+  spanUs: number;
+  gaps: [number, number][];
+}
+
+export type FromWorker =
+  | { type: 'status'; state: 'disconnected' | 'connecting' | 'connected' | 'busy'; detail: string }
+  | { type: 'progress'; phase: string; done: number; total: number }
+  | { type: 'flashed'; summary: string; verified: boolean; skipped: number; touched: number }
+  | { type: 'lines'; lines: LogLine[] }
+  | { type: 'channels'; up: { index: number; name: string }[]; down: { index: number; name: string }[] }
+  | { type: 'timeline'; snapshot: TimelineSnapshot }
+  | { type: 'registers'; values: [string, number][] }
+  | { type: 'error'; message: string };

@@ -1,0 +1,102 @@
+/**
+ * The web app end to end in Chromium (playwright-core driving Debian's /usr/bin/chromium) against
+ * `dapdeck serve`: pick the emulated micro:bit, flash hello, read decoded lines in the xterm
+ * console, filter by level, then flash the tasks sample and see its timeline lanes. Screenshots
+ * land in test-artifacts/ for people to look at.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { serve, type RunningServer } from '../../main/serve/server';
+import { firmwarePath } from '../support/firmware';
+
+const ROOT = resolve(__dirname, '../..');
+const ARTIFACTS = resolve(ROOT, 'test-artifacts');
+const CHROMIUM = '/usr/bin/chromium';
+
+let server: RunningServer;
+let browser: Browser;
+let page: Page;
+
+const terminalText = () => page.evaluate(() => (window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText());
+
+beforeAll(async () => {
+  if (!existsSync(resolve(ROOT, 'out/web/index.html'))) execFileSync('npx', ['vite', 'build', '-c', 'vite.web.config.mts'], { cwd: ROOT, stdio: 'ignore' });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  server = await serve({ port: 0 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on('pageerror', (err) => console.error('page error:', err.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') console.error('page console:', m.text());
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+describe('the web app', () => {
+  it('connects to the emulated micro:bit, flashes hello with progress, and shows decoded, located lines', async () => {
+    await page.goto(server.url);
+    await page.selectOption('[data-testid=probe]', 'emu:microbit');
+    await page.click('[data-testid=connect]');
+    await page.waitForSelector('[data-testid=status]:has-text("Cortex-M0")', { timeout: 30_000 });
+    await page.setInputFiles('[data-testid=file]', firmwarePath('hello', 'microbit'));
+    await page.click('[data-testid=flash-run]');
+    await page.waitForSelector('[data-testid=progress]', { timeout: 30_000 });
+    await page.screenshot({ path: resolve(ARTIFACTS, 'flash-progress.png') });
+    const result = await page.waitForSelector('[data-testid=flash-result]', { timeout: 60_000 });
+    expect(await result.textContent()).toMatch(/verified \(crc\)/);
+    await page.waitForFunction(() => /tick 3/.test((window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText()), null, { timeout: 30_000 });
+    const text = await terminalText();
+    expect(text).toMatch(/0\.000000 INFO  hello from dapdeck on microbit\s+hello::log_showcase @ firmware-samples\/hello\/src\/main\.rs:\d+/);
+    expect(text).toMatch(/0\.000000 ERROR error level: code -1/);
+    expect(text).toMatch(/0\.100000 INFO  tick 1/);
+    await page.screenshot({ path: resolve(ARTIFACTS, 'console.png') });
+  }, 120_000);
+
+  it('filters the console by level and by text', async () => {
+    for (const level of ['trace', 'debug', 'info']) await page.uncheck(`[data-testid=level-${level}]`);
+    const text = await terminalText();
+    expect(text).toMatch(/WARN  bitfield 5 1010/);
+    expect(text).toMatch(/ERROR error level: code -1/);
+    expect(text).not.toMatch(/INFO |DEBUG |TRACE /);
+    await page.screenshot({ path: resolve(ARTIFACTS, 'console-filtered.png') });
+    for (const level of ['trace', 'debug', 'info']) await page.check(`[data-testid=level-${level}]`);
+    await page.fill('[data-testid=filter]', 'Point');
+    const points = (await terminalText()).split('\n').filter((l) => l.trim());
+    expect(points.length).toBeGreaterThanOrEqual(2);
+    expect(points.every((l) => l.includes('Point'))).toBe(true);
+    await page.fill('[data-testid=filter]', '');
+  }, 60_000);
+
+  it('flashes the tasks sample and draws its task and ISR lanes', async () => {
+    await page.setInputFiles('[data-testid=file]', firmwarePath('tasks', 'microbit'));
+    await page.click('[data-testid=flash-run]');
+    await page.waitForSelector('[data-testid=flash-result]:has-text("tasks-microbit.elf")', { timeout: 60_000 });
+    await page.waitForFunction(() => /tasks: blink every 2 ms/.test((window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText()), null, { timeout: 30_000 });
+    await page.click('[data-testid=tab-timeline]');
+    await page.click('[data-testid=trace-toggle]');
+    await page.waitForFunction(
+      () => {
+        const t = document.querySelector('[data-testid=timeline-stats]')?.textContent ?? '';
+        return ['SysTick', 'TIMER0', 'blink', 'sensor', 'report'].every((n) => t.includes(n));
+      },
+      null,
+      { timeout: 30_000 },
+    );
+    const rows = await page.$$eval('[data-testid=timeline-stats] tbody tr', (trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')));
+    const blink = rows.find((r) => r[0] === 'blink')!;
+    expect(blink[1]).toBe('task');
+    expect(Number(blink[2])).toBeGreaterThan(0);
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: resolve(ARTIFACTS, 'timeline.png') });
+  }, 120_000);
+});
