@@ -1,9 +1,18 @@
 /** Locating (and building on demand) the sample firmware that ships with the repository. */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-export const REPO_ROOT = resolve(__dirname, '..');
+/** The repository (or app) root: the nearest folder above this file with Dapdeck's package.json (bundles move __dirname). */
+export const REPO_ROOT = findRoot(__dirname);
+
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = resolve(dir, '..')) {
+    const pkg = resolve(dir, 'package.json');
+    if (existsSync(pkg) && /"name":\s*"dapdeck"/.test(readFileSync(pkg, 'utf8'))) return dir;
+    if (resolve(dir, '..') === dir) return resolve(from, '..');
+  }
+}
 
 export function sampleFirmwarePath(sample: string, board: string): string {
   return resolve(REPO_ROOT, '.cache', 'firmware', `${sample}-${board}.elf`);

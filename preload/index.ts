@@ -1,8 +1,26 @@
-/** The one bridge between main and renderer: a narrow, typed API (grows with the app issue). */
-import { contextBridge } from 'electron';
+/**
+ * The one bridge between main and renderer: a narrow, typed API exposed with contextBridge. Every
+ * call maps to one validated IPC channel (main/electron/ipc.ts); nothing else crosses.
+ */
+import { contextBridge, ipcRenderer } from 'electron';
+
+export interface DeviceRequest {
+  requestId: number;
+  kind: 'usb' | 'hid' | 'serial';
+  devices: { id: string; name: string }[];
+}
 
 const api = {
   version: '0.1.0',
+  saveLog: (text: string, suggestedName?: string): Promise<string | null> => ipcRenderer.invoke('dapdeck:save-log', { text, suggestedName }),
+  appendLog: (line: string): Promise<void> => ipcRenderer.invoke('dapdeck:log-append', { line }),
+  openFirmware: (): Promise<{ name: string; bytes: Uint8Array } | null> => ipcRenderer.invoke('dapdeck:open-firmware'),
+  chooseDevice: (requestId: number, deviceId: string | null): Promise<void> => ipcRenderer.invoke('dapdeck:choose-device', { requestId, deviceId }),
+  onDeviceRequest: (listener: (request: DeviceRequest) => void): (() => void) => {
+    const wrapped = (_e: unknown, request: DeviceRequest) => listener(request);
+    ipcRenderer.on('dapdeck:device-request', wrapped);
+    return () => ipcRenderer.removeListener('dapdeck:device-request', wrapped);
+  },
 } as const;
 
 export type DapdeckApi = typeof api;
