@@ -8,6 +8,7 @@ import type { FromWorker, LogLine, TimelineSnapshot, ToWorker } from './device/p
 import { LogConsole, type Level } from './ui/LogConsole';
 import { Timeline } from './ui/Timeline';
 import { SerialConsole } from './ui/SerialConsole';
+import { CMSIS_DAP_FILTERS, WebUsbTransport, exposeTransport } from './device/webusb';
 
 interface ProbeListing {
   selector: string;
@@ -102,6 +103,21 @@ export function App() {
     send({ type: 'connect', url });
   };
 
+  const connectUsb = async () => {
+    setErrors([]);
+    try {
+      if (!('usb' in navigator)) throw new Error('WebUSB is not available in this browser (Chrome or Edge, on http://localhost or https)');
+      const device = await navigator.usb.requestDevice({ filters: CMSIS_DAP_FILTERS });
+      const transport = new WebUsbTransport(device);
+      await transport.open();
+      const channel = new MessageChannel();
+      exposeTransport(transport, channel.port1);
+      send({ type: 'connect-port', port: channel.port2, packetSize: transport.packetSize, description: transport.description }, [channel.port2]);
+    } catch (err) {
+      setErrors((e) => [...e, (err as Error).message]);
+    }
+  };
+
   const flash = async (run: boolean) => {
     if (!file) return;
     const c = chips.find((x) => x.chip === chip);
@@ -149,6 +165,9 @@ export function App() {
         </label>
         <button data-testid="connect" onClick={connect} disabled={status.state === 'connecting' || status.state === 'busy'}>
           {connected ? 'Reconnect' : 'Connect'}
+        </button>
+        <button data-testid="connect-usb" onClick={connectUsb} disabled={status.state === 'connecting' || status.state === 'busy'} title="A CMSIS-DAP v2 probe on this computer's USB">
+          WebUSB probe…
         </button>
         <span data-testid="status" className={`status ${status.state}`}>
           {status.detail}

@@ -99,4 +99,79 @@ describe('the web app', () => {
     await page.waitForTimeout(500);
     await page.screenshot({ path: resolve(ARTIFACTS, 'timeline.png') });
   }, 120_000);
+
+  it('runs the real WebUSB transport against a navigator.usb shim bridged to the probe model', async () => {
+    const usbPage = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const probeUrl = `${server.url.replace('http', 'ws')}probe?selector=sim:cortex-m3`;
+    // A stand-in for a USB CMSIS-DAP v2 probe: one vendor interface, bulk OUT/IN; each transfer is
+    // one packet to/from the strict probe model behind dapdeck serve.
+    await usbPage.addInitScript((url: string) => {
+      class FakeDevice {
+        opened = false;
+        configuration: unknown = null;
+        productName = 'Dapdeck virtual CMSIS-DAP v2';
+        manufacturerName = 'Dapdeck';
+        vendorId = 0x1209;
+        productId = 0xda9d;
+        packetSize = 64;
+        ws: WebSocket | null = null;
+        queue: ArrayBuffer[] = [];
+        waiters: ((b: ArrayBuffer) => void)[] = [];
+        transfers = 0;
+        async open() {
+          const ws = new WebSocket(url);
+          ws.binaryType = 'arraybuffer';
+          this.ws = ws;
+          await new Promise<void>((resolve, reject) => {
+            ws.onmessage = (e) => {
+              if (typeof e.data === 'string') {
+                const m = JSON.parse(e.data);
+                if (m.type === 'probe') {
+                  this.packetSize = m.packetSize;
+                  resolve();
+                } else reject(new Error(m.message));
+                return;
+              }
+              const w = this.waiters.shift();
+              if (w) w(e.data);
+              else this.queue.push(e.data);
+            };
+            ws.onerror = () => reject(new Error('shim: probe server unreachable'));
+          });
+          this.opened = true;
+        }
+        async selectConfiguration() {
+          const ep = (n: number, direction: string) => ({ endpointNumber: n, direction, type: 'bulk', packetSize: this.packetSize });
+          this.configuration = { interfaces: [{ interfaceNumber: 0, alternates: [{ interfaceClass: 0xff, endpoints: [ep(1, 'out'), ep(2, 'in')] }] }] };
+        }
+        async claimInterface() {}
+        async releaseInterface() {}
+        async close() {
+          this.ws?.close();
+          this.opened = false;
+        }
+        async transferOut(_ep: number, data: ArrayBuffer) {
+          this.transfers++;
+          this.ws!.send(data);
+          return { status: 'ok', bytesWritten: data.byteLength };
+        }
+        async transferIn() {
+          const buffer = this.queue.shift() ?? (await new Promise<ArrayBuffer>((r) => this.waiters.push(r)));
+          return { status: 'ok', data: new DataView(buffer) };
+        }
+      }
+      const device = new FakeDevice();
+      (window as unknown as { shimDevice: FakeDevice }).shimDevice = device;
+      Object.defineProperty(navigator, 'usb', { configurable: true, value: { requestDevice: async () => device, getDevices: async () => [device] } });
+    }, probeUrl);
+    await usbPage.goto(server.url);
+    await usbPage.click('[data-testid=connect-usb]');
+    await usbPage.waitForSelector('[data-testid=status]:has-text("(WebUSB) — Cortex-M3")', { timeout: 30_000 });
+    await usbPage.click('text=Halt');
+    await usbPage.waitForSelector('.registers td:has-text("pc")', { timeout: 30_000 });
+    const transfers = await usbPage.evaluate(() => (window as unknown as { shimDevice: { transfers: number } }).shimDevice.transfers);
+    expect(transfers).toBeGreaterThan(5);
+    await usbPage.screenshot({ path: resolve(ARTIFACTS, 'webusb.png') });
+    await usbPage.close();
+  }, 60_000);
 });

@@ -14,6 +14,7 @@ import { RttSession, pollLoop, type RttBatchMemory } from '../../../core/rtt/ses
 import { SV_COMMAND } from '../../../core/trace/systemview';
 import { SystemViewTrace, statsRows } from '../../../core/trace/session';
 import { WebSocketTransport } from './ws-transport';
+import { PortTransport } from './webusb';
 import type { FromWorker, LogLine, ToWorker } from './protocol';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -22,6 +23,7 @@ const post = (m: FromWorker) => self.postMessage(m);
 
 let session: DebugSession | null = null;
 let transport: WebSocketTransport | null = null;
+let description = '';
 let streamAbort: AbortController | null = null;
 let streaming: Promise<unknown> | null = null;
 let rtt: RttSession | null = null;
@@ -187,8 +189,20 @@ async function handle(m: ToWorker): Promise<void> {
       post({ type: 'status', state: 'connecting', detail: 'connecting…' });
       transport = new WebSocketTransport(m.url);
       session = await DebugSession.open(transport);
+      description = transport.info?.description ?? 'probe';
       const s = session.summary!;
-      post({ type: 'status', state: 'connected', detail: `${transport.info?.description ?? 'probe'} — ${s.core.name}` });
+      post({ type: 'status', state: 'connected', detail: `${description} — ${s.core.name}` });
+      return;
+    }
+    case 'connect-port': {
+      // A USB probe the page opened (WebUSB): its packets come and go over the port.
+      await stopStreaming();
+      await session?.close().catch(() => undefined);
+      post({ type: 'status', state: 'connecting', detail: 'connecting…' });
+      transport = null;
+      session = await DebugSession.open(new PortTransport(m.port, m.packetSize));
+      description = m.description;
+      post({ type: 'status', state: 'connected', detail: `${description} (WebUSB) — ${session.summary!.core.name}` });
       return;
     }
     case 'disconnect':
@@ -213,7 +227,7 @@ async function handle(m: ToWorker): Promise<void> {
         flashImage(s, algorithm, image, { ram: chip.ram[0], onProgress: (p) => post({ type: 'progress', phase: p.phase, done: p.done, total: p.total }) }),
       );
       post({ type: 'flashed', summary: `${m.fileName}: ${describeReport(report)}`, verified: report.verified, skipped: report.sectorsSkipped, touched: report.sectorsTouched });
-      post({ type: 'status', state: 'connected', detail: `${transport?.info?.description ?? 'probe'} — flashed ${m.fileName}` });
+      post({ type: 'status', state: 'connected', detail: `${description} — flashed ${m.fileName}` });
       if (m.run && report.verified) {
         await exclusive(() => s.core.reset({ halt: false }));
         startStreaming(bytes, m.fileName);

@@ -2,6 +2,7 @@
 
 export type ToWorker =
   | { type: 'connect'; url: string }
+  | { type: 'connect-port'; port: MessagePort; packetSize: number; description: string }
   | { type: 'disconnect' }
   | { type: 'flash'; image: ArrayBuffer; fileName: string; chip: string; targetYaml: string; targetFile: string; run: boolean }
   | { type: 'attach'; elf: ArrayBuffer | null; fileName: string }
