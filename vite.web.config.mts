@@ -9,5 +9,11 @@ export default defineConfig({
   base: './',
   plugins: [react()],
   worker: { format: 'es' },
-  build: { outDir: resolve(import.meta.dirname, 'out/web'), emptyOutDir: true, chunkSizeWarningLimit: 2000 },
+  build: {
+    outDir: resolve(import.meta.dirname, 'out/web'),
+    emptyOutDir: true,
+    chunkSizeWarningLimit: 2000,
+    // bench.html: the browser benchmarks (npm run bench opens it in Chromium).
+    rollupOptions: { input: { index: resolve(import.meta.dirname, 'renderer/index.html'), bench: resolve(import.meta.dirname, 'renderer/bench.html') } },
+  },
 });

@@ -14,6 +14,7 @@ const suites: [file: string, exportName: string][] = [
   ['flash.ts', 'benchFlash'],
   ['rtt.ts', 'benchRtt'],
   ['trace.ts', 'benchTrace'],
+  ['browser.ts', 'benchBrowser'],
 ];
 
 async function main(): Promise<void> {

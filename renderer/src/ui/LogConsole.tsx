@@ -10,17 +10,8 @@ import { SearchAddon } from '@xterm/addon-search';
 import '@xterm/xterm/css/xterm.css';
 import type { LogLine } from '../device/protocol';
 
-export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
-const LEVELS: Level[] = ['trace', 'debug', 'info', 'warn', 'error'];
-const COLOUR: Record<Level, string> = { trace: '\x1b[90m', debug: '\x1b[37m', info: '\x1b[32m', warn: '\x1b[33m', error: '\x1b[31m' };
-
-export function formatLine(l: LogLine, showLocation: boolean): string {
-  if (l.channel < 0) return `\x1b[36m(${l.message})\x1b[0m`;
-  if (!l.level) return `${l.channel > 0 ? `\x1b[90m[${l.channel}]\x1b[0m ` : ''}${l.message}`;
-  const level = `${COLOUR[l.level]}${l.level.toUpperCase().padEnd(5)}\x1b[0m`;
-  const where = showLocation && l.location ? `  \x1b[90m${l.module ?? ''} @ ${l.location}\x1b[0m` : '';
-  return `${l.timestamp ? `\x1b[90m${l.timestamp}\x1b[0m ` : ''}${level} ${l.message}${where}`;
-}
+export type { Level } from './format';
+import { LEVELS, formatLine, type Level } from './format';
 
 export function LogConsole(props: {
   lines: React.MutableRefObject<LogLine[]>;

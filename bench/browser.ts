@@ -1,0 +1,31 @@
+/**
+ * Browser figures, measured side by side in one Chromium run: console throughput (defmt decode +
+ * xterm versus raw xterm.write of the same text) and timeline frame time over 1 000 000 events.
+ * Needs the web build (out/web) and /usr/bin/chromium; says so instead of failing silently.
+ */
+import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { serve } from '../main/serve/server';
+
+const ROOT = resolve(__dirname, '..');
+
+export async function benchBrowser(): Promise<object[]> {
+  if (!existsSync('/usr/bin/chromium')) return [{ bench: 'browser', skipped: 'no /usr/bin/chromium (scripts/install-system-deps.sh installs it)' }];
+  execFileSync('npx', ['vite', 'build', '-c', 'vite.web.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'ignore' });
+  const server = await serve({ port: 0 });
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${server.url}bench.html`);
+    await page.waitForFunction(() => typeof (window as unknown as { runBench?: unknown }).runBench === 'function');
+    return await page.evaluate(() => (window as unknown as { runBench(): Promise<object[]> }).runBench());
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}

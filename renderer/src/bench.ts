@@ -1,0 +1,137 @@
+/**
+ * Browser benchmarks (bench/browser.ts opens this page in Chromium and calls runBench):
+ * 1. console throughput: decoding defmt frames and writing the coloured lines into xterm.js, versus
+ *    writing the identical text with xterm.write alone — the cost of the decode path on top of the
+ *    terminal's own;
+ * 2. timeline frame time: pan and zoom over a 1 000 000-event trace drawn from the Timeline model.
+ */
+import { Terminal } from '@xterm/xterm';
+import '@xterm/xterm/css/xterm.css';
+import { Timeline } from '../../core/trace/timeline';
+import { drawTimeline } from './ui/timeline-draw';
+import { decodeToText, frames, table } from './bench-shared';
+
+function writeAll(term: Terminal, chunks: string[]): Promise<void> {
+  return new Promise((resolve) => {
+    for (let i = 0; i < chunks.length; i++) term.write(chunks[i], i === chunks.length - 1 ? resolve : undefined);
+  });
+}
+
+async function consoleBench(records: number) {
+  const term = new Terminal({ cols: 160, rows: 40, scrollback: 10_000 });
+  term.open(document.getElementById('term')!);
+  const wire = frames(records);
+  const t = table();
+  // Reference text: exactly what the decode path will write.
+  const reference = decodeToText(t, wire);
+  const measure = async (fn: () => Promise<void>) => {
+    term.reset();
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = performance.now();
+    await fn();
+    return performance.now() - t0;
+  };
+  // The app's pipeline: the device worker decodes and formats, the page only writes.
+  // The worker exists before the measurement, as the app's device worker does.
+  const worker = new Worker(new URL('./bench.worker.ts', import.meta.url), { type: 'module' });
+  await new Promise<void>((resolve) => {
+    worker.onmessage = (e) => e.data === null && resolve();
+    worker.postMessage(frames(100).buffer);
+  });
+  const viaWorker = () =>
+    new Promise<void>((resolve) => {
+      let pending = 0;
+      let done = false;
+      worker.onmessage = (e: MessageEvent<string | null>) => {
+        if (e.data === null) {
+          done = true;
+          if (pending === 0) resolve();
+          return;
+        }
+        pending++;
+        term.write(e.data, () => {
+          pending--;
+          if (done && pending === 0) resolve();
+        });
+      };
+      worker.postMessage(wire.slice().buffer);
+    });
+  const runs = { raw: [] as number[], decoded: [] as number[], worker: [] as number[] };
+  // Five rounds, the order rotating each round so warm-up and GC do not favour one path.
+  const paths: [keyof typeof runs, () => Promise<void>][] = [
+    ['raw', () => writeAll(term, reference)],
+    ['decoded', () => writeAll(term, decodeToText(t, wire))],
+    ['worker', viaWorker],
+  ];
+  for (let i = 0; i < 5; i++) {
+    for (let k = 0; k < paths.length; k++) {
+      const [name, fn] = paths[(i + k) % paths.length];
+      runs[name].push(await measure(fn));
+    }
+  }
+  term.dispose();
+  worker.terminate();
+  const best = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]; // median
+  return {
+    bench: 'browser-console',
+    note: 'Chromium headless, wall clock, median of 5 (rotating order). raw = xterm.write of the final text; app pipeline = decode + format in a worker (as the device worker does), page writes batches into xterm as they arrive; same thread = decode + format + write on the page thread',
+    records,
+    rawMs: +best(runs.raw).toFixed(1),
+    appPipelineMs: +best(runs.worker).toFixed(1),
+    appPipelineRatio: +(best(runs.worker) / best(runs.raw)).toFixed(3),
+    sameThreadMs: +best(runs.decoded).toFixed(1),
+    sameThreadRatio: +(best(runs.decoded) / best(runs.raw)).toFixed(3),
+    goalRatio: 1.3,
+    recordsPerSecond: Math.round(records / (best(runs.worker) / 1000)),
+  };
+}
+
+function timelineBench(events: number) {
+  const model = new Timeline({ maxSegments: 1 << 20, bucketTicks: 1000, maxBuckets: 8192 });
+  // 1 kHz tick ISR, three tasks, an IRQ: 10 events per 1 ms cycle at 16 MHz ticks.
+  let t = 0;
+  let n = 0;
+  for (let k = 0; n < events; k++) {
+    model.ingest({ kind: 'isr-enter', time: (t += 16000 - 700), id: 15 });
+    model.ingest({ kind: 'task-ready', time: (t += 30), id: 1 + (k % 3) });
+    model.ingest({ kind: 'isr-exit', time: (t += 40) });
+    model.ingest({ kind: 'task-start-exec', time: (t += 50), id: 1 + (k % 3) });
+    model.ingest({ kind: 'isr-enter', time: (t += 200), id: 24 });
+    model.ingest({ kind: 'isr-exit', time: (t += 60) });
+    model.ingest({ kind: 'task-stop-exec', time: (t += 250) });
+    model.ingest({ kind: 'idle', time: (t += 20) });
+    model.ingest({ kind: 'task-ready', time: (t += 10), id: 4 });
+    model.ingest({ kind: 'isr-exit', time: (t += 1) }); // inconsistent on purpose: ignored
+    n += 10;
+  }
+  const canvas = document.getElementById('timeline') as HTMLCanvasElement;
+  const g = canvas.getContext('2d')!;
+  const total = model.last - model.first;
+  const times: number[] = [];
+  let items = 0;
+  // Zoom from the whole trace down to ~1 ms and back, panning as we go: 240 frames.
+  for (let f = 0; f < 240; f++) {
+    const zoom = Math.pow(2, 12 * (f < 120 ? f / 120 : (240 - f) / 120));
+    const span = total / zoom;
+    const center = model.first + total * (0.1 + 0.8 * ((f * 37) % 240) / 240);
+    const t0 = Math.max(model.first, center - span / 2);
+    const start = performance.now();
+    items = drawTimeline(g, model, { t0, t1: t0 + span }, { width: 1200, laneHeight: 28, labelWidth: 100 });
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  return {
+    bench: 'browser-timeline',
+    note: 'Chromium headless, canvas 2D, frame = model view query + drawing; 240 frames zooming 1× → 4096× → 1× while panning',
+    events: model.events,
+    storedSegments: model.storedSegments,
+    frames: times.length,
+    p50Ms: +times[Math.floor(times.length * 0.5)].toFixed(2),
+    p95Ms: +times[Math.floor(times.length * 0.95)].toFixed(2),
+    maxMs: +times[times.length - 1].toFixed(2),
+    lastFrameItems: items,
+    goalP95Ms: 16,
+  };
+}
+
+(window as unknown as { runBench(): Promise<object[]> }).runBench = async () => [await consoleBench(100_000), timelineBench(1_000_000)];
