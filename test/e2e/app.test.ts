@@ -64,6 +64,8 @@ describe('the web app', () => {
 
   it('filters the console by level and by text', async () => {
     for (const level of ['trace', 'debug', 'info']) await page.uncheck(`[data-testid=level-${level}]`);
+    // xterm parses writes asynchronously: wait until the redraw has landed.
+    await page.waitForFunction(() => !/INFO /.test((window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText()), null, { timeout: 10_000 });
     const text = await terminalText();
     expect(text).toMatch(/WARN  bitfield 5 1010/);
     expect(text).toMatch(/ERROR error level: code -1/);
@@ -71,6 +73,7 @@ describe('the web app', () => {
     await page.screenshot({ path: resolve(ARTIFACTS, 'console-filtered.png') });
     for (const level of ['trace', 'debug', 'info']) await page.check(`[data-testid=level-${level}]`);
     await page.fill('[data-testid=filter]', 'Point');
+    await page.waitForFunction(() => !/tick/.test((window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText()), null, { timeout: 10_000 });
     const points = (await terminalText()).split('\n').filter((l) => l.trim());
     expect(points.length).toBeGreaterThanOrEqual(2);
     expect(points.every((l) => l.includes('Point'))).toBe(true);
