@@ -180,7 +180,7 @@ export class MemAp {
   /** Read any number of bytes at any alignment (whole words are read; the bytes asked for are returned). */
   async readMemory(address: number, length: number): Promise<Uint8Array> {
     if (length === 0) return new Uint8Array(0);
-    const start = address & ~3;
+    const start = (address & ~3) >>> 0; // unsigned: addresses above 0x80000000 (the PPB) stay positive
     const end = address + length;
     const words = Math.ceil((end - start) / 4);
     const data = await this.readWords(start >>> 0, words);
@@ -196,8 +196,8 @@ export class MemAp {
   async writeMemory(address: number, data: Uint8Array): Promise<void> {
     if (data.length === 0) return;
     const end = address + data.length;
-    const alignedStart = Math.min((address + 3) & ~3, end);
-    const alignedEnd = Math.max(end & ~3, alignedStart);
+    const alignedStart = Math.min(((address + 3) & ~3) >>> 0, end);
+    const alignedEnd = Math.max((end & ~3) >>> 0, alignedStart);
     const items: TransferItem[] = [];
     const byteOps = (from: number, to: number) => {
       if (from >= to) return;
@@ -228,7 +228,7 @@ export class MemAp {
         spans.push({ start: r.address, items: 0 });
         continue;
       }
-      const start = r.address & ~3;
+      const start = (r.address & ~3) >>> 0;
       const words = Math.ceil((r.address + r.length - start) / 4);
       const readItems = this.readWordsItems(start >>> 0, words);
       spans.push({ start, items: readItems.length });

@@ -11,7 +11,8 @@
  *                              the first text message describes the probe.
  *
  * Loopback by default. Bound to any other address, every request needs `token` (query or
- * `Authorization: Bearer`); the token is generated if not given and printed once.
+ * `Authorization: Bearer`); the token is generated if not given and printed once. Without a token,
+ * WebSocket connections from pages of other origins are refused.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -73,7 +74,11 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   };
 
   const send = (res: ServerResponse, status: number, body: string | Uint8Array, type = 'application/json') => {
-    res.writeHead(status, { 'Content-Type': type, 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store' });
+    const headers: Record<string, string> = { 'Content-Type': type, 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store' };
+    // A token-guarded server may be used by the app served elsewhere (remote probes): the token,
+    // not the origin, is what authorises. Without a token, only same-origin pages may read the API.
+    if (token) headers['Access-Control-Allow-Origin'] = '*';
+    res.writeHead(status, headers);
     res.end(body);
   };
 
@@ -121,8 +126,12 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname !== '/probe' || !authorized(req)) {
-      socket.write('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
+    // Without a token, only this server's own pages (or non-browser clients, which send no Origin)
+    // may drive probes: any web page the user visits could otherwise reach a loopback socket.
+    const origin = req.headers.origin;
+    const foreign = !token && origin !== undefined && origin !== `http://${req.headers.host}`;
+    if (url.pathname !== '/probe' || !authorized(req) || foreign) {
+      socket.write(`HTTP/1.1 ${foreign ? '403 Forbidden' : '401 Unauthorized'}\r\nConnection: close\r\n\r\n`);
       socket.destroy();
       return;
     }

@@ -22,7 +22,29 @@ interface Chip {
 }
 
 const token = new URLSearchParams(location.search).get('token');
-const api = (path: string) => `${path}${token ? `${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : ''}`;
+const withToken = (path: string, t: string | null) => `${path}${t ? `${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(t)}` : ''}`;
+/** An absolute URL on this page's server, or on a remote `dapdeck serve` given as http://host:port/?token=… */
+function remote(server: string, path: string): string {
+  if (!server.trim()) return new URL(withToken(path, token), location.href).href;
+  const base = new URL(server.includes('://') ? server : `http://${server}`);
+  return new URL(withToken(path, base.searchParams.get('token')), base.origin).href;
+}
+
+interface DeviceRequest {
+  requestId: number;
+  kind: string;
+  devices: { id: string; name: string }[];
+}
+const bridge = (window as unknown as { dapdeck?: { onDeviceRequest(l: (r: DeviceRequest) => void): () => void; chooseDevice(id: number, device: string | null): Promise<void> } }).dapdeck;
+
+function hexDump(address: number, bytes: Uint8Array): string {
+  const rows: string[] = [];
+  for (let o = 0; o < bytes.length; o += 16) {
+    const row = Array.from(bytes.subarray(o, o + 16));
+    rows.push(`${(address + o).toString(16).padStart(8, '0')}  ${row.map((b) => b.toString(16).padStart(2, '0')).join(' ').padEnd(47)}  ${row.map((b) => (b >= 32 && b < 127 ? String.fromCharCode(b) : '.')).join('')}`);
+  }
+  return rows.join('\n');
+}
 const MAX_LINES = 200_000;
 const PHASES: Record<string, string> = { plan: 'Checking', erase: 'Erasing', program: 'Programming', verify: 'Verifying' };
 
@@ -42,17 +64,26 @@ export function App() {
   const [timeline, setTimeline] = useState<TimelineSnapshot | null>(null);
   const [tracing, setTracing] = useState(false);
   const [registers, setRegisters] = useState<[string, number][]>([]);
+  const [memory, setMemory] = useState<{ address: number; bytes: Uint8Array } | null>(null);
+  const [memAddress, setMemAddress] = useState('0x20000000');
+  const [memLength, setMemLength] = useState('64');
+  const [server, setServer] = useState('');
+  const [deviceRequest, setDeviceRequest] = useState<DeviceRequest | null>(null);
   const [channels, setChannels] = useState<{ up: { index: number; name: string }[]; down: { index: number; name: string }[] }>({ up: [], down: [] });
   const lines = useRef<LogLine[]>([]);
   const [lineVersion, setLineVersion] = useState(0);
   const [dragging, setDragging] = useState(false);
 
+  // In the desktop app, Chromium's device choosers are answered by this picker (through main).
+  useEffect(() => bridge?.onDeviceRequest((r) => setDeviceRequest(r)), []);
+
   useEffect(() => {
-    fetch(api('/api/probes'))
+    // The page's own server lists probes and chips; a remote server is reached over its probe socket.
+    fetch(remote('', '/api/probes'))
       .then((r) => r.json())
       .then((list: ProbeListing[]) => setProbes(list))
       .catch(() => setProbes([]));
-    fetch(api('/api/chips'))
+    fetch(remote('', '/api/chips'))
       .then((r) => r.json())
       .then((list: Chip[]) => setChips(list))
       .catch(() => setChips([]));
@@ -88,6 +119,9 @@ export function App() {
         case 'registers':
           setRegisters(m.values);
           break;
+        case 'memory':
+          setMemory({ address: m.address, bytes: m.bytes });
+          break;
         case 'error':
           setErrors((e) => [...e.slice(-4), m.message]);
           setProgress(null);
@@ -98,8 +132,7 @@ export function App() {
 
   const connect = () => {
     setErrors([]);
-    const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-    const url = `${proto}://${location.host}${api(`/probe?selector=${encodeURIComponent(selector)}&blank=1`)}`;
+    const url = remote(server, `/probe?selector=${encodeURIComponent(selector)}&blank=1`).replace(/^http/, 'ws');
     send({ type: 'connect', url });
   };
 
@@ -126,7 +159,7 @@ export function App() {
       return;
     }
     setResult(null);
-    const [image, yaml] = await Promise.all([file.arrayBuffer(), fetch(api(`/api/targets/${c.target}`)).then((r) => r.text())]);
+    const [image, yaml] = await Promise.all([file.arrayBuffer(), fetch(remote('', `/api/targets/${c.target}`)).then((r) => r.text())]);
     send({ type: 'flash', image, fileName: file.name, chip, targetYaml: yaml, targetFile: c.target, run }, [image]);
   };
 
@@ -140,11 +173,39 @@ export function App() {
 
   return (
     <div className="app">
+      {deviceRequest && (
+        <div className="modal" role="dialog" aria-label="Choose a device">
+          <div className="dialog">
+            <h2>Choose a {deviceRequest.kind === 'serial' ? 'serial port' : 'CMSIS-DAP probe'}</h2>
+            {deviceRequest.devices.length === 0 && <p className="hint">None connected.</p>}
+            {deviceRequest.devices.map((d) => (
+              <button
+                key={d.id}
+                onClick={() => {
+                  void bridge?.chooseDevice(deviceRequest.requestId, d.id);
+                  setDeviceRequest(null);
+                }}
+              >
+                {d.name}
+              </button>
+            ))}
+            <button
+              onClick={() => {
+                void bridge?.chooseDevice(deviceRequest.requestId, null);
+                setDeviceRequest(null);
+              }}
+            >
+              Cancel
+            </button>
+          </div>
+        </div>
+      )}
       <header className="bar">
         <strong className="brand">Dapdeck</strong>
         <label>
           Probe{' '}
-          <select data-testid="probe" value={selector} onChange={(e) => setSelector(e.target.value)}>
+          {server.trim() && <input className="server" data-testid="remote-selector" placeholder="selector on the remote server, e.g. emu:microbit" value={selector} onChange={(e) => setSelector(e.target.value)} />}
+          <select data-testid="probe" hidden={!!server.trim()} value={selector} onChange={(e) => setSelector(e.target.value)}>
             {probes.map((p) => (
               <option key={p.selector} value={p.selector} title={p.description}>
                 {p.selector}
@@ -163,6 +224,7 @@ export function App() {
             ))}
           </select>
         </label>
+        <input className="server" data-testid="server" placeholder="remote server (host:port/?token=…)" value={server} onChange={(e) => setServer(e.target.value)} title="Probes on another machine: its dapdeck serve address" />
         <button data-testid="connect" onClick={connect} disabled={status.state === 'connecting' || status.state === 'busy'}>
           {connected ? 'Reconnect' : 'Connect'}
         </button>
@@ -237,6 +299,23 @@ export function App() {
             ))}
           </section>
         )}
+        <section className="memory">
+          <h2>Memory</h2>
+          <form
+            className="row"
+            onSubmit={(e) => {
+              e.preventDefault();
+              send({ type: 'read-memory', address: Number(memAddress), length: Number(memLength) });
+            }}
+          >
+            <input data-testid="mem-address" value={memAddress} onChange={(e) => setMemAddress(e.target.value)} size={11} />
+            <input value={memLength} onChange={(e) => setMemLength(e.target.value)} size={5} />
+            <button type="submit" disabled={!connected}>
+              Read
+            </button>
+          </form>
+          {memory && <pre data-testid="memory-dump">{hexDump(memory.address, memory.bytes)}</pre>}
+        </section>
         {registers.length > 0 && (
           <section className="registers">
             <h2>Registers (halted)</h2>

@@ -177,4 +177,25 @@ describe('the web app', () => {
     await usbPage.screenshot({ path: resolve(ARTIFACTS, 'webusb.png') });
     await usbPage.close();
   }, 60_000);
+
+  it('reaches a probe on another dapdeck serve (token-guarded) and reads its memory', async () => {
+    const other = await serve({ port: 0, token: 'remote-token' });
+    const p = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    try {
+      await p.goto(server.url);
+      await p.fill('[data-testid=server]', `${new URL(other.url).host}/?token=remote-token`);
+      await p.fill('[data-testid=remote-selector]', 'sim:cortex-m3');
+      await p.click('[data-testid=connect]');
+      await p.waitForSelector('[data-testid=status]:has-text("Cortex-M3")', { timeout: 30_000 });
+      await p.fill('[data-testid=mem-address]', '0xE000ED00');
+      await p.click('.memory button[type=submit]');
+      const dump = await p.waitForSelector('[data-testid=memory-dump]', { timeout: 10_000 });
+      // CPUID of the Cortex-M3 model (0x412FC230), little-endian.
+      expect(await dump.textContent()).toMatch(/^e000ed00  30 c2 2f 41/);
+      await p.screenshot({ path: resolve(ARTIFACTS, 'remote-memory.png') });
+    } finally {
+      await p.close();
+      await other.close();
+    }
+  }, 60_000);
 });

@@ -15,9 +15,9 @@ afterAll(async () => {
   await guarded?.close();
 });
 
-function exchange(url: string, packets: number[][]): Promise<{ info: Record<string, unknown>; responses: number[][] }> {
+function exchange(url: string, packets: number[][], origin?: string): Promise<{ info: Record<string, unknown>; responses: number[][] }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, origin ? { origin } : {});
     const responses: number[][] = [];
     let info: Record<string, unknown> = {};
     ws.on('message', (data, binary) => {
@@ -85,6 +85,13 @@ describe('dapdeck serve', () => {
     } finally {
       await s.close();
     }
+  });
+
+  it('refuses probe sockets opened by pages of other origins', async () => {
+    const url = `${open.url.replace('http', 'ws')}probe?selector=sim:cortex-m3`;
+    await expect(exchange(url, [[0, 0xff]], 'https://evil.example')).rejects.toThrow(/403/);
+    const own = await exchange(url, [[0, 0xff]], open.url.replace(/\/$/, ''));
+    expect(own.responses).toHaveLength(1);
   });
 
   it('reports an unknown probe over the socket', async () => {

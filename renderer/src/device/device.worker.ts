@@ -265,6 +265,14 @@ async function handle(m: ToWorker): Promise<void> {
       });
       return;
     }
+    case 'read-memory': {
+      if (!session) throw new Error('connect a probe first');
+      const s = session;
+      if (!(m.length > 0 && m.length <= 4096)) throw new Error('read 1 to 4096 bytes at a time');
+      const bytes = await exclusive(() => s.ap.readMemory(m.address >>> 0, m.length));
+      post({ type: 'memory', address: m.address >>> 0, bytes });
+      return;
+    }
     case 'rtt-write': {
       if (!rtt) throw new Error('RTT is not running');
       const data = new TextEncoder().encode(m.text);

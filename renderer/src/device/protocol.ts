@@ -8,7 +8,8 @@ export type ToWorker =
   | { type: 'attach'; elf: ArrayBuffer | null; fileName: string }
   | { type: 'trace'; on: boolean }
   | { type: 'control'; action: 'halt' | 'resume' | 'reset' }
-  | { type: 'rtt-write'; channel: number; text: string };
+  | { type: 'rtt-write'; channel: number; text: string }
+  | { type: 'read-memory'; address: number; length: number };
 
 export interface LogLine {
   seq: number;
@@ -45,4 +46,5 @@ export type FromWorker =
   | { type: 'channels'; up: { index: number; name: string }[]; down: { index: number; name: string }[] }
   | { type: 'timeline'; snapshot: TimelineSnapshot }
   | { type: 'registers'; values: [string, number][] }
+  | { type: 'memory'; address: number; bytes: Uint8Array }
   | { type: 'error'; message: string };

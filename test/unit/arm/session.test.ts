@@ -25,6 +25,17 @@ describe('debug session on the in-process model', () => {
     }
   });
 
+  it('reads and writes blocks above 0x80000000 (the PPB) like any other address', async () => {
+    const { session } = await open();
+    // CPUID of the Cortex-M3 model, then the SCB words after it, as one unaligned block read.
+    expect(Array.from(await session.ap.readMemory(0xe000ed00, 8))).toEqual([0x30, 0xc2, 0x2f, 0x41, 0, 0, 0, 0]);
+    expect(Array.from(await session.ap.readMemory(0xe000ed01, 3))).toEqual([0xc2, 0x2f, 0x41]);
+    await session.ap.writeMemory(0xe0001004, Uint8Array.of(1, 2, 3, 4, 5)); // DWT scratch words
+    const [back] = await session.ap.transact([{ address: 0xe0001004, length: 4 }]);
+    expect(back.length).toBe(4);
+    await session.close();
+  });
+
   it('writes the bytes of a Node Buffer that is a view into a shared pool', async () => {
     const { session, target } = await open();
     // Small Buffers share one pooled ArrayBuffer: this one starts past other bytes in the pool.
