@@ -10,6 +10,5 @@ bash scripts/build-firmware.sh
 
 echo "== typecheck"; npx tsc -p tsconfig.json --noEmit
 echo "== lint"; npx eslint --max-warnings=0 .
-echo "== web build"; npx vite build -c vite.web.config.mts --logLevel warn
 echo "== unit + integration + browser tests"; npx vitest run
 echo "== electron bundle"; npx electron-vite build >/dev/null && echo "electron-vite build ok"

@@ -23,7 +23,9 @@ let page: Page;
 const terminalText = () => page.evaluate(() => (window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText());
 
 beforeAll(async () => {
-  if (!existsSync(resolve(ROOT, 'out/web/index.html'))) execFileSync('npx', ['vite', 'build', '-c', 'vite.web.config.mts'], { cwd: ROOT, stdio: 'ignore' });
+  // Always from the current sources: a stale build would test yesterday's app (about 2 s).
+  execFileSync('npx', ['vite', 'build', '-c', 'vite.web.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'ignore' });
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/install-system-deps.sh installs Debian's chromium`);
   mkdirSync(ARTIFACTS, { recursive: true });
   server = await serve({ port: 0 });
   browser = await chromium.launch({
