@@ -117,6 +117,42 @@ describe('RTT across a target reset', () => {
   });
 });
 
+describe('nothing received is lost', () => {
+  it('keeps every record in the log file when the probe is unplugged mid-stream, and says what happened', async () => {
+    const elf = firmwarePath('hello', 'microbit');
+    const probe = await openProbe('emu:microbit', { elf });
+    const session = await DebugSession.open(probe.transport);
+    if (await session.core.isHalted()) await session.core.resume();
+    const log = join(tmp, 'unplug.log');
+    const shown: string[] = [];
+    try {
+      const outcome = await streamRtt(session.ap, {
+        channels: [0],
+        defmtChannel: 0,
+        table: loadDefmtTable(readFileSync(elf), elf),
+        scan: [{ start: 0x20000000, size: 0x4000 }],
+        logFile: log,
+        timeout: 30,
+        out: (text) => {
+          shown.push(text);
+          if (text.startsWith('0.200000 INFO  tick 2')) probe.simulated!.faults.unplug();
+        },
+        warn: () => undefined,
+      }).catch((e: Error) => e);
+      expect(outcome).toBeInstanceOf(Error);
+      expect((outcome as Error).message).toMatch(/unplugged|disconnected/i);
+    } finally {
+      await session.close().catch(() => undefined);
+      await probe.close();
+    }
+    // Everything shown made it to disk, record by record, up to the moment the probe went away.
+    const onDisk = readFileSync(log, 'utf8');
+    expect(onDisk).toBe(shown.join(''));
+    expect(onDisk).toMatch(/0\.200000 INFO  tick 2\n└─ hello::SysTick @ firmware-samples\/hello\/src\/main\.rs:\d+\n$/);
+    expect(onDisk.startsWith(golden('microbit').split('0.300000')[0].split('0.200000')[0])).toBe(true);
+  });
+});
+
 describe('dapdeck decode and bad input', () => {
   const elf = () => firmwarePath('hello', 'microbit');
   /** A frame for "tick {=u32}" built by hand from the wire format: index, u64 timestamp, u32. */
