@@ -16,6 +16,17 @@ const api = {
   appendLog: (line: string): Promise<void> => ipcRenderer.invoke('dapdeck:log-append', { line }),
   openFirmware: (): Promise<{ name: string; bytes: Uint8Array } | null> => ipcRenderer.invoke('dapdeck:open-firmware'),
   chooseDevice: (requestId: number, deviceId: string | null): Promise<void> => ipcRenderer.invoke('dapdeck:choose-device', { requestId, deviceId }),
+  serial: {
+    list: (): Promise<{ path: string; description: string }[]> => ipcRenderer.invoke('dapdeck:serial-list'),
+    open: (path: string, baudRate: number): Promise<number> => ipcRenderer.invoke('dapdeck:serial-open', { path, baudRate }),
+    write: (id: number, data: Uint8Array): Promise<void> => ipcRenderer.invoke('dapdeck:serial-write', { id, data }),
+    close: (id: number): Promise<void> => ipcRenderer.invoke('dapdeck:serial-close', { id }),
+    onEvent: (listener: (event: { id: number; data?: Uint8Array; closed?: boolean; error?: string }) => void): (() => void) => {
+      const wrapped = (_e: unknown, event: { id: number; data?: Uint8Array; closed?: boolean; error?: string }) => listener(event);
+      ipcRenderer.on('dapdeck:serial-event', wrapped);
+      return () => ipcRenderer.removeListener('dapdeck:serial-event', wrapped);
+    },
+  },
   onDeviceRequest: (listener: (request: DeviceRequest) => void): (() => void) => {
     const wrapped = (_e: unknown, request: DeviceRequest) => listener(request);
     ipcRenderer.on('dapdeck:device-request', wrapped);

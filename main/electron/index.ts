@@ -12,6 +12,8 @@ import { basename, join } from 'node:path';
 import { serve, type RunningServer } from '../serve/server';
 import { installPermissionHandlers, isCmsisDap } from './permissions';
 import { registerIpc } from './ipc';
+import { SerialService } from './serial';
+import { SerialPort } from 'serialport';
 
 export const WINDOW_WEB_PREFERENCES = {
   contextIsolation: true,
@@ -74,7 +76,13 @@ async function start(): Promise<void> {
   const logDir = join(app.getPath('userData'), 'logs');
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `session-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
+  const serial = new SerialService(SerialPort, (event) => window?.webContents.send('dapdeck:serial-event', event));
+  app.on('before-quit', () => void serial.closeAll());
   registerIpc(ipcMain, origin, {
+    'dapdeck:serial-list': () => serial.list(),
+    'dapdeck:serial-open': (p: { path: string; baudRate: number }) => serial.open(p.path, p.baudRate),
+    'dapdeck:serial-write': (p: { id: number; data: Uint8Array }) => serial.write(p.id, p.data),
+    'dapdeck:serial-close': (p: { id: number }) => serial.close(p.id),
     'dapdeck:save-log': async (p: { suggestedName?: string; text: string }) => {
       const r = await dialog.showSaveDialog({ defaultPath: p.suggestedName ?? 'dapdeck-log.txt' });
       if (r.canceled || !r.filePath) return null;

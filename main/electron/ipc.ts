@@ -36,6 +36,23 @@ export const CHANNELS: Record<string, Validator> = {
   'dapdeck:open-firmware': (p) => {
     if (p !== undefined && p !== null) throw new IpcValidationError('takes no payload');
   },
+  'dapdeck:serial-list': (p) => {
+    if (p !== undefined && p !== null) throw new IpcValidationError('takes no payload');
+  },
+  'dapdeck:serial-open': (p) => {
+    const o = object(p, ['path', 'baudRate']);
+    if (typeof o.path !== 'string' || o.path.length === 0 || o.path.length > 256) throw new IpcValidationError('path must be a port path');
+    if (typeof o.baudRate !== 'number' || !Number.isInteger(o.baudRate) || o.baudRate < 50 || o.baudRate > 20_000_000) throw new IpcValidationError('baudRate must be an integer from 50 to 20000000');
+  },
+  'dapdeck:serial-write': (p) => {
+    const o = object(p, ['id', 'data']);
+    if (typeof o.id !== 'number' || !Number.isInteger(o.id)) throw new IpcValidationError('id must be an integer');
+    if (!(o.data instanceof Uint8Array) || o.data.length > 65536) throw new IpcValidationError('data must be bytes (at most 64 KiB)');
+  },
+  'dapdeck:serial-close': (p) => {
+    const o = object(p, ['id']);
+    if (typeof o.id !== 'number' || !Number.isInteger(o.id)) throw new IpcValidationError('id must be an integer');
+  },
   /** The app's own picker answered a device request from Chromium (WebUSB/WebHID/Web Serial). */
   'dapdeck:choose-device': (p) => {
     const o = object(p, ['requestId', 'deviceId']);
