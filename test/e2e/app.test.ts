@@ -83,6 +83,8 @@ describe('the web app', () => {
   }, 60_000);
 
   it('flashes the tasks sample and draws its task and ISR lanes', async () => {
+    for (const level of ['trace', 'debug', 'info', 'warn', 'error']) await page.check(`[data-testid=level-${level}]`);
+    await page.fill('[data-testid=filter]', '');
     await page.setInputFiles('[data-testid=file]', firmwarePath('tasks', 'microbit'));
     await page.click('[data-testid=flash-run]');
     await page.waitForSelector('[data-testid=flash-result]:has-text("tasks-microbit.elf")', { timeout: 60_000 });

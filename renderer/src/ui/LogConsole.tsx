@@ -86,7 +86,9 @@ export function LogConsole(props: {
   useEffect(() => {
     const t = term.current;
     if (!t) return;
-    t.reset();
+    // RIS through the write queue, not t.reset(): writes still queued from before the filter change
+    // would otherwise be parsed after the reset and reappear.
+    t.write('\x1bc');
     const all = props.lines.current;
     const out = all.filter(visible).map((l) => formatLine(l, showLocation));
     if (out.length) t.write(out.join('\n') + '\n');
