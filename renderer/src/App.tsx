@@ -8,7 +8,7 @@ import type { FromWorker, LogLine, TimelineSnapshot, ToWorker } from './device/p
 import { LogConsole, type Level } from './ui/LogConsole';
 import { Timeline } from './ui/Timeline';
 import { SerialConsole } from './ui/SerialConsole';
-import { CMSIS_DAP_FILTERS, WebUsbTransport, exposeTransport } from './device/webusb';
+import { CMSIS_DAP_FILTERS, CMSIS_DAP_HID_FILTERS, WebHidTransport, WebUsbTransport, exposeTransport } from './device/webusb';
 
 interface ProbeListing {
   selector: string;
@@ -136,16 +136,23 @@ export function App() {
     send({ type: 'connect', url });
   };
 
-  const connectUsb = async () => {
+  const connectUsb = async (kind: 'usb' | 'hid') => {
     setErrors([]);
     try {
-      if (!('usb' in navigator)) throw new Error('WebUSB is not available in this browser (Chrome or Edge, on http://localhost or https)');
-      const device = await navigator.usb.requestDevice({ filters: CMSIS_DAP_FILTERS });
-      const transport = new WebUsbTransport(device);
+      let transport: WebUsbTransport | WebHidTransport;
+      if (kind === 'usb') {
+        if (!('usb' in navigator)) throw new Error('WebUSB is not available in this browser (Chrome or Edge, on http://localhost or https)');
+        transport = new WebUsbTransport(await navigator.usb.requestDevice({ filters: CMSIS_DAP_FILTERS }));
+      } else {
+        if (!('hid' in navigator)) throw new Error('WebHID is not available in this browser (Chrome or Edge, on http://localhost or https)');
+        const [device] = await navigator.hid.requestDevice({ filters: CMSIS_DAP_HID_FILTERS });
+        if (!device) return;
+        transport = new WebHidTransport(device);
+      }
       await transport.open();
       const channel = new MessageChannel();
       exposeTransport(transport, channel.port1);
-      send({ type: 'connect-port', port: channel.port2, packetSize: transport.packetSize, description: transport.description }, [channel.port2]);
+      send({ type: 'connect-port', port: channel.port2, packetSize: transport.packetSize, description: `${transport.description} (${kind === 'hid' ? 'WebHID, CMSIS-DAP v1' : 'WebUSB'})` }, [channel.port2]);
     } catch (err) {
       setErrors((e) => [...e, (err as Error).message]);
     }
@@ -228,7 +235,10 @@ export function App() {
         <button data-testid="connect" onClick={connect} disabled={status.state === 'connecting' || status.state === 'busy'}>
           {connected ? 'Reconnect' : 'Connect'}
         </button>
-        <button data-testid="connect-usb" onClick={connectUsb} disabled={status.state === 'connecting' || status.state === 'busy'} title="A CMSIS-DAP v2 probe on this computer's USB">
+        <button data-testid="connect-hid" onClick={() => connectUsb('hid')} disabled={status.state === 'connecting' || status.state === 'busy'} title="A CMSIS-DAP v1 (HID) probe on this computer's USB">
+          HID probe…
+        </button>
+        <button data-testid="connect-usb" onClick={() => connectUsb('usb')} disabled={status.state === 'connecting' || status.state === 'busy'} title="A CMSIS-DAP v2 probe on this computer's USB">
           WebUSB probe…
         </button>
         <span data-testid="status" className={`status ${status.state}`}>

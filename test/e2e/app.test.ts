@@ -159,7 +159,7 @@ describe('the web app', () => {
         }
         async transferOut(_ep: number, data: ArrayBuffer) {
           this.transfers++;
-          this.ws!.send(data);
+          this.ws!.send(data as Uint8Array<ArrayBuffer>);
           return { status: 'ok', bytesWritten: data.byteLength };
         }
         async transferIn() {
@@ -201,5 +201,62 @@ describe('the web app', () => {
       await p.close();
       await other.close();
     }
+  }, 60_000);
+
+  it('runs the WebHID (CMSIS-DAP v1) transport against a navigator.hid shim bridged to the v1 probe model', async () => {
+    const hidPage = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const probeUrl = `${server.url.replace('http', 'ws')}probe?selector=sim:cortex-m0&flavour=v1-hid`;
+    await hidPage.addInitScript((url: string) => {
+      // A stand-in HID probe: 64-byte output reports to the probe model, its 64-byte answers as input reports.
+      class FakeHid extends EventTarget {
+        opened = false;
+        productName = 'Dapdeck virtual CMSIS-DAP v1';
+        reports = 0;
+        ws: WebSocket | null = null;
+        async open() {
+          const ws = new WebSocket(url);
+          ws.binaryType = 'arraybuffer';
+          this.ws = ws;
+          await new Promise<void>((resolve, reject) => {
+            ws.onmessage = (e) => {
+              if (typeof e.data === 'string') {
+                const m = JSON.parse(e.data);
+                if (m.type === 'probe') resolve();
+                else reject(new Error(m.message));
+                return;
+              }
+              const ev = new Event('inputreport') as Event & { data: DataView; reportId: number };
+              ev.data = new DataView(e.data);
+              ev.reportId = 0;
+              this.dispatchEvent(ev);
+            };
+            ws.onerror = () => reject(new Error('shim: probe server unreachable'));
+          });
+          this.opened = true;
+        }
+        async close() {
+          this.ws?.close();
+          this.opened = false;
+        }
+        async sendReport(_id: number, data: Uint8Array) {
+          if (data.byteLength !== 64) throw new Error(`HID reports are 64 bytes, got ${data.byteLength}`);
+          this.reports++;
+          // The model takes the command bytes; HID padding is not part of the command.
+          this.ws!.send(data as Uint8Array<ArrayBuffer>);
+        }
+      }
+      const device = new FakeHid();
+      (window as unknown as { shimHid: FakeHid }).shimHid = device;
+      Object.defineProperty(navigator, 'hid', { configurable: true, value: { requestDevice: async () => [device], getDevices: async () => [device] } });
+    }, probeUrl);
+    await hidPage.goto(server.url);
+    await hidPage.click('[data-testid=connect-hid]');
+    await hidPage.waitForSelector('[data-testid=status]:has-text("(WebHID, CMSIS-DAP v1) — Cortex-M0")', { timeout: 30_000 });
+    await hidPage.fill('[data-testid=mem-address]', '0xE000ED00');
+    await hidPage.click('.memory button[type=submit]');
+    const dump = await hidPage.waitForSelector('[data-testid=memory-dump]', { timeout: 10_000 });
+    expect(await dump.textContent()).toMatch(/^e000ed00  00 c2 0c 41/); // Cortex-M0 CPUID 0x410CC200
+    expect(await hidPage.evaluate(() => (window as unknown as { shimHid: { reports: number } }).shimHid.reports)).toBeGreaterThan(5);
+    await hidPage.close();
   }, 60_000);
 });

@@ -202,7 +202,7 @@ async function handle(m: ToWorker): Promise<void> {
       transport = null;
       session = await DebugSession.open(new PortTransport(m.port, m.packetSize));
       description = m.description;
-      post({ type: 'status', state: 'connected', detail: `${description} (WebUSB) — ${session.summary!.core.name}` });
+      post({ type: 'status', state: 'connected', detail: `${description} — ${session.summary!.core.name}` });
       return;
     }
     case 'disconnect':

@@ -133,3 +133,50 @@ export class PortTransport implements DapTransport {
     return p.then((r) => new DataView(r.data!));
   }
 }
+
+/** CMSIS-DAP v1 probes: vendor-defined HID (usage page 0xFF00), fixed 64-byte reports. */
+export const CMSIS_DAP_HID_FILTERS: HIDDeviceFilter[] = [{ usagePage: 0xff00 }];
+
+/**
+ * CMSIS-DAP v1 over WebHID: each command goes out as one output report padded to the report size;
+ * each response arrives as one input report (also padded: the command byte tells how much is real).
+ */
+export class WebHidTransport implements DapTransport {
+  readonly packetSize = 64;
+  private readonly responses: DataView[] = [];
+  private readonly waiters: ((v: DataView) => void)[] = [];
+  private readonly onReport = (e: HIDInputReportEvent) => {
+    const w = this.waiters.shift();
+    if (w) w(e.data);
+    else this.responses.push(e.data);
+  };
+
+  constructor(readonly device: HIDDevice) {}
+
+  get description(): string {
+    return this.device.productName || 'HID probe';
+  }
+
+  async open(): Promise<void> {
+    if (!this.device.opened) await this.device.open();
+    this.device.addEventListener('inputreport', this.onReport);
+  }
+
+  async close(): Promise<void> {
+    this.device.removeEventListener('inputreport', this.onReport);
+    if (this.device.opened) await this.device.close();
+  }
+
+  async write(data: BufferSource): Promise<void> {
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array((data as ArrayBufferView).buffer, (data as ArrayBufferView).byteOffset, (data as ArrayBufferView).byteLength);
+    const report = new Uint8Array(this.packetSize);
+    report.set(bytes.subarray(0, this.packetSize));
+    await this.device.sendReport(0, report);
+  }
+
+  read(): Promise<DataView> {
+    const ready = this.responses.shift();
+    if (ready) return Promise.resolve(ready);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
