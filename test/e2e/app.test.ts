@@ -159,7 +159,7 @@ describe('the web app', () => {
         }
         async transferOut(_ep: number, data: ArrayBuffer) {
           this.transfers++;
-          this.ws!.send(data as Uint8Array<ArrayBuffer>);
+          this.ws!.send(data);
           return { status: 'ok', bytesWritten: data.byteLength };
         }
         async transferIn() {
