@@ -4,7 +4,7 @@
  * thread only keeps state and draws.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { FromWorker, LogLine, TimelineSnapshot, ToWorker } from './device/protocol';
+import type { FromWorker, LogLine, TimelineSnapshot, TimelineView, ToWorker } from './device/protocol';
 import { LogConsole, type Level } from './ui/LogConsole';
 import { Timeline } from './ui/Timeline';
 import { SerialConsole } from './ui/SerialConsole';
@@ -170,6 +170,8 @@ export function App() {
     send({ type: 'flash', image, fileName: file.name, chip, targetYaml: yaml, targetFile: c.target, run }, [image]);
   };
 
+  const onTimelineCanvas = useCallback((canvas: OffscreenCanvas) => send({ type: 'timeline-canvas', canvas }, [canvas]), [send]);
+  const onTimelineView = useCallback((view: TimelineView) => send({ type: 'timeline-view', view }), [send]);
   const connected = status.state === 'connected' || status.state === 'busy';
   const onDrop = (e: React.DragEvent) => {
     e.preventDefault();
@@ -367,7 +369,7 @@ export function App() {
               {tracing ? 'Stop recording' : 'Record trace (SystemView)'}
             </button>
           </div>
-          <Timeline snapshot={timeline} />
+          <Timeline snapshot={timeline} onCanvas={onTimelineCanvas} onView={onTimelineView} />
         </div>
         <div className="panel" hidden={tab !== 'serial'}>
           <SerialConsole />

@@ -105,6 +105,15 @@ describe('the web app', () => {
     expect(Number(blink[2])).toBeGreaterThan(0);
     await page.waitForTimeout(500);
     await page.screenshot({ path: resolve(ARTIFACTS, 'timeline.png') });
+    // Zoom out with the keyboard: the worker redraws the whole recording from the model.
+    await page.focus('[data-testid=timeline-canvas]');
+    for (let i = 0; i < 12; i++) await page.keyboard.press('-');
+    await page.waitForFunction(() => {
+      const m = /showing ([\d.]+) ms of ([\d.]+) ms/.exec(document.querySelector('[data-testid=timeline]')?.textContent ?? '');
+      return !!m && Number(m[1]) > 200;
+    });
+    await page.waitForTimeout(400);
+    await page.screenshot({ path: resolve(ARTIFACTS, 'timeline-zoomed-out.png') });
   }, 120_000);
 
   it('runs the real WebUSB transport against a navigator.usb shim bridged to the probe model', async () => {

@@ -15,7 +15,8 @@ import { SV_COMMAND } from '../../../core/trace/systemview';
 import { SystemViewTrace, statsRows } from '../../../core/trace/session';
 import { WebSocketTransport } from './ws-transport';
 import { PortTransport } from './webusb';
-import type { FromWorker, LogLine, ToWorker } from './protocol';
+import type { FromWorker, LogLine, TimelineView, ToWorker } from './protocol';
+import { drawTimeline } from '../ui/timeline-draw';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -162,17 +163,50 @@ async function stopTrace(): Promise<void> {
   if (rtt && ch >= 0) await rtt.write(ch, Uint8Array.of(SV_COMMAND.stop));
 }
 
+let canvas: OffscreenCanvas | null = null;
+let view: TimelineView = { windowUs: 50_000, backUs: 0, width: 900, height: 200, dpr: 1 };
+
+/** Draw the timeline from the model for the current view (the canvas is ours: OffscreenCanvas). */
+function drawCanvas(): void {
+  if (!canvas || !trace || Number.isNaN(trace.timeline.first)) return;
+  const t = trace.timeline;
+  const ticksPerUs = (trace.sysFreq || 1e6) / 1e6;
+  const width = Math.max(200, view.width);
+  const height = Math.max(60, t.lanes.length * 26 + 22);
+  if (canvas.width !== Math.round(width * view.dpr) || canvas.height !== Math.round(height * view.dpr)) {
+    canvas.width = Math.round(width * view.dpr);
+    canvas.height = Math.round(height * view.dpr);
+  }
+  const g = canvas.getContext('2d')!;
+  g.setTransform(view.dpr, 0, 0, view.dpr, 0, 0);
+  g.fillStyle = '#15191e';
+  g.fillRect(0, 0, width, height);
+  const t1 = t.last - view.backUs * ticksPerUs;
+  const t0 = Math.max(t.first, t1 - view.windowUs * ticksPerUs);
+  drawTimeline(g as unknown as CanvasRenderingContext2D, t, { t0, t1 }, { width, laneHeight: 26, labelWidth: 110 });
+  // Gaps (target-side overflow) in red over every lane.
+  g.fillStyle = 'rgba(244, 67, 54, 0.35)';
+  const x = (tick: number) => 110 + ((tick - t0) / Math.max(1, t1 - t0)) * (width - 110);
+  for (const gap of t.gaps) {
+    if (gap.end < t0 || gap.start > t1) continue;
+    g.fillRect(x(Math.max(gap.start, t0)), 0, Math.max(2, x(Math.min(gap.end, t1)) - x(Math.max(gap.start, t0))), t.lanes.length * 26);
+  }
+  g.fillStyle = '#90a4ae';
+  g.font = '11px system-ui, sans-serif';
+  g.fillText(`${(trace.seconds(t0 - t.first) * 1000).toFixed(2)} ms`, 112, height - 6);
+  g.fillText(`${(trace.seconds(t1 - t.first) * 1000).toFixed(2)} ms`, width - 80, height - 6);
+}
+
 setInterval(() => {
   if (!trace || Number.isNaN(trace.timeline.first)) return;
+  drawCanvas();
   const t = trace.timeline;
   const origin = t.first;
   const us = (ticks: number) => trace!.seconds(ticks - origin) * 1e6;
-  const segments = t.segments(t.last - (trace.sysFreq || 1e6) * 0.05).map((s) => [s.lane, us(s.start), us(s.end)] as [number, number, number]);
   post({
     type: 'timeline',
     snapshot: {
       lanes: statsRows(trace).map((r) => ({ name: r.lane, kind: r.kind, activations: r.activations, load: r.load, meanUs: r.meanSeconds * 1e6, maxUs: r.maxSeconds * 1e6 })),
-      segments,
       spanUs: us(t.last),
       gaps: t.gaps.map((g) => [us(g.start), us(g.end)]),
     },
@@ -273,6 +307,14 @@ async function handle(m: ToWorker): Promise<void> {
       post({ type: 'memory', address: m.address >>> 0, bytes });
       return;
     }
+    case 'timeline-canvas':
+      canvas = m.canvas;
+      drawCanvas();
+      return;
+    case 'timeline-view':
+      view = m.view;
+      drawCanvas();
+      return;
     case 'rtt-write': {
       if (!rtt) throw new Error('RTT is not running');
       const data = new TextEncoder().encode(m.text);

@@ -9,7 +9,18 @@ export type ToWorker =
   | { type: 'trace'; on: boolean }
   | { type: 'control'; action: 'halt' | 'resume' | 'reset' }
   | { type: 'rtt-write'; channel: number; text: string }
-  | { type: 'read-memory'; address: number; length: number };
+  | { type: 'read-memory'; address: number; length: number }
+  | { type: 'timeline-canvas'; canvas: OffscreenCanvas }
+  | { type: 'timeline-view'; view: TimelineView };
+
+/** What the timeline canvas shows: `windowUs` of time ending `backUs` before the newest event. */
+export interface TimelineView {
+  windowUs: number;
+  backUs: number;
+  width: number;
+  height: number;
+  dpr: number;
+}
 
 export interface LogLine {
   seq: number;
@@ -32,8 +43,6 @@ export interface LaneSummary {
 
 export interface TimelineSnapshot {
   lanes: LaneSummary[];
-  /** Recent exclusive segments: lane index, start/end in µs from the trace start. */
-  segments: [number, number, number][];
   spanUs: number;
   gaps: [number, number][];
 }

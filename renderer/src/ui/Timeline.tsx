@@ -1,114 +1,107 @@
 /**
- * The timeline: one lane per task and ISR, the last 50 ms of execution drawn on a canvas, a
- * statistics table beside it. Mouse wheel zooms, drag pans; arrow keys pan, +/- zoom.
+ * The timeline: one lane per task and ISR over the whole recording. The canvas belongs to the
+ * device worker (OffscreenCanvas), which draws straight from the timeline model at any zoom; this
+ * component only turns wheel, drag and keys into a view (window length and distance from the end)
+ * and shows the statistics table.
  */
 import { useEffect, useRef, useState } from 'react';
-import type { TimelineSnapshot } from '../device/protocol';
+import type { TimelineSnapshot, TimelineView } from '../device/protocol';
 
-const COLOURS = ['#4fc3f7', '#ffb74d', '#81c784', '#e57373', '#ba68c8', '#fff176', '#90a4ae', '#a1887f'];
+const LANE_HEIGHT = 26;
+const MIN_WINDOW_US = 200;
 
-export function Timeline({ snapshot }: { snapshot: TimelineSnapshot | null }) {
+export function Timeline(props: { snapshot: TimelineSnapshot | null; onCanvas(canvas: OffscreenCanvas): void; onView(view: TimelineView): void }) {
+  const { snapshot } = props;
   const canvas = useRef<HTMLCanvasElement>(null);
-  const [view, setView] = useState({ zoom: 1, pan: 0 });
+  const handed = useRef(false);
+  // windowUs: how much time the canvas shows; backUs: how far its right edge is from the newest event.
+  const [view, setView] = useState<{ windowUs: number; backUs: number; follow: boolean }>({ windowUs: 50_000, backUs: 0, follow: true });
   const [hover, setHover] = useState<string | null>(null);
   const drag = useRef<number | null>(null);
+  const span = snapshot?.spanUs ?? 0;
 
   useEffect(() => {
     const c = canvas.current;
-    if (!c || !snapshot) return;
-    const dpr = window.devicePixelRatio || 1;
-    const width = c.clientWidth;
-    const laneH = 26;
-    const height = Math.max(80, snapshot.lanes.length * laneH + 24);
-    c.width = width * dpr;
-    c.height = height * dpr;
-    c.style.height = `${height}px`;
-    const g = c.getContext('2d')!;
-    g.scale(dpr, dpr);
-    g.fillStyle = '#15191e';
-    g.fillRect(0, 0, width, height);
-    const labelW = 110;
-    const windowUs = 50_000 / view.zoom;
-    const end = snapshot.spanUs - view.pan;
-    const start = end - windowUs;
-    const x = (us: number) => labelW + ((us - start) / windowUs) * (width - labelW);
-    snapshot.lanes.forEach((l, i) => {
-      g.fillStyle = i % 2 ? '#1a1f25' : '#171b20';
-      g.fillRect(0, i * laneH, width, laneH);
-      g.fillStyle = '#cfd8dc';
-      g.font = '12px system-ui, sans-serif';
-      g.fillText(l.name, 6, i * laneH + 17);
-    });
-    for (const [lane, s, e] of snapshot.segments) {
-      if (e < start || s > end) continue;
-      g.fillStyle = COLOURS[lane % COLOURS.length];
-      const x0 = x(Math.max(s, start));
-      g.fillRect(x0, lane * laneH + 4, Math.max(1, x(Math.min(e, end)) - x0), laneH - 8);
-    }
-    g.fillStyle = 'rgba(244, 67, 54, 0.35)';
-    for (const [s, e] of snapshot.gaps) {
-      if (e < start || s > end) continue;
-      g.fillRect(x(Math.max(s, start)), 0, Math.max(2, x(Math.min(e, end)) - x(Math.max(s, start))), snapshot.lanes.length * laneH);
-    }
-    g.fillStyle = '#90a4ae';
-    g.fillText(`${(start / 1000).toFixed(1)} ms`, labelW, height - 6);
-    g.fillText(`${(end / 1000).toFixed(1)} ms`, width - 70, height - 6);
-  }, [snapshot, view]);
+    if (!c || handed.current || !snapshot) return;
+    handed.current = true;
+    const offscreen = c.transferControlToOffscreen();
+    props.onCanvas(offscreen);
+  }, [snapshot, props]);
 
-  if (!snapshot) return <p className="hint">Flash and run firmware that records SystemView (e.g. the tasks sample), then press “Record trace”.</p>;
+  const width = canvas.current?.clientWidth ?? 900;
+  const height = Math.max(80, (snapshot?.lanes.length ?? 3) * LANE_HEIGHT + 22);
+  useEffect(() => {
+    if (!handed.current) return;
+    props.onView({ windowUs: view.windowUs, backUs: view.follow ? 0 : view.backUs, width, height, dpr: window.devicePixelRatio || 1 });
+  }, [view, width, height, props, snapshot]);
+
+  const zoom = (factor: number) => setView((v) => ({ ...v, windowUs: Math.min(Math.max(MIN_WINDOW_US, v.windowUs * factor), Math.max(span, MIN_WINDOW_US)) }));
+  const pan = (us: number) => setView((v) => ({ ...v, follow: false, backUs: Math.min(Math.max(0, v.backUs + us), Math.max(0, span - v.windowUs)) }));
+
   return (
     <div className="timeline" data-testid="timeline">
+      {!snapshot && <p className="hint">Flash and run firmware that records SystemView (e.g. the tasks sample), then press “Record trace”.</p>}
       <canvas
         ref={canvas}
+        hidden={!snapshot}
         tabIndex={0}
         data-testid="timeline-canvas"
-        onWheel={(e) => setView((v) => ({ ...v, zoom: Math.min(1000, Math.max(0.05, v.zoom * (e.deltaY < 0 ? 1.25 : 0.8))) }))}
+        style={{ height }}
+        onWheel={(e) => zoom(e.deltaY < 0 ? 0.8 : 1.25)}
         onMouseDown={(e) => (drag.current = e.clientX)}
         onMouseUp={() => (drag.current = null)}
+        onMouseLeave={() => (drag.current = null)}
         onMouseMove={(e) => {
           if (drag.current !== null) {
             const dx = e.clientX - drag.current;
             drag.current = e.clientX;
-            setView((v) => ({ ...v, pan: Math.max(0, v.pan + (dx * 50_000) / v.zoom / 1000) }));
+            pan((dx / Math.max(1, width - 110)) * view.windowUs);
           }
-          const lane = Math.floor(e.nativeEvent.offsetY / 26);
-          const l = snapshot.lanes[lane];
+          const l = snapshot?.lanes[Math.floor(e.nativeEvent.offsetY / LANE_HEIGHT)];
           setHover(l ? `${l.name}: ${l.activations} runs, mean ${l.meanUs.toFixed(1)} µs, max ${l.maxUs.toFixed(1)} µs, load ${(l.load * 100).toFixed(1)}%` : null);
         }}
         onKeyDown={(e) => {
-          if (e.key === '+' || e.key === '=') setView((v) => ({ ...v, zoom: v.zoom * 1.25 }));
-          if (e.key === '-') setView((v) => ({ ...v, zoom: v.zoom * 0.8 }));
-          if (e.key === 'ArrowLeft') setView((v) => ({ ...v, pan: v.pan + 5000 / v.zoom }));
-          if (e.key === 'ArrowRight') setView((v) => ({ ...v, pan: Math.max(0, v.pan - 5000 / v.zoom) }));
+          if (e.key === '+' || e.key === '=') zoom(0.8);
+          if (e.key === '-') zoom(1.25);
+          if (e.key === 'ArrowLeft') pan(view.windowUs / 10);
+          if (e.key === 'ArrowRight') pan(-view.windowUs / 10);
+          if (e.key === 'End') setView((v) => ({ ...v, follow: true, backUs: 0 }));
         }}
       />
-      <p className="hint">{hover ?? 'wheel: zoom · drag or ←/→: pan · hover a lane for details'}</p>
-      <table className="stats" data-testid="timeline-stats">
-        <thead>
-          <tr>
-            <th>lane</th>
-            <th>kind</th>
-            <th>runs</th>
-            <th>CPU load</th>
-            <th>mean µs</th>
-            <th>max µs</th>
-          </tr>
-        </thead>
-        <tbody>
-          {snapshot.lanes.map((l) => (
-            <tr key={l.name}>
-              <td>{l.name}</td>
-              <td>{l.kind}</td>
-              <td>{l.activations}</td>
-              <td>
-                <span className="bar" style={{ width: `${Math.min(100, l.load * 100)}%` }} /> {(l.load * 100).toFixed(1)}%
-              </td>
-              <td>{l.meanUs.toFixed(1)}</td>
-              <td>{l.maxUs.toFixed(1)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      {snapshot && (
+        <>
+          <p className="hint">
+            {hover ?? `showing ${(view.windowUs / 1000).toFixed(1)} ms of ${(span / 1000).toFixed(1)} ms${view.follow ? ' (following)' : ''} · wheel or +/−: zoom · drag or ←/→: pan · End: follow`}
+          </p>
+          <table className="stats" data-testid="timeline-stats">
+            <thead>
+              <tr>
+                <th>lane</th>
+                <th>kind</th>
+                <th>runs</th>
+                <th>CPU load</th>
+                <th>mean µs</th>
+                <th>max µs</th>
+              </tr>
+            </thead>
+            <tbody>
+              {snapshot.lanes.map((l) => (
+                <tr key={l.name}>
+                  <td>{l.name}</td>
+                  <td>{l.kind}</td>
+                  <td>{l.activations}</td>
+                  <td>
+                    <span className="bar" style={{ width: `${Math.min(100, l.load * 100)}%` }} /> {(l.load * 100).toFixed(1)}%
+                  </td>
+                  <td>{l.meanUs.toFixed(1)}</td>
+                  <td>{l.maxUs.toFixed(1)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {snapshot.gaps.length > 0 && <p className="bad">{snapshot.gaps.length} gap(s): the target dropped trace packets there (drawn red, nothing invented).</p>}
+        </>
+      )}
     </div>
   );
 }
