@@ -283,3 +283,16 @@ export function parseSysDesc(text: string, into: { items: Map<string, string>; i
     else into.items.set(key, value);
   }
 }
+
+/**
+ * The RTT channels SystemView uses: the up channel named "SysView", and the down channel for host
+ * commands — the one with the same index (as SEGGER's library pairs them), else one named "SysView".
+ */
+export function findSysViewChannels(block: { up: { index: number; name: string }[]; down: { index: number; name: string }[] }): { up: number; down: number } | null {
+  const up = block.up.find((c) => c.name === 'SysView');
+  if (!up) return null;
+  const paired = block.down.find((c) => c.index === up.index);
+  const named = block.down.find((c) => c.name === 'SysView');
+  const down = paired && (paired.name === 'SysView' || !named) ? paired : named;
+  return down ? { up: up.index, down: down.index } : null;
+}

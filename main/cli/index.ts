@@ -409,7 +409,9 @@ async function streamFromTarget(session: DebugSession, probe: OpenedProbe, elfFi
     trace: trace ? { sink: trace, record: opts.traceOut, live: !!opts.trace && !opts.json } : undefined,
   });
   if (trace) {
-    if (opts.json) console.log(JSON.stringify({ trace: traceSummary(trace) }));
+    if (trace.decoder.stats.packets === 0) {
+      process.stderr.write('dapdeck: warning: no SystemView packets arrived: the firmware has a "SysView" channel but did not answer the start command (does it record SystemView?)\n');
+    } else if (opts.json) console.log(JSON.stringify({ trace: traceSummary(trace) }));
     else process.stderr.write(`${formatStatsTable(trace)}\n`);
   }
   return code;

@@ -11,7 +11,7 @@ import { checkTemplate, formatRecord, parseFilter, passes, recordToJson, type Lo
 import { RttSession, pollLoop, type MemoryRange, type RttBatchMemory, type RttMode } from '../../core/rtt/session';
 import { hex32 } from '../../core/dap/protocol';
 import { UsageError } from './parse';
-import { SV_COMMAND, SV } from '../../core/trace/systemview';
+import { SV_COMMAND, SV, findSysViewChannels } from '../../core/trace/systemview';
 import { formatStatsTable, type SystemViewTrace } from '../../core/trace/session';
 import { writeFileSync } from 'node:fs';
 
@@ -162,6 +162,7 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
   // for its TRACE_STOP, so the recording ends cleanly instead of mid-packet.
   const trace = options.trace;
   let traceChannel = -1;
+  let traceDown = -1;
   let traceActive = false;
   let stopping = false;
   let stopSentAt = 0;
@@ -191,14 +192,14 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
   const traceStep = async () => {
     if (!trace || !session) return;
     if (stopping && traceActive && stopSentAt === 0) {
-      await session.write(traceChannel, Uint8Array.of(SV_COMMAND.stop));
+      await session.write(traceDown, Uint8Array.of(SV_COMMAND.stop));
       stopSentAt = Date.now();
     }
     if (stopping && (traceStoppedAt ? Date.now() - traceStoppedAt > 150 : stopSentAt && Date.now() - stopSentAt > 1500)) {
       traceActive = false;
       abort.abort();
     }
-    if (trace.live && Date.now() - lastTable >= 1000) {
+    if (trace.live && Date.now() - lastTable >= 1000 && !Number.isNaN(trace.sink.timeline.first)) {
       lastTable = Date.now();
       info(liveTable(trace.sink, lastBusy, lastTime) + '\n');
       lastBusy = trace.sink.timeline.busySnapshot();
@@ -223,11 +224,13 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
         onAttach: async (s) => {
           session = s;
           if (trace) {
-            traceChannel = trace.channel ?? s.block.up.findIndex((c) => c.name === 'SysView');
-            if (traceChannel < 0 || !s.block.down[traceChannel]) {
-              throw new UsageError(`no SystemView channel: the firmware has no RTT up/down channel pair named "SysView" (channels: ${s.block.up.map((c) => `"${c.name}"`).join(', ')})`);
+            const found = trace.channel !== undefined ? { up: trace.channel, down: trace.channel } : findSysViewChannels(s.block);
+            if (!found || !s.block.up[found.up] || !s.block.down[found.down]) {
+              throw new UsageError(`no SystemView channels: the firmware needs an RTT up channel named "SysView" and a down channel for its commands (up: ${s.block.up.map((c) => `"${c.name}"`).join(', ')}; down: ${s.block.down.map((c) => `"${c.name}"`).join(', ')})`);
             }
-            await s.write(traceChannel, Uint8Array.of(SV_COMMAND.start));
+            traceChannel = found.up;
+            traceDown = found.down;
+            await s.write(traceDown, Uint8Array.of(SV_COMMAND.start));
             traceActive = true;
             info(`SystemView: recording on RTT channel ${traceChannel}\n`);
           }

@@ -11,7 +11,7 @@ import { parseTargetYaml } from '../../../core/flash/algorithm';
 import { describeReport, flashImage } from '../../../core/flash/flasher';
 import { DefmtStream, defmtTableFromElf, type DefmtTable } from '../../../core/defmt';
 import { RttSession, pollLoop, type RttBatchMemory } from '../../../core/rtt/session';
-import { SV_COMMAND } from '../../../core/trace/systemview';
+import { SV_COMMAND, findSysViewChannels } from '../../../core/trace/systemview';
 import { SystemViewTrace, statsRows } from '../../../core/trace/session';
 import { WebSocketTransport } from './ws-transport';
 import { PortTransport } from './webusb';
@@ -149,18 +149,18 @@ function startStreaming(elf: Uint8Array | null, fileName: string): void {
 
 async function startTrace(): Promise<void> {
   if (!rtt) return;
-  const ch = rtt.block.up.findIndex((c) => c.name === 'SysView');
-  if (ch < 0 || !rtt.block.down[ch]) {
-    post({ type: 'error', message: 'this firmware has no SystemView channel ("SysView")' });
+  const found = findSysViewChannels(rtt.block);
+  if (!found) {
+    post({ type: 'error', message: 'this firmware has no SystemView channels (an RTT up channel named "SysView" and a down channel for commands)' });
     return;
   }
   trace = new SystemViewTrace({ maxSegments: 1 << 18 });
-  await rtt.write(ch, Uint8Array.of(SV_COMMAND.start));
+  await rtt.write(found.down, Uint8Array.of(SV_COMMAND.start));
 }
 
 async function stopTrace(): Promise<void> {
-  const ch = rtt?.block.up.findIndex((c) => c.name === 'SysView') ?? -1;
-  if (rtt && ch >= 0) await rtt.write(ch, Uint8Array.of(SV_COMMAND.stop));
+  const found = rtt ? findSysViewChannels(rtt.block) : null;
+  if (rtt && found) await rtt.write(found.down, Uint8Array.of(SV_COMMAND.stop));
 }
 
 let canvas: OffscreenCanvas | null = null;

@@ -79,3 +79,14 @@ describe('SystemView decoder', () => {
     expect(d.stats.malformed).toBeGreaterThan(0);
   });
 });
+
+describe('SystemView channels', () => {
+  it('pairs the SysView up channel with the down channel of the same index, else one named SysView', async () => {
+    const { findSysViewChannels } = await import('../../../core/trace/systemview');
+    const ch = (names: string[]) => names.map((name, index) => ({ index, name }));
+    expect(findSysViewChannels({ up: ch(['Terminal', 'SysView']), down: ch(['Terminal', 'SysView']) })).toEqual({ up: 1, down: 1 });
+    expect(findSysViewChannels({ up: ch(['Terminal', 'Text', 'SysView']), down: ch(['Terminal', 'SysView']) })).toEqual({ up: 2, down: 1 });
+    expect(findSysViewChannels({ up: ch(['Terminal']), down: ch(['Terminal']) })).toBeNull();
+    expect(findSysViewChannels({ up: ch(['Terminal', 'SysView']), down: ch(['Terminal']) })).toBeNull();
+  });
+});
