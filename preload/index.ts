@@ -13,7 +13,7 @@ export interface DeviceRequest {
 const api = {
   version: '0.1.0',
   saveLog: (text: string, suggestedName?: string): Promise<string | null> => ipcRenderer.invoke('dapdeck:save-log', { text, suggestedName }),
-  appendLog: (line: string): Promise<void> => ipcRenderer.invoke('dapdeck:log-append', { line }),
+  appendLog: (lines: string[]): Promise<void> => ipcRenderer.invoke('dapdeck:log-append', { lines }),
   openFirmware: (): Promise<{ name: string; bytes: Uint8Array } | null> => ipcRenderer.invoke('dapdeck:open-firmware'),
   chooseDevice: (requestId: number, deviceId: string | null): Promise<void> => ipcRenderer.invoke('dapdeck:choose-device', { requestId, deviceId }),
   serial: {

@@ -89,7 +89,7 @@ async function start(): Promise<void> {
       writeFileSync(r.filePath, p.text);
       return basename(r.filePath);
     },
-    'dapdeck:log-append': (p: { line: string }) => appendFileSync(logFile, p.line + '\n'),
+    'dapdeck:log-append': (p: { lines: string[] }) => appendFileSync(logFile, p.lines.map((l) => l + '\n').join('')),
     'dapdeck:open-firmware': async () => {
       const r = await dialog.showOpenDialog({ properties: ['openFile'], filters: [{ name: 'Firmware', extensions: ['elf', 'hex', 'ihex', 'bin', '*'] }] });
       if (r.canceled || !r.filePaths[0]) return null;

@@ -27,10 +27,13 @@ export const CHANNELS: Record<string, Validator> = {
       throw new IpcValidationError('suggestedName must be a plain file name');
     }
   },
-  /** Append one record to the session's log file (main owns the file). */
+  /** Append records to the session's log file (main owns the file): one line each, in batches. */
   'dapdeck:log-append': (p) => {
-    const o = object(p, ['line']);
-    if (typeof o.line !== 'string' || o.line.length > 1_000_000 || o.line.includes('\n')) throw new IpcValidationError('line must be one line of text');
+    const o = object(p, ['lines']);
+    if (!Array.isArray(o.lines) || o.lines.length > 10_000) throw new IpcValidationError('lines must be an array of at most 10000 lines');
+    for (const line of o.lines) {
+      if (typeof line !== 'string' || line.length > 1_000_000 || line.includes('\n')) throw new IpcValidationError('each entry of lines must be one line of text');
+    }
   },
   /** Ask the user for a firmware image; returns its name and bytes. */
   'dapdeck:open-firmware': (p) => {

@@ -35,7 +35,11 @@ interface DeviceRequest {
   kind: string;
   devices: { id: string; name: string }[];
 }
-const bridge = (window as unknown as { dapdeck?: { onDeviceRequest(l: (r: DeviceRequest) => void): () => void; chooseDevice(id: number, device: string | null): Promise<void> } }).dapdeck;
+const bridge = (
+  window as unknown as {
+    dapdeck?: { onDeviceRequest(l: (r: DeviceRequest) => void): () => void; chooseDevice(id: number, device: string | null): Promise<void>; appendLog(lines: string[]): Promise<void> };
+  }
+).dapdeck;
 
 function hexDump(address: number, bytes: Uint8Array): string {
   const rows: string[] = [];
@@ -104,6 +108,8 @@ export function App() {
           setResult({ text: m.summary, ok: m.verified });
           break;
         case 'lines': {
+          // In the desktop app, main keeps the session's log file: every record, as it arrives.
+          void bridge?.appendLog(m.lines.map((l) => `${l.timestamp ?? ''} ${l.level ? l.level.toUpperCase().padEnd(5) : `[${l.channel}]`} ${l.message}${l.location ? `  ${l.module} @ ${l.location}` : ''}`.replace(/\n/g, ' ')));
           const all = lines.current;
           all.push(...m.lines);
           if (all.length > MAX_LINES) all.splice(0, all.length - MAX_LINES);

@@ -111,6 +111,12 @@ export function LogConsole(props: {
       .filter(visible)
       .map((l) => (l.level ? `${l.timestamp ?? ''} ${l.level.toUpperCase().padEnd(5)} ${l.message}${l.location ? `  ${l.module} @ ${l.location}` : ''}` : l.message))
       .join('\n');
+    // The desktop app saves through main (a save dialog); the browser downloads.
+    const bridge = (window as unknown as { dapdeck?: { saveLog(text: string, name?: string): Promise<string | null> } }).dapdeck;
+    if (bridge) {
+      void bridge.saveLog(body + '\n', 'dapdeck-log.txt');
+      return;
+    }
     const a = document.createElement('a');
     a.href = URL.createObjectURL(new Blob([body + '\n'], { type: 'text/plain' }));
     a.download = 'dapdeck-log.txt';

@@ -72,7 +72,8 @@ describe('Electron main process', () => {
     expect(() => validate('dapdeck:save-log', { text: 42 })).toThrow(IpcValidationError);
     expect(() => validate('dapdeck:save-log', { text: 'x', suggestedName: '../../etc/passwd' })).toThrow(/plain file name/);
     expect(() => validate('dapdeck:save-log', { text: 'x', extra: 1 })).toThrow(/unexpected field/);
-    expect(() => validate('dapdeck:log-append', { line: 'a\nb' })).toThrow(/one line/);
+    expect(() => validate('dapdeck:log-append', { lines: ['a\nb'] })).toThrow(/one line/);
+    expect(() => validate('dapdeck:log-append', { lines: 'a' })).toThrow(/array/);
     expect(() => validate('dapdeck:choose-device', { requestId: -1, deviceId: null })).toThrow(/requestId/);
     expect(() => validate('dapdeck:rm-rf', {})).toThrow('unknown IPC channel "dapdeck:rm-rf"');
     const handlers = new Map<string, (e: { senderFrame?: { url: string } | null }, p: unknown) => unknown>();
@@ -80,9 +81,9 @@ describe('Electron main process', () => {
     registerIpc({ handle: (c, fn) => handlers.set(c, fn) }, () => 'http://127.0.0.1:1234', { 'dapdeck:log-append': (p: never) => saved.push(p) });
     expect([...handlers.keys()]).toEqual(['dapdeck:log-append']);
     const h = handlers.get('dapdeck:log-append')!;
-    await h({ senderFrame: { url: 'http://127.0.0.1:1234/' } }, { line: 'ok' });
-    await expect(h({ senderFrame: { url: 'https://evil.example/' } }, { line: 'x' })).rejects.toThrow(/refused/);
-    await expect(h({ senderFrame: { url: 'http://127.0.0.1:1234/' } }, { line: 5 })).rejects.toThrow(IpcValidationError);
-    expect(saved).toEqual([{ line: 'ok' }]);
+    await h({ senderFrame: { url: 'http://127.0.0.1:1234/' } }, { lines: ['ok'] });
+    await expect(h({ senderFrame: { url: 'https://evil.example/' } }, { lines: ['x'] })).rejects.toThrow(/refused/);
+    await expect(h({ senderFrame: { url: 'http://127.0.0.1:1234/' } }, { lines: [5] })).rejects.toThrow(IpcValidationError);
+    expect(saved).toEqual([{ lines: ['ok'] }]);
   });
 });
