@@ -473,6 +473,9 @@ function formatIso8601(t: number, precision: 'us' | 'ms' | 's'): string {
   return precision === 's' ? iso.replace(/\.\d{3}Z$/, 'Z') : iso;
 }
 
+const HEX_LOWER = Array.from({ length: 256 }, (_, b) => b.toString(16));
+const HEX_UPPER = HEX_LOWER.map((h) => h.toUpperCase());
+
 export function formatBytes(bytes: Uint8Array, hint: Hint | undefined): string {
   if (hint?.kind === 'ascii') {
     let s = 'b"';
@@ -487,10 +490,18 @@ export function formatBytes(bytes: Uint8Array, hint: Hint | undefined): string {
     }
     return s + '"';
   }
+  if (hint?.kind === 'hex' && !hint.alternate && hint.zeroPad === 0) {
+    const table = hint.upper ? HEX_UPPER : HEX_LOWER;
+    let out = '[';
+    for (let i = 0; i < bytes.length; i++) out += (i ? ', ' : '') + table[bytes[i]];
+    return out + ']';
+  }
   if (hint?.kind === 'hex' || hint?.kind === 'binary' || hint?.kind === 'octal') {
     return `[${Array.from(bytes, (b) => formatUnsigned(b, hint)).join(', ')}]`;
   }
-  return `[${Array.from(bytes).join(', ')}]`;
+  let out = '[';
+  for (let i = 0; i < bytes.length; i++) out += (i ? ', ' : '') + bytes[i];
+  return out + ']';
 }
 
 /**
@@ -503,11 +514,16 @@ export function formatFloat(v: number, f32: boolean): string {
   if (v === 0) return Object.is(v, -0) ? '-0.0' : '0.0';
   const shortest = (x: number): string => {
     if (!f32) return x.toExponential();
-    for (let p = 1; p <= 9; p++) {
-      const s = x.toExponential(p - 1);
-      if (Math.fround(Number(s)) === x) return s;
+    // The fewest significant digits that read back as the same f32 (1–9 always suffice). Whether
+    // p digits round-trip is monotonic in p, so a binary search finds it in ≤ 4 tries.
+    let lo = 1;
+    let hi = 9;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (Math.fround(Number(x.toExponential(mid - 1))) === x) hi = mid;
+      else lo = mid + 1;
     }
-    return x.toExponential(8);
+    return x.toExponential(lo - 1);
   };
   const sign = v < 0 ? '-' : '';
   const e = shortest(Math.abs(v));
