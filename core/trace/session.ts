@@ -3,7 +3,7 @@
  * description, task names, interrupt names), plus the reports made from them (statistics table,
  * Chrome Trace Event JSON for Perfetto / chrome://tracing).
  */
-import { SV, SystemViewDecoder, parseSysDesc, type SvPacket } from './systemview';
+import { SV, SystemViewDecoder, decodePrintFormatted, parseSysDesc, type SvMessage, type SvPacket } from './systemview';
 import { Timeline, type TimelineOptions } from './timeline';
 import { ItmDecoder, type ItmPacket } from './itm';
 
@@ -24,6 +24,8 @@ export class SystemViewTrace implements TraceModel {
   readonly tasks = new Map<number, { name: string; priority: number }>();
   /** Packet counts by event id. */
   readonly counts = new Map<number, number>();
+  /** Text the target printed through SystemView (SEGGER_SYSVIEW_Print…, systemview-target's log). */
+  onMessage?: (m: SvMessage & { seconds: number }) => void;
   private readonly scratch: SvPacket[] = [];
 
   constructor(options: TimelineOptions = {}) {
@@ -87,6 +89,11 @@ export class SystemViewTrace implements TraceModel {
         parseSysDesc(p.text ?? '', this.description);
         for (const [id, name] of this.description.isrNames) t.nameIsr(id, name);
         break;
+      case SV.PRINT_FORMATTED: {
+        const message = p.payload ? decodePrintFormatted(p.payload) : null;
+        if (message) this.onMessage?.({ ...message, seconds: this.seconds(time - (Number.isNaN(t.first) ? time : t.first)) });
+        break;
+      }
     }
   }
 

@@ -296,3 +296,74 @@ export function findSysViewChannels(block: { up: { index: number; name: string }
   const down = paired && (paired.name === 'SysView' || !named) ? paired : named;
   return down ? { up: up.index, down: down.index } : null;
 }
+
+export interface SvMessage {
+  level: 'log' | 'warning' | 'error';
+  text: string;
+}
+
+/**
+ * PRINT_FORMATTED (26): SEGGER_SYSVIEW_Print/Warn/Error and the printf-style host printing that
+ * `systemview-target`'s `log` feature uses. Payload: the format (a count byte and the bytes), the
+ * options varint (level in bits 0–1), the argument count, then each argument as a varint. The host
+ * does the formatting: %d %i %u %x %X %o %c %p %% with optional zero-pad/width.
+ */
+export function decodePrintFormatted(payload: Uint8Array): SvMessage | null {
+  if (payload.length < 1) return null;
+  const n = payload[0];
+  if (1 + n > payload.length) return null;
+  let format = '';
+  for (let i = 1; i <= n; i++) format += String.fromCharCode(payload[i]);
+  const rest = varintsAll(payload.subarray(1 + n));
+  const options = rest[0] ?? 0;
+  const count = rest[1] ?? 0;
+  const args = rest.slice(2, 2 + count);
+  let k = 0;
+  const text = format.replace(/%(0?)(\d*)([diuxXocp%])/g, (_m, zero: string, width: string, conv: string) => {
+    if (conv === '%') return '%';
+    const v = args[k++];
+    if (v === undefined) return '?';
+    let s: string;
+    switch (conv) {
+      case 'd':
+      case 'i':
+        s = String(v | 0);
+        break;
+      case 'u':
+        s = String(v >>> 0);
+        break;
+      case 'x':
+        s = (v >>> 0).toString(16);
+        break;
+      case 'X':
+        s = (v >>> 0).toString(16).toUpperCase();
+        break;
+      case 'o':
+        s = (v >>> 0).toString(8);
+        break;
+      case 'c':
+        s = String.fromCharCode(v & 0xff);
+        break;
+      default:
+        s = `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
+    }
+    return width ? s.padStart(Number(width), zero ? '0' : ' ') : s;
+  });
+  return { level: (['log', 'warning', 'error'] as const)[options & 3] ?? 'log', text };
+}
+
+function varintsAll(b: Uint8Array): number[] {
+  const out: number[] = [];
+  let v = 0;
+  let shift = 0;
+  for (const byte of b) {
+    v += (byte & 0x7f) * 2 ** shift;
+    if (byte & 0x80) shift += 7;
+    else {
+      out.push(v);
+      v = 0;
+      shift = 0;
+    }
+  }
+  return out;
+}

@@ -186,6 +186,7 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
     );
   }
   if (trace?.record) writeFileSync(trace.record, new Uint8Array(0));
+  if (trace) trace.sink.onMessage = (m) => printer.text(-1, new TextEncoder().encode(`${m.seconds.toFixed(6)} ${m.level.toUpperCase()} ${m.text}\n`), '[SysView] ');
   let lastTable = Date.now();
   let lastBusy: number[] = [];
   let lastTime = 0;

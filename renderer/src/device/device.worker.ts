@@ -155,6 +155,9 @@ async function startTrace(): Promise<void> {
     return;
   }
   trace = new SystemViewTrace({ maxSegments: 1 << 18 });
+  // Text the firmware prints through SystemView goes to the console, on the defmt channel's view.
+  trace.onMessage = (m) =>
+    emit({ channel: 0, level: m.level === 'log' ? 'info' : m.level === 'warning' ? 'warn' : 'error', timestamp: m.seconds.toFixed(6), message: `[SysView] ${m.text}`, location: null, module: 'SysView' });
   await rtt.write(found.down, Uint8Array.of(SV_COMMAND.start));
 }
 

@@ -90,3 +90,20 @@ describe('SystemView channels', () => {
     expect(findSysViewChannels({ up: ch(['Terminal', 'SysView']), down: ch(['Terminal']) })).toBeNull();
   });
 });
+
+describe('SystemView printed messages', () => {
+  it('decodes PRINT_FORMATTED as the host formats it (string, options, argument count, varint args)', async () => {
+    const { decodePrintFormatted, SV, encodeVarint } = await import('../../../core/trace/systemview');
+    const { SystemViewTrace } = await import('../../../core/trace/session');
+    const text = 'adc %u: %04x (%d%%)';
+    const payload = [text.length, ...Array.from(text, (c) => c.charCodeAt(0)), ...encodeVarint(1), ...encodeVarint(3), ...encodeVarint(2), ...encodeVarint(0xbeef), ...encodeVarint(-5 >>> 0)];
+    expect(decodePrintFormatted(Uint8Array.from(payload))).toEqual({ level: 'warning', text: 'adc 2: beef (-5%)' });
+    // As a packet: ID 26 carries a length (IDs ≥ 24).
+    const packet = [SV.PRINT_FORMATTED, ...encodeVarint(payload.length), ...payload, 0x05];
+    const trace = new SystemViewTrace();
+    const seen: string[] = [];
+    trace.onMessage = (m) => seen.push(`${m.level}: ${m.text}`);
+    trace.push(Uint8Array.from(packet));
+    expect(seen).toEqual(['warning: adc 2: beef (-5%)']);
+  });
+});
