@@ -24,6 +24,7 @@ pub const SYSTIME_CYCLES: u8 = 12;
 pub const SYSDESC: u8 = 14;
 pub const IDLE: u8 = 17;
 pub const INIT: u8 = 24;
+pub const PRINT_FORMATTED: u8 = 26;
 
 pub struct Task {
     pub id: u32,
@@ -107,9 +108,16 @@ unsafe fn write_packet(id: u8, params: &[u32], text: Option<&[u8]>) -> bool {
     buf[n] = id;
     n += 1;
     if id >= 24 {
-        // Length-carrying packet: the payload is only varints here, at most 5 bytes each.
+        // Length-carrying packet: an optional string (count byte + bytes), then varints.
         let mut payload = [0u8; 48];
         let mut p = 0;
+        if let Some(t) = text {
+            let len = if t.len() > 24 { 24 } else { t.len() };
+            payload[p] = len as u8;
+            p += 1;
+            payload[p..p + len].copy_from_slice(&t[..len]);
+            p += len;
+        }
         for &v in params {
             varint(&mut payload, &mut p, v);
         }
@@ -171,6 +179,13 @@ fn start(config: &Config) {
     for t in config.tasks {
         send(TASK_INFO, &[t.id, t.priority], Some(t.name));
     }
+    print(0, b"recording started");
+}
+
+/// Text for the host's log (SEGGER_SYSVIEW_Print style): level 0 log, 1 warning, 2 error; no
+/// arguments (the host formats printf-style when there are).
+pub fn print(level: u32, text: &[u8]) {
+    send(PRINT_FORMATTED, &[level, 0], Some(text));
 }
 
 /// The description may be longer than one packet allows: send it in pieces at commas.

@@ -33,6 +33,8 @@ describe('SystemView timelines from the tasks sample', () => {
     expect(stopped).toBeDefined();
     firmware = Object.fromEntries([...stopped.message.matchAll(/(\w+)=(\d+)/g)].map((m: RegExpMatchArray) => [m[1], Number(m[2])]));
     expect(firmware.systick).toBeGreaterThan(100);
+    // Text the firmware printed through SystemView (PRINT_FORMATTED) comes out with the log.
+    expect(lines.some((l) => l.channel === -1 && /^[\d.]+ LOG recording started$/.test(l.text))).toBe(true);
 
     const s = await dapdeck('trace', 'stats', file, '--json');
     expect(s.code).toBe(0);
