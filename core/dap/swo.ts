@@ -5,7 +5,7 @@
  */
 import { DebugError } from './errors';
 import type { DapProbe } from './probe';
-import { Capability, Command, InfoId, readU32le } from './protocol';
+import { Capability, Command, InfoId, concatBytes, readU32le, u32le } from './protocol';
 
 export const SWO_TRACE_STATUS = { active: 1 << 0, streamError: 1 << 6, overrun: 1 << 7 } as const;
 
@@ -14,10 +14,6 @@ export interface SwoStatus {
   streamError: boolean;
   overrun: boolean;
   count: number;
-}
-
-function u32le(v: number): number[] {
-  return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
 }
 
 export class SwoReader {
@@ -37,7 +33,9 @@ export class SwoReader {
     await this.probe.command(Command.SwoControl, [0]); // stop a capture left running
     await this.probe.commandOk(Command.SwoTransport, [1]); // read with DAP_SWO_Data
     await this.probe.commandOk(Command.SwoMode, [1]); // UART (NRZ)
-    const r = await this.probe.command(Command.SwoBaudrate, u32le(baud));
+    const rate = new Uint8Array(4);
+    u32le(rate, 0, baud);
+    const r = await this.probe.command(Command.SwoBaudrate, rate);
     const actual = readU32le(r, 1);
     if (actual === 0) throw new DebugError('probe', `the probe cannot capture SWO at ${baud} baud`);
     if (Math.abs(actual - baud) / baud > 0.03) {
@@ -64,13 +62,7 @@ export class SwoReader {
       chunks.push(r.slice(4, 4 + n));
       if (n < max) break;
     }
-    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    let o = 0;
-    for (const c of chunks) {
-      out.set(c, o);
-      o += c.length;
-    }
-    return out;
+    return concatBytes(chunks);
   }
 
   async stop(): Promise<void> {

@@ -9,7 +9,7 @@
  * for every channel at once.
  */
 import { DebugError } from '../dap/errors';
-import { hex32, readU32le } from '../dap/protocol';
+import { concatBytes, hex32, readU32le } from '../dap/protocol';
 import { RTT_DESCRIPTOR_SIZE, RTT_HEADER_SIZE, findRttId, readControlBlock, scanForControlBlock, type RttChannel, type RttControlBlock } from './control-block';
 
 export interface RttBatchMemory {
@@ -122,11 +122,9 @@ export class RttSession {
   }
 
   async setMode(mode: RttMode): Promise<void> {
-    for (const c of this.block.up) {
-      const flags = (c.flags & ~3) | RTT_MODES[mode];
-      await this.memory.transact([], [{ address: c.descriptor + 20, value: flags }]);
-      c.flags = flags;
-    }
+    const writes = this.block.up.map((c) => ({ address: c.descriptor + 20, value: (c.flags & ~3) | RTT_MODES[mode] }));
+    await this.memory.transact([], writes);
+    this.block.up.forEach((c, i) => (c.flags = writes[i].value));
   }
 
   /**
@@ -173,7 +171,7 @@ export class RttSession {
     for (const p of plan) {
       const parts = results.slice(at, at + p.pieces);
       at += p.pieces;
-      const data = parts.length === 1 ? parts[0] : concat(parts);
+      const data = parts.length === 1 ? parts[0] : concatBytes(parts);
       this.stats.bytes += data.length;
       chunks.push({ channel: p.channel, data });
     }
@@ -206,16 +204,6 @@ export class RttSession {
   channels(): RttChannel[] {
     return [...this.block.up, ...this.block.down];
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /**

@@ -363,7 +363,6 @@ export class SimulatedProbe {
     const out = exec.out;
     const swo = this.swo;
     const ERR = 0xff;
-    const u32le = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
     if (swo) await swo.pump(this.now(), (a) => this.debug.read32(a));
     switch (id) {
       case CMD.SwoTransport:
@@ -384,10 +383,10 @@ export class SimulatedProbe {
         return p + 2;
       case CMD.SwoBaudrate: {
         need(packet, p + 5, 'DAP_SWO_Baudrate');
-        const requested = (packet[p + 1] | (packet[p + 2] << 8) | (packet[p + 3] << 16) | (packet[p + 4] << 24)) >>> 0;
+        const requested = u32(packet, p + 1);
         const actual = swo && !swo.active ? swo.actualBaud(requested) : 0;
         if (swo && actual) swo.baud = actual;
-        out.push(id, ...u32le(actual));
+        out.push(id, ...le32(actual));
         return p + 5;
       }
       case CMD.SwoControl:
@@ -401,14 +400,14 @@ export class SimulatedProbe {
         return p + 2;
       case CMD.SwoStatus:
         if (!swo) out.push(id, ERR, 0, 0, 0, 0);
-        else out.push(id, swo.traceStatus(), ...u32le(swo.buffer.length));
+        else out.push(id, swo.traceStatus(), ...le32(swo.buffer.length));
         return p + 1;
       case CMD.SwoExtendedStatus: {
         need(packet, p + 2, 'DAP_SWO_ExtendedStatus');
         const control = packet[p + 1];
         out.push(id, swo ? swo.traceStatus() : ERR);
-        if (control & 1) out.push(...u32le(swo ? swo.buffer.length : 0));
-        if (control & 2) out.push(...u32le(0), ...u32le(0)); // index and timestamp: not tracked
+        if (control & 1) out.push(...le32(swo ? swo.buffer.length : 0));
+        if (control & 2) out.push(...le32(0), ...le32(0)); // index and timestamp: not tracked
         return p + 2;
       }
       case CMD.SwoData: {
@@ -456,7 +455,7 @@ export class SimulatedProbe {
         return [1, this.swo ? 0x01 | 0x04 : 0x01];
       case 0xfd: {
         const size = this.swo?.bufferSize ?? 0;
-        return [4, size & 0xff, (size >> 8) & 0xff, (size >> 16) & 0xff, size >>> 24];
+        return [4, ...le32(size)];
       }
       case 0xfe:
         return [1, this.packetCount];
@@ -675,6 +674,10 @@ function need(packet: Uint8Array, end: number, what: string): Uint8Array {
 
 function u32(b: Uint8Array, o: number): number {
   return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+}
+
+function le32(v: number): number[] {
+  return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
 }
 
 /** Skip the remaining transfer requests of a DAP_Transfer after an error (their bytes are still in the packet). */

@@ -16,6 +16,7 @@
  *
  * Local timestamps time the packets sent before them, so events are held until the next timestamp.
  */
+import { concatBytes } from '../dap/protocol';
 
 export type ItmPacket =
   | { kind: 'sync' }
@@ -45,7 +46,7 @@ export class ItmDecoder {
   readonly stats: ItmStats = { packets: 0, bytes: 0, malformed: 0, skippedBytes: 0, overflows: 0 };
   /** Accumulated local timestamp (timestamp-clock cycles). */
   time = 0;
-  private pending: number[] = [];
+  private pending = new Uint8Array(0);
   private synced = false;
   private zeros = 0;
   private held: ItmPacket[] = [];
@@ -56,8 +57,8 @@ export class ItmDecoder {
    */
   push(chunk: Uint8Array, out: { time: number; packet: ItmPacket }[] = [], requireSync = true): { time: number; packet: ItmPacket }[] {
     this.stats.bytes += chunk.length;
-    const data = this.pending.length ? Uint8Array.from([...this.pending, ...chunk]) : chunk;
-    this.pending = [];
+    const data = this.pending.length ? concatBytes([this.pending, chunk]) : chunk;
+    this.pending = new Uint8Array(0);
     let i = 0;
     while (i < data.length) {
       const b = data[i];
@@ -86,7 +87,7 @@ export class ItmDecoder {
       }
       const r = this.packet(data, i, out);
       if (r === -1) {
-        this.pending = Array.from(data.subarray(i));
+        this.pending = data.slice(i);
         break;
       }
       if (r === -2) {

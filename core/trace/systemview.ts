@@ -14,6 +14,7 @@
  * Host → target commands (paired down channel): 1 start, 2 stop, 3 get systime, 4 get task list,
  * 5 get system description.
  */
+import { concatBytes } from '../dap/protocol';
 
 export const SV = {
   NOP: 0, OVERFLOW: 1, ISR_ENTER: 2, ISR_EXIT: 3, TASK_START_EXEC: 4, TASK_STOP_EXEC: 5, TASK_START_READY: 6,
@@ -98,7 +99,7 @@ export class SystemViewDecoder {
 
   push(chunk: Uint8Array, out: SvPacket[] = []): SvPacket[] {
     this.stats.bytes += chunk.length;
-    const data = this.buffer.length ? concat(this.buffer, chunk) : chunk;
+    const data = this.buffer.length ? concatBytes([this.buffer, chunk]) : chunk;
     let at = 0;
     while (at < data.length) {
       if (!this.synced) {
@@ -237,13 +238,6 @@ function latin1(b: Uint8Array, from: number, to: number): string {
   let s = '';
   for (let i = from; i < to; i++) s += String.fromCharCode(b[i]);
   return s;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** Index of the first run of ten zero bytes at or after `from`, or -1. */
