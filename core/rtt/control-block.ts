@@ -107,34 +107,3 @@ async function readCString(memory: RttMemory, address: number, max = 32): Promis
     return '';
   }
 }
-
-/**
- * Read what is pending in an up channel and advance RdOff. Order matters for a race-free read: the
- * host reads WrOff, then the bytes below it, then publishes RdOff — the target never touches bytes
- * between RdOff and WrOff, so nothing read can be overwritten underneath us.
- */
-export async function readUpChannel(memory: RttMemory, channel: RttChannel): Promise<Uint8Array> {
-  const offsets = await memory.readMemory(channel.descriptor + 12, 8);
-  const write = readU32le(offsets, 0);
-  const read = readU32le(offsets, 4);
-  if (write >= channel.size || read >= channel.size) {
-    throw new DebugError('target', `RTT up channel ${channel.index} offsets out of range (WrOff ${write}, RdOff ${read}, size ${channel.size})`);
-  }
-  if (write === read) return new Uint8Array(0);
-  let data: Uint8Array;
-  if (write > read) {
-    data = await memory.readMemory(channel.buffer + read, write - read);
-  } else {
-    const tail = await memory.readMemory(channel.buffer + read, channel.size - read);
-    const head = write > 0 ? await memory.readMemory(channel.buffer, write) : new Uint8Array(0);
-    data = new Uint8Array(tail.length + head.length);
-    data.set(tail);
-    data.set(head, tail.length);
-  }
-  const rd = new Uint8Array(4);
-  new DataView(rd.buffer).setUint32(0, write, true);
-  await memory.writeMemory(channel.descriptor + 16, rd);
-  channel.writeOffset = write;
-  channel.readOffset = write;
-  return data;
-}

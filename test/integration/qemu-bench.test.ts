@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DebugSession } from '../../core/arm/session';
 import { CoreReg } from '../../core/arm/registers';
 import { SimulatedProbe } from '../../core/sim/cmsis-dap-probe';
-import { readControlBlock, readUpChannel, scanForControlBlock } from '../../core/rtt/control-block';
+import { readControlBlock, scanForControlBlock } from '../../core/rtt/control-block';
+import { RttSession } from '../../core/rtt/session';
+import { readChannelText } from '../support/rtt';
 import { QemuTarget, runningQemuCount } from '../../main/emu/qemu-target';
 import { firmwarePath, type Board } from '../support/firmware';
 
@@ -105,10 +107,8 @@ describe.each(boards)('$board through the $flavour probe model', ({ board, core,
     expect(address).not.toBeNull();
     const block = await readControlBlock(session.ap, address!);
     expect(block.up.map((c) => c.name)).toEqual(['Terminal', 'Text', 'SysView']);
-    let text = '';
-    while (!/#3\n/.test(text) && Date.now() < deadline) {
-      text += new TextDecoder().decode(await readUpChannel(session.ap, block.up[1]));
-    }
+    const rtt = await RttSession.attach(session.ap, { address: address! });
+    const text = await readChannelText(rtt, 1, (t) => /#3\n/.test(t), deadline);
     expect(text).toMatch(/^hello from dapdeck #1\nhello from dapdeck #2\nhello from dapdeck #3\n/);
     expect(await session.core.isHalted()).toBe(false);
   });

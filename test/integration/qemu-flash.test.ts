@@ -10,7 +10,9 @@ import { algorithmFromFlm, type FlashAlgorithm } from '../../core/flash/algorith
 import { flashImage, FlashError } from '../../core/flash/flasher';
 import { loadImage } from '../../core/elf';
 import { FlashImage } from '../../core/elf/image';
-import { readControlBlock, readUpChannel, scanForControlBlock } from '../../core/rtt/control-block';
+import { readControlBlock, scanForControlBlock } from '../../core/rtt/control-block';
+import { RttSession } from '../../core/rtt/session';
+import { readChannelText } from '../support/rtt';
 import { QemuTarget } from '../../main/emu/qemu-target';
 import { firmwarePath } from '../support/firmware';
 
@@ -67,8 +69,9 @@ describe('flashing hello onto a blank emulated micro:bit', () => {
     let address: number | null = null;
     while (address === null && Date.now() < deadline) address = await scanForControlBlock(session.ap, RAM.start, RAM.size);
     const block = await readControlBlock(session.ap, address!);
-    let text = '';
-    while (!text.includes('#2\n') && Date.now() < deadline) text += new TextDecoder().decode(await readUpChannel(session.ap, block.up[1]));
+    expect(block.up[1].name).toBe('Text');
+    const rtt = await RttSession.attach(session.ap, { address: address! });
+    const text = await readChannelText(rtt, 1, (t) => t.includes('#2\n'), deadline);
     expect(text).toMatch(/^hello from dapdeck #1\nhello from dapdeck #2\n/);
   });
 
