@@ -5,10 +5,10 @@
 import { Command, Option, CommanderError } from 'commander';
 import { DebugSession } from '../../core/arm/session';
 import { CORE_REGISTER_NAMES, CoreReg } from '../../core/arm/registers';
-import { hex32 } from '../../core/dap/protocol';
+import { hex32, hexDump } from '../../core/dap/protocol';
 import { listProbes, openProbe, type OpenedProbe } from '../probe/registry';
 import { ensureSampleFirmware } from '../firmware';
-import { UsageError, hexDump, parseAddress, parseHexBytes, parseNumber } from './parse';
+import { UsageError, parseAddress, parseHexBytes, parseNumber } from './parse';
 import { RttSession } from '../../core/rtt/session';
 import { DefmtTableError, defmtTableFromElf, type DefmtTable } from '../../core/defmt';
 import { parseFilter } from '../../core/defmt/present';

@@ -8,6 +8,7 @@ import type { FromWorker, LogLine, TimelineSnapshot, TimelineView, ToWorker } fr
 import { LogConsole, type Level } from './ui/LogConsole';
 import { Timeline } from './ui/Timeline';
 import { SerialConsole } from './ui/SerialConsole';
+import { hexDump } from '../../core/dap/protocol';
 import { CMSIS_DAP_FILTERS, CMSIS_DAP_HID_FILTERS, WebHidTransport, WebUsbTransport, exposeTransport } from './device/webusb';
 
 interface ProbeListing {
@@ -40,15 +41,6 @@ const bridge = (
     dapdeck?: { onDeviceRequest(l: (r: DeviceRequest) => void): () => void; chooseDevice(id: number, device: string | null): Promise<void>; appendLog(lines: string[]): Promise<void> };
   }
 ).dapdeck;
-
-function hexDump(address: number, bytes: Uint8Array): string {
-  const rows: string[] = [];
-  for (let o = 0; o < bytes.length; o += 16) {
-    const row = Array.from(bytes.subarray(o, o + 16));
-    rows.push(`${(address + o).toString(16).padStart(8, '0')}  ${row.map((b) => b.toString(16).padStart(2, '0')).join(' ').padEnd(47)}  ${row.map((b) => (b >= 32 && b < 127 ? String.fromCharCode(b) : '.')).join('')}`);
-  }
-  return rows.join('\n');
-}
 const MAX_LINES = 200_000;
 const PHASES: Record<string, string> = { plan: 'Checking', erase: 'Erasing', program: 'Programming', verify: 'Verifying' };
 
