@@ -35,6 +35,7 @@ export class Printer {
   private readonly until: RegExp | null;
   private readonly logJson: boolean;
   private readonly partial = new Map<number, string>();
+  private readonly textOptions: { format?: string; location?: boolean; timestamps?: boolean };
 
   constructor(
     private readonly options: OutputOptions,
@@ -42,6 +43,7 @@ export class Printer {
     private readonly warn: (text: string) => void = (t) => process.stderr.write(t),
   ) {
     if (options.logFormat) checkTemplate(options.logFormat);
+    this.textOptions = { format: options.logFormat, location: options.location, timestamps: options.timestamps };
     this.filter = options.filter ? parseFilter(options.filter) : null;
     try {
       this.until = options.until ? new RegExp(options.until) : null;
@@ -67,11 +69,14 @@ export class Printer {
       if (this.filter && !passes(this.filter, r)) continue;
       if (this.options.grep && !r.message.includes(this.options.grep)) continue;
       this.counts.shown++;
-      const plain = formatRecord(r, { format: this.options.logFormat, location: this.options.location, timestamps: this.options.timestamps });
-      const shown = this.options.json ? recordToJson(r, channel) : this.options.colour ? formatRecord(r, { format: this.options.logFormat, location: this.options.location, timestamps: this.options.timestamps, colour: true }) : plain;
-      this.out(shown + '\n');
-      this.log(this.logJson ? recordToJson(r, channel) : plain);
-      if (this.until && (this.until.test(r.message) || this.until.test(plain))) this.matched = true;
+      // Each form is made once, and only if something needs it (screen, log file, --until).
+      let plain: string | undefined;
+      let json: string | undefined;
+      const plainText = () => (plain ??= formatRecord(r, this.textOptions));
+      const jsonText = () => (json ??= recordToJson(r, channel));
+      this.out((this.options.json ? jsonText() : this.options.colour ? formatRecord(r, { ...this.textOptions, colour: true }) : plainText()) + '\n');
+      if (this.options.logFile) this.log(this.logJson ? jsonText() : plainText());
+      if (this.until && (this.until.test(r.message) || this.until.test(plainText()))) this.matched = true;
     }
   }
 
