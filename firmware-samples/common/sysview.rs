@@ -74,6 +74,15 @@ fn varint(buf: &mut [u8; 48], n: &mut usize, mut v: u32) {
     *n += 1;
 }
 
+/// A SystemView string: a count byte, then at most `limit` bytes.
+fn string(buf: &mut [u8; 48], n: &mut usize, text: &[u8], limit: usize) {
+    let len = if text.len() > limit { limit } else { text.len() };
+    buf[*n] = len as u8;
+    *n += 1;
+    buf[*n..*n + len].copy_from_slice(&text[..len]);
+    *n += len;
+}
+
 /// Build and send one packet with interrupts masked (thread mode and ISRs both record).
 fn send(id: u8, params: &[u32], text: Option<&[u8]>) -> bool {
     let primask = interrupts_off();
@@ -112,11 +121,7 @@ unsafe fn write_packet(id: u8, params: &[u32], text: Option<&[u8]>) -> bool {
         let mut payload = [0u8; 48];
         let mut p = 0;
         if let Some(t) = text {
-            let len = if t.len() > 24 { 24 } else { t.len() };
-            payload[p] = len as u8;
-            p += 1;
-            payload[p..p + len].copy_from_slice(&t[..len]);
-            p += len;
+            string(&mut payload, &mut p, t, 24);
         }
         for &v in params {
             varint(&mut payload, &mut p, v);
@@ -130,11 +135,7 @@ unsafe fn write_packet(id: u8, params: &[u32], text: Option<&[u8]>) -> bool {
             varint(&mut buf, &mut n, v);
         }
         if let Some(t) = text {
-            let len = if t.len() > 32 { 32 } else { t.len() };
-            buf[n] = len as u8;
-            n += 1;
-            buf[n..n + len].copy_from_slice(&t[..len]);
-            n += len;
+            string(&mut buf, &mut n, t, 32);
         }
     }
     let now = sysview_timestamp();
