@@ -48,38 +48,58 @@ interface TraceEvent {
   fn: 1 | 2 | 3; // enter, exit, return
 }
 
-/** Expand the script into exception trace events up to `until` seconds, nesting overlaps. */
-export function scriptEvents(sources: readonly ExceptionSource[], until: number): TraceEvent[] {
-  const starts: { time: number; src: ExceptionSource }[] = [];
-  for (const src of sources) for (let t = src.offset ?? 0; t < until; t += src.period) starts.push({ time: t, src });
-  starts.sort((a, b) => a.time - b.time);
-  const events: TraceEvent[] = [];
-  const stack: { exception: number; remaining: number }[] = [];
-  let now = 0;
-  let i = 0;
-  const runUntil = (limit: number) => {
+/**
+ * The script run forward in time: `advance(until)` returns the exception trace events up to `until`
+ * seconds and keeps its state (next activation per source, the preemption stack), so a long capture
+ * costs time proportional to its events. Activations due at the same time start in source order.
+ */
+export class ExceptionScript {
+  private readonly next: number[];
+  private readonly stack: { exception: number; remaining: number }[] = [];
+  private now = 0;
+
+  constructor(private readonly sources: readonly ExceptionSource[]) {
+    this.next = sources.map((s) => s.offset ?? 0);
+  }
+
+  advance(until: number): TraceEvent[] {
+    const events: TraceEvent[] = [];
+    for (;;) {
+      let k = -1;
+      for (let i = 0; i < this.sources.length; i++) if (this.next[i] < until && (k < 0 || this.next[i] < this.next[k])) k = i;
+      if (k < 0) break;
+      const start = this.next[k];
+      this.next[k] += this.sources[k].period;
+      this.runUntil(Math.max(this.now, start), events);
+      this.stack.push({ exception: this.sources[k].exception, remaining: this.sources[k].duration });
+      events.push({ time: this.now, exception: this.sources[k].exception, fn: 1 });
+    }
+    this.runUntil(until, events);
+    return events;
+  }
+
+  /** Run the innermost handler(s) up to `limit`: each that finishes exits and returns to the one below. */
+  private runUntil(limit: number, events: TraceEvent[]): void {
+    const stack = this.stack;
     while (stack.length) {
       const top = stack[stack.length - 1];
-      if (now + top.remaining > limit) {
-        top.remaining -= limit - now;
-        now = limit;
+      if (this.now + top.remaining > limit) {
+        top.remaining -= limit - this.now;
+        this.now = limit;
         return;
       }
-      now += top.remaining;
+      this.now += top.remaining;
       stack.pop();
-      events.push({ time: now, exception: top.exception, fn: 2 });
-      events.push({ time: now, exception: stack.length ? stack[stack.length - 1].exception : 0, fn: 3 });
+      events.push({ time: this.now, exception: top.exception, fn: 2 });
+      events.push({ time: this.now, exception: stack.length ? stack[stack.length - 1].exception : 0, fn: 3 });
     }
-    now = limit;
-  };
-  while (i < starts.length) {
-    const s = starts[i++];
-    runUntil(Math.max(now, s.time));
-    stack.push({ exception: s.src.exception, remaining: s.src.duration });
-    events.push({ time: now, exception: s.src.exception, fn: 1 });
+    this.now = limit;
   }
-  runUntil(until);
-  return events.filter((e) => e.time <= until);
+}
+
+/** Expand the script into exception trace events up to `until` seconds, nesting overlaps. */
+export function scriptEvents(sources: readonly ExceptionSource[], until: number): TraceEvent[] {
+  return new ExceptionScript(sources).advance(until);
 }
 
 /** ITM packet bytes for one exception trace event. */
@@ -108,6 +128,7 @@ export class SwoTarget {
   private events: TraceEvent[] = [];
   private next = 0;
   private horizon = 0;
+  private readonly script: ExceptionScript;
   private lastStamp = 0;
   /** Bytes queued in the ITM FIFO, and when the line finishes sending the queue. */
   private fifo: number[] = [];
@@ -115,7 +136,9 @@ export class SwoTarget {
   private pendingOverflow = false;
   private synced = false;
 
-  constructor(readonly options: SwoTargetOptions) {}
+  constructor(readonly options: SwoTargetOptions) {
+    this.script = new ExceptionScript(options.sources);
+  }
 
   /** The SWO baud the target is set up for, or null when trace is not fully enabled. */
   async configuration(read: RegisterReader): Promise<{ baud: number } | null> {
@@ -137,7 +160,7 @@ export class SwoTarget {
     const byteTime = 10 / baud;
     const fifoBytes = this.options.fifoBytes ?? 32;
     if (to > this.horizon) {
-      this.events = this.events.slice(this.next).concat(scriptEvents(this.options.sources, to + 0.05).filter((e) => e.time > this.horizon));
+      this.events = this.events.slice(this.next).concat(this.script.advance(to + 0.05));
       this.next = 0;
       this.horizon = to + 0.05;
     }
