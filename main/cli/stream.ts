@@ -8,6 +8,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DefmtStream, type DefmtTable, type StreamEvent } from '../../core/defmt';
 import { checkTemplate, formatRecord, parseFilter, passes, recordToJson, type LogFilter } from '../../core/defmt/present';
+import { LineSplitter } from '../../core/rtt/lines';
 import { RttSession, pollLoop, type MemoryRange, type RttBatchMemory, type RttMode } from '../../core/rtt/session';
 import { hex32 } from '../../core/dap/protocol';
 import { UsageError } from './parse';
@@ -34,7 +35,7 @@ export class Printer {
   private readonly filter: LogFilter | null;
   private readonly until: RegExp | null;
   private readonly logJson: boolean;
-  private readonly partial = new Map<number, string>();
+  private readonly lines = new LineSplitter();
   private readonly textOptions: { format?: string; location?: boolean; timestamps?: boolean };
 
   constructor(
@@ -82,10 +83,7 @@ export class Printer {
 
   /** Text channel bytes: whole lines are shown (prefixed with the channel when several are shown). */
   text(channel: number, data: Uint8Array, prefix: string): void {
-    const text = (this.partial.get(channel) ?? '') + Buffer.from(data).toString('utf8');
-    const lines = text.split('\n');
-    this.partial.set(channel, lines.pop()!);
-    for (const line of lines) {
+    for (const line of this.lines.push(channel, data)) {
       if (this.options.grep && !line.includes(this.options.grep)) continue;
       this.counts.lines++;
       const shown = this.options.json ? JSON.stringify({ channel, text: line }) : `${prefix}${line}`;

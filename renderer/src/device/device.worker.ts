@@ -11,6 +11,7 @@ import { parseTargetYaml } from '../../../core/flash/algorithm';
 import { describeReport, flashImage } from '../../../core/flash/flasher';
 import { DefmtStream, defmtTableFromElf, type DefmtTable } from '../../../core/defmt';
 import { RttSession, pollLoop, type RttBatchMemory } from '../../../core/rtt/session';
+import { LineSplitter } from '../../../core/rtt/lines';
 import { SV_COMMAND, findSysViewChannels } from '../../../core/trace/systemview';
 import { SystemViewTrace, statsRows } from '../../../core/trace/session';
 import { WebSocketTransport } from './ws-transport';
@@ -92,7 +93,7 @@ function startStreaming(elf: Uint8Array | null, fileName: string): void {
   const abort = new AbortController();
   streamAbort = abort;
   let defmt = table ? new DefmtStream(table) : null;
-  const partial = new Map<number, string>();
+  const text = new LineSplitter();
   let sysView = -1;
   const memory = lockedMemory(s);
   streaming = pollLoop(
@@ -132,10 +133,7 @@ function startStreaming(elf: Uint8Array | null, fileName: string): void {
             }
             continue;
           }
-          const text = (partial.get(channel) ?? '') + new TextDecoder().decode(data);
-          const lines = text.split('\n');
-          partial.set(channel, lines.pop()!);
-          for (const message of lines) emit({ channel, level: null, timestamp: null, message, location: null, module: null });
+          for (const message of text.push(channel, data)) emit({ channel, level: null, timestamp: null, message, location: null, module: null });
         }
       },
     },

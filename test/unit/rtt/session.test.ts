@@ -104,3 +104,15 @@ describe('RTT session', () => {
     expect(at.message).toMatch(/at 0x20000100 \(the ELF's _SEGGER_RTT symbol\)/);
   });
 });
+
+describe('text channel lines', () => {
+  it('keeps unfinished lines and UTF-8 characters cut between polls, per channel', async () => {
+    const { LineSplitter } = await import('../../../core/rtt/lines');
+    const s = new LineSplitter();
+    const bytes = new TextEncoder().encode('tempé 21\nnext');
+    expect(s.push(1, bytes.subarray(0, 5))).toEqual([]); // "temp" + the first byte of "é"
+    expect(s.push(2, new TextEncoder().encode('other\n'))).toEqual(['other']);
+    expect(s.push(1, bytes.subarray(5))).toEqual(['tempé 21']);
+    expect(s.push(1, new TextEncoder().encode('\n'))).toEqual(['next']);
+  });
+});
