@@ -157,7 +157,7 @@ export interface StatsRow {
 export function statsRows(trace: TraceModel): StatsRow[] {
   const t = trace.timeline;
   const total = Number.isNaN(t.first) ? 0 : t.last - t.first;
-  return t.lanes.map((l) => {
+  return t.displayOrder().map((l) => {
     const s = l.stats;
     const row: StatsRow = {
       lane: l.name,

@@ -374,6 +374,16 @@ export class Timeline {
   }
 
   /** Busy ticks per lane since the start (for live load tables: diff two snapshots). */
+  /**
+   * Lanes in the order people read them (as SystemView lists them): interrupts by exception
+   * number, then tasks by id, then the scheduler and idle. Lane indices follow first appearance,
+   * which depends on which event the recording happened to start with.
+   */
+  displayOrder(): Lane[] {
+    const rank: Record<LaneKind, number> = { isr: 0, task: 1, scheduler: 2, idle: 3 };
+    return [...this.lanes].sort((a, b) => rank[a.kind] - rank[b.kind] || a.id - b.id || a.index - b.index);
+  }
+
   busySnapshot(): number[] {
     return this.lanes.map((l) => l.stats.busy);
   }

@@ -150,7 +150,7 @@ function liveTable(trace: SystemViewTrace, lastBusy: number[], lastTime: number)
   const t = trace.timeline;
   const elapsed = t.last - (lastTime || t.first);
   const busy = t.busySnapshot();
-  const parts = t.lanes.map((l, i) => `${l.name} ${elapsed > 0 ? (((busy[i] - (lastBusy[i] ?? 0)) / elapsed) * 100).toFixed(1) : '0.0'}%`);
+  const parts = t.displayOrder().map((l) => `${l.name} ${elapsed > 0 ? (((busy[l.index] - (lastBusy[l.index] ?? 0)) / elapsed) * 100).toFixed(1) : '0.0'}%`);
   return `trace ${trace.seconds(t.last - t.first).toFixed(1)} s: ${parts.join(', ')}${t.gaps.length ? ` (${t.gaps.filter((g) => g.reason === 'overflow').length} overflow gaps)` : ''}`;
 }
 

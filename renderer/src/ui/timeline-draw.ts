@@ -10,6 +10,11 @@ const COLOURS = ['#4fc3f7', '#ffb74d', '#81c784', '#e57373', '#ba68c8', '#fff176
 export function drawTimeline(g: CanvasRenderingContext2D, model: Timeline, view: { t0: number; t1: number }, size: { width: number; laneHeight: number; labelWidth: number }): number {
   const { width, laneHeight: h, labelWidth } = size;
   const lanes = model.lanes.length;
+  // Rows follow the model's display order (ISRs, tasks, scheduler, idle), the same order as the
+  // statistics table beside it, so a row and its table line (and hover text) are the same lane.
+  const order = model.displayOrder();
+  const row = new Int32Array(lanes);
+  order.forEach((l, r) => (row[l.index] = r));
   g.fillStyle = '#15191e';
   g.fillRect(0, 0, width, lanes * h);
   const span = view.t1 - view.t0;
@@ -21,7 +26,7 @@ export function drawTimeline(g: CanvasRenderingContext2D, model: Timeline, view:
     for (const s of v.segments) {
       g.fillStyle = COLOURS[s.lane % COLOURS.length];
       const x0 = Math.max(labelWidth, x(s.start));
-      g.fillRect(x0, s.lane * h + 3, Math.max(1, Math.min(width, x(s.end)) - x0), h - 6);
+      g.fillRect(x0, row[s.lane] * h + 3, Math.max(1, Math.min(width, x(s.end)) - x0), h - 6);
       items++;
     }
   } else {
@@ -34,13 +39,13 @@ export function drawTimeline(g: CanvasRenderingContext2D, model: Timeline, view:
         const x0 = Math.max(labelWidth, x(t));
         const w = Math.max(1, x(t + v.bucketTicks) - x0);
         const barH = Math.max(1, (h - 6) * Math.min(1, loads[i] * 4));
-        g.fillRect(x0, lane * h + h - 3 - barH, w, barH);
+        g.fillRect(x0, row[lane] * h + h - 3 - barH, w, barH);
         items++;
       }
     }
   }
   g.fillStyle = '#cfd8dc';
   g.font = '12px system-ui, sans-serif';
-  for (let i = 0; i < lanes; i++) g.fillText(model.lanes[i].name, 6, i * h + h / 2 + 4);
+  for (let r = 0; r < lanes; r++) g.fillText(order[r].name, 6, r * h + h / 2 + 4);
   return items;
 }

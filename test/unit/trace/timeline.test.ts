@@ -46,6 +46,22 @@ describe('timeline', () => {
     expect(t.inconsistent).toBe(0);
   });
 
+  it('lists lanes ISRs first by exception number, then tasks by id, whatever the recording began with', () => {
+    const t = new Timeline();
+    t.ingest({ kind: 'task-start-exec', time: 0, id: 7 });
+    t.ingest({ kind: 'isr-enter', time: 5, id: 24 });
+    t.ingest({ kind: 'isr-exit', time: 6 });
+    t.ingest({ kind: 'task-stop-exec', time: 8 });
+    t.ingest({ kind: 'idle', time: 9 });
+    t.ingest({ kind: 'task-start-exec', time: 10, id: 3 });
+    t.ingest({ kind: 'isr-enter', time: 11, id: 15 });
+    t.ingest({ kind: 'isr-exit', time: 12 });
+    expect(t.lanes.map((l) => l.name)).toEqual(['task 0x7', 'IRQ8', 'Scheduler', 'Idle', 'task 0x3', 'SysTick']);
+    expect(t.displayOrder().map((l) => l.name)).toEqual(['SysTick', 'IRQ8', 'task 0x3', 'task 0x7', 'Scheduler', 'Idle']);
+    // Lane indices (what segments refer to) do not move.
+    expect(t.displayOrder().map((l) => t.lanes[l.index].name)).toEqual(['SysTick', 'IRQ8', 'task 0x3', 'task 0x7', 'Scheduler', 'Idle']);
+  });
+
   it('turns an overflow into a gap and invents nothing across it', () => {
     const t = new Timeline();
     t.ingest({ kind: 'task-start-exec', time: 0, id: 1 });
