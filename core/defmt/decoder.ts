@@ -71,6 +71,8 @@ export class DecodeError extends Error {
 }
 
 const MAX_DEPTH = 32;
+const FLOAT_BYTES = new Uint8Array(8);
+const FLOAT_VIEW = new DataView(FLOAT_BYTES.buffer);
 
 class Reader {
   o = 0;
@@ -141,6 +143,17 @@ class Reader {
     for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(this.b[this.o + i]);
     this.o += n;
     return v;
+  }
+  /** Floats go through one shared 8-byte buffer: no view or copy allocated per value. */
+  f32(): number {
+    this.need(4);
+    for (let i = 0; i < 4; i++) FLOAT_BYTES[i] = this.b[this.o++];
+    return FLOAT_VIEW.getFloat32(0, true);
+  }
+  f64(): number {
+    this.need(8);
+    for (let i = 0; i < 8; i++) FLOAT_BYTES[i] = this.b[this.o++];
+    return FLOAT_VIEW.getFloat64(0, true);
   }
   bytes(n: number): Uint8Array {
     this.need(n);
@@ -240,14 +253,10 @@ export class FrameDecoder {
       case 'int':
         if (t.signed) return { t: 'i', v: toSigned(r.uint(t.bytes), t.bytes), bytes: t.bytes };
         return { t: 'u', v: r.uint(t.bytes) };
-      case 'f32': {
-        const v = new DataView(r.bytes(4).slice().buffer).getFloat32(0, true);
-        return { t: 'f', v, f32: true };
-      }
-      case 'f64': {
-        const v = new DataView(r.bytes(8).slice().buffer).getFloat64(0, true);
-        return { t: 'f', v, f32: false };
-      }
+      case 'f32':
+        return { t: 'f', v: r.f32(), f32: true };
+      case 'f64':
+        return { t: 'f', v: r.f64(), f32: false };
       case 'bool': {
         const b = r.u8();
         if (b > 1) throw new DecodeError('malformed', `bool byte ${b} is neither 0 nor 1`);
