@@ -31,7 +31,10 @@ export interface FlashAlgorithm {
   pcEraseAll?: number;
   pcVerify?: number;
   pcBlankCheck?: number;
-  /** Dapdeck's on-target CRC-32 routine (address, size) → crc, if the algorithm has one. */
+  /**
+   * Dapdeck's on-target CRC-32 routine (address, size, table) → crc, if the algorithm has one;
+   * `table` is the 256-word CRC-32 table the runner places in RAM beside the algorithm.
+   */
   pcCrc32?: number;
   /** Offset of the data section: r9 (static base) for algorithms built read-write position-independent. */
   dataSectionOffset: number;

@@ -12,6 +12,14 @@ const TABLE = (() => {
   return t;
 })();
 
+/** The table as 1 KiB of little-endian words: the on-target routine reads it from RAM. */
+export function crc32TableBytes(): Uint8Array {
+  const out = new Uint8Array(1024);
+  const view = new DataView(out.buffer);
+  for (let n = 0; n < 256; n++) view.setUint32(n * 4, TABLE[n], true);
+  return out;
+}
+
 export function crc32(data: Uint8Array, seed = 0): number {
   let c = ~seed >>> 0;
   for (let i = 0; i < data.length; i++) c = TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);

@@ -1,6 +1,7 @@
 /**
- * Flashing an image: plan → (skip unchanged sectors by on-target CRC) → erase → program with
- * double-buffered pages → verify. A flash is reported good only after verification passed.
+ * Flashing an image: plan → (find blank runs by on-target BlankCheck, skip unchanged sectors by
+ * on-target CRC) → erase what is neither → program with double-buffered pages → verify. A flash is
+ * reported good only after verification passed.
  */
 import type { DebugSession } from '../arm/session';
 import { hex32 } from '../dap/protocol';
@@ -26,9 +27,10 @@ export interface FlashOptions {
   verify?: boolean;
   /**
    * true: erase the whole chip first. 'auto' (default): erase the whole chip instead of sector by
-   * sector only when that loses nothing — every touched sector changes and every other sector is
-   * already blank (checked by on-target CRC) — since one chip erase is far cheaper than many sector
-   * erases on most parts. false: always erase sector by sector.
+   * sector only when that loses nothing — no touched sector keeps content it already had and every
+   * other sector is already blank (checked on the target) — since one chip erase is far cheaper
+   * than many sector erases on most parts. false: always erase sector by sector. Either way a
+   * sector found blank is not erased again.
    */
   chipErase?: boolean | 'auto';
   skipUnchanged?: boolean;
@@ -40,6 +42,8 @@ export interface FlashReport {
   sectorsTouched: number;
   sectorsSkipped: number;
   sectorsErased: number;
+  /** Touched sectors found already erased (programmed without an erase). */
+  sectorsBlank: number;
   chipErase: boolean;
   pagesProgrammed: number;
   bytesProgrammed: number;
@@ -81,6 +85,7 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     sectorsTouched: plans.length,
     sectorsSkipped: 0,
     sectorsErased: 0,
+    sectorsBlank: 0,
     chipErase: options.chipErase === true,
     pagesProgrammed: 0,
     bytesProgrammed: 0,
@@ -116,19 +121,37 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
       progress({ phase: 'plan', done: i + 1, total: plans.length });
     }
 
+    // Sectors already blank need no erase and no CRC: on a fresh or erased chip one fast call per
+    // run of touched sectors answers for all of them.
+    const blank = options.chipErase === true ? new Set<number>() : await blankSectors(runner, algorithm, work.map((w) => w.sector), check);
+    report.sectorsBlank = blank.size;
+
     // Skip sectors that already hold exactly what they should.
     let changed = work;
     if (options.skipUnchanged !== false && options.chipErase !== true) {
+      const erasedCrcs = new Map<number, number>();
+      const erasedCrc = (size: number) => erasedCrcs.get(size) ?? (erasedCrcs.set(size, crc32(new Uint8Array(size).fill(flash.erasedValue))), erasedCrcs.get(size)!);
       changed = [];
       for (const w of work) {
         check('planning');
-        const same = (await targetCrc(runner, algorithm, w.sector, session)) === w.crc;
-        if (!same) changed.push(w);
+        let crc = erasedCrc(w.sector.size);
+        if (!blank.has(w.sector.address)) {
+          crc = await targetCrc(runner, algorithm, w.sector, session);
+          // The CRC of an erased sector says it is blank just as surely as it says "unchanged".
+          if (crc === erasedCrc(w.sector.size)) blank.add(w.sector.address);
+        }
+        if (crc !== w.crc) changed.push(w);
       }
+      report.sectorsBlank = blank.size;
       report.sectorsSkipped = work.length - changed.length;
     }
+    const toErase = changed.filter((w) => !blank.has(w.sector.address));
+    // A chip erase must not take away a touched sector that was skipped because it already holds
+    // its content (a skipped blank sector stays blank, so that one is fine).
+    const changedSet = new Set(changed);
+    const keeps = work.some((w) => !changedSet.has(w) && !blank.has(w.sector.address));
 
-    if ((options.chipErase ?? 'auto') === 'auto' && changed.length > 1 && changed.length === work.length) {
+    if ((options.chipErase ?? 'auto') === 'auto' && toErase.length > 1 && !keeps) {
       report.chipErase = await restIsBlank(runner, algorithm, work);
     }
 
@@ -140,21 +163,21 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
       expectZero(await runner.call(algorithm.pcEraseAll, [], 'EraseChip', Math.max(flash.eraseSectorTimeoutMs * 4, 10_000)), 'EraseChip');
       progress({ phase: 'erase', done: 1, total: 1 });
     } else {
-      for (const [i, w] of changed.entries()) {
+      for (const [i, w] of toErase.entries()) {
         check('erase');
-        progress({ phase: 'erase', done: i, total: changed.length });
+        progress({ phase: 'erase', done: i, total: toErase.length });
         dirty.add(w.sector.address);
         expectZero(await runner.call(algorithm.pcEraseSector, [w.sector.address], `EraseSector(${hex32(w.sector.address)})`, flash.eraseSectorTimeoutMs), `EraseSector(${hex32(w.sector.address)})`);
         report.sectorsErased++;
       }
-      progress({ phase: 'erase', done: changed.length, total: changed.length });
+      progress({ phase: 'erase', done: toErase.length, total: toErase.length });
     }
 
     // Program, double-buffered: the next page crosses USB while the algorithm programs this one.
-    const pages: { address: number; data: Uint8Array }[] = [];
+    const pages: { address: number; data: Uint8Array; sector: number }[] = [];
     for (const w of changed) {
       for (const off of pagesToProgram(w.contents, flash.pageSize, flash.erasedValue)) {
-        pages.push({ address: w.sector.address + off, data: w.contents.subarray(off, off + flash.pageSize) });
+        pages.push({ address: w.sector.address + off, data: w.contents.subarray(off, off + flash.pageSize), sector: w.sector.address });
       }
     }
     const total = pages.length * flash.pageSize;
@@ -169,6 +192,7 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
         report.pagesProgrammed++;
         progress({ phase: 'program', done: report.pagesProgrammed * flash.pageSize, total });
       }
+      dirty.add(page.sector); // a blank sector being programmed is partly written until done
       await runner.start(algorithm.pcProgramPage, [page.address, page.data.length, buffer], `ProgramPage(${hex32(page.address)})`, flash.programPageTimeoutMs * 4);
       pendingPage = page;
     }
@@ -207,27 +231,57 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
   return report;
 }
 
-/** Whether every flash sector outside `work` is erased (one CRC call per run of such sectors). */
-async function restIsBlank(runner: AlgorithmRunner, algorithm: FlashAlgorithm, work: Work[]): Promise<boolean> {
-  if (algorithm.pcEraseAll === undefined || algorithm.pcCrc32 === undefined) return false;
-  const touched = new Set(work.map((w) => w.sector.address));
-  const runs: { start: number; size: number }[] = [];
-  for (const s of algorithm.flash.sectors) {
-    if (touched.has(s.address)) continue;
+/** Contiguous runs of the given sectors (in address order), merged. */
+function runsOf(sectors: Sector[]): { start: number; size: number; sectors: Sector[] }[] {
+  const runs: { start: number; size: number; sectors: Sector[] }[] = [];
+  for (const s of [...sectors].sort((a, b) => a.address - b.address)) {
     const last = runs[runs.length - 1];
-    if (last && last.start + last.size === s.address) last.size += s.size;
-    else runs.push({ start: s.address, size: s.size });
+    if (last && last.start + last.size === s.address) {
+      last.size += s.size;
+      last.sectors.push(s);
+    } else runs.push({ start: s.address, size: s.size, sectors: [s] });
   }
-  for (const run of runs) {
-    const crc = (await runner.call(algorithm.pcCrc32, [run.start, run.size], `Crc32(${hex32(run.start)})`, Math.max(2000, run.size / 1000))) >>> 0;
-    if (crc !== crc32(new Uint8Array(run.size).fill(algorithm.flash.erasedValue))) return false;
+  return runs;
+}
+
+/** Whether [start, start+size) holds only the erased value, asked of the target. */
+async function isBlank(runner: AlgorithmRunner, algorithm: FlashAlgorithm, start: number, size: number): Promise<boolean> {
+  const timeoutMs = Math.max(2000, size / 1000);
+  if (algorithm.pcBlankCheck !== undefined) {
+    return (await runner.call(algorithm.pcBlankCheck, [start, size, algorithm.flash.erasedValue], `BlankCheck(${hex32(start)})`, timeoutMs)) === 0;
+  }
+  const crc = await runner.crc32(start, size, timeoutMs);
+  return crc === crc32(new Uint8Array(size).fill(algorithm.flash.erasedValue));
+}
+
+/**
+ * Touched sectors that are already blank, by the algorithm's BlankCheck: one call per run of
+ * sectors; a run that is not entirely blank (the usual case when re-flashing) costs only until
+ * its first programmed byte and is then left to the per-sector CRC.
+ */
+async function blankSectors(runner: AlgorithmRunner, algorithm: FlashAlgorithm, sectors: Sector[], check: (what: string) => void): Promise<Set<number>> {
+  const blank = new Set<number>();
+  if (algorithm.pcBlankCheck === undefined) return blank;
+  for (const run of runsOf(sectors)) {
+    check('planning');
+    if (await isBlank(runner, algorithm, run.start, run.size)) for (const s of run.sectors) blank.add(s.address);
+  }
+  return blank;
+}
+
+/** Whether every flash sector outside `work` is erased (one call per run of such sectors). */
+async function restIsBlank(runner: AlgorithmRunner, algorithm: FlashAlgorithm, work: Work[]): Promise<boolean> {
+  if (algorithm.pcEraseAll === undefined || (algorithm.pcCrc32 === undefined && algorithm.pcBlankCheck === undefined)) return false;
+  const touched = new Set(work.map((w) => w.sector.address));
+  for (const run of runsOf(algorithm.flash.sectors.filter((s) => !touched.has(s.address)))) {
+    if (!(await isBlank(runner, algorithm, run.start, run.size))) return false;
   }
   return true;
 }
 
 async function targetCrc(runner: AlgorithmRunner, algorithm: FlashAlgorithm, sector: Sector, session: DebugSession): Promise<number> {
   if (algorithm.pcCrc32 !== undefined) {
-    return (await runner.call(algorithm.pcCrc32, [sector.address, sector.size], `Crc32(${hex32(sector.address)})`, 2000)) >>> 0;
+    return runner.crc32(sector.address, sector.size, 2000);
   }
   // No on-target CRC: read the sector back (slower: every byte crosses USB).
   return crc32(await session.ap.readMemory(sector.address, sector.size));
@@ -278,7 +332,7 @@ export function describeReport(r: FlashReport): string {
   const parts = [
     `${r.sectorsTouched} sector${r.sectorsTouched === 1 ? '' : 's'} in the image`,
     r.sectorsSkipped ? `${r.sectorsSkipped} unchanged (skipped)` : '',
-    r.chipErase ? 'chip erased' : `${r.sectorsErased} erased`,
+    r.chipErase ? 'chip erased' : `${r.sectorsErased} erased${r.sectorsBlank ? ` (${r.sectorsBlank} already blank)` : ''}`,
     `${r.pagesProgrammed} pages programmed (${r.bytesProgrammed} bytes)`,
     r.verified ? `verified (${r.verifyMethod})` : 'NOT verified',
   ].filter(Boolean);

@@ -11,6 +11,7 @@ import type { DebugSession } from '../arm/session';
 import { DebugError } from '../dap/errors';
 import { hex32 } from '../dap/protocol';
 import type { FlashAlgorithm } from './algorithm';
+import { crc32TableBytes } from './crc32';
 
 export interface RamRegion {
   start: number;
@@ -22,9 +23,12 @@ export interface Placement {
   staticBase: number;
   stackTop: number;
   buffers: [number, number];
+  /** The CRC-32 table for the algorithm's CRC routine (when it has one). */
+  crcTable?: number;
 }
 
 const STACK_SIZE = 512;
+const CRC_TABLE_SIZE = 1024;
 
 export class AlgorithmRunner {
   readonly placement: Placement;
@@ -46,23 +50,28 @@ export class AlgorithmRunner {
     // auto-increment block: even a host that streams without rewriting TAR writes them correctly.
     const first = align(stackTop, Math.min(1024, page));
     const buffers: [number, number] = [first, first + page];
-    const end = first + 2 * page;
+    const crcTable = algorithm.pcCrc32 !== undefined ? first + 2 * page : undefined;
+    const end = first + 2 * page + (crcTable !== undefined ? CRC_TABLE_SIZE : 0);
     if (end > ram.start + ram.size) {
       throw new DebugError(
         'target',
-        `flash algorithm ${algorithm.name} does not fit in RAM ${hex32(ram.start)}..${hex32(ram.start + ram.size)}: needs ${end - ram.start} bytes (code ${code}, stack ${STACK_SIZE}, 2 page buffers of ${page})`,
+        `flash algorithm ${algorithm.name} does not fit in RAM ${hex32(ram.start)}..${hex32(ram.start + ram.size)}: needs ${end - ram.start} bytes (code ${code}, stack ${STACK_SIZE}, 2 page buffers of ${page}${crcTable !== undefined ? `, CRC table ${CRC_TABLE_SIZE}` : ''})`,
       );
     }
-    this.placement = { base, staticBase: base + algorithm.dataSectionOffset, stackTop, buffers };
+    this.placement = { base, staticBase: base + algorithm.dataSectionOffset, stackTop, buffers, crcTable };
   }
 
   async load(): Promise<void> {
     const blob = new Uint8Array(Math.ceil(this.algorithm.blob.length / 4) * 4);
     blob.set(this.algorithm.blob);
-    await this.session.ap.writeMemory(this.placement.base, blob);
-    const back = await this.session.ap.readMemory(this.placement.base, blob.length);
-    if (!back.every((b, i) => b === blob[i])) {
-      throw new DebugError('target', `flash algorithm did not load: RAM at ${hex32(this.placement.base)} does not read back what was written`);
+    const parts: [number, Uint8Array][] = [[this.placement.base, blob]];
+    if (this.placement.crcTable !== undefined) parts.push([this.placement.crcTable, crc32TableBytes()]);
+    for (const [address, bytes] of parts) {
+      await this.session.ap.writeMemory(address, bytes);
+      const back = await this.session.ap.readMemory(address, bytes.length);
+      if (!back.every((b, i) => b === bytes[i])) {
+        throw new DebugError('target', `flash algorithm did not load: RAM at ${hex32(address)} does not read back what was written`);
+      }
     }
     await this.session.core.setBreakpoint(this.trap);
   }
@@ -105,6 +114,12 @@ export class AlgorithmRunner {
   async call(entry: number, args: number[], what: string, timeoutMs: number): Promise<number> {
     await this.start(entry, args, what, timeoutMs);
     return this.wait();
+  }
+
+  /** CRC-32 of flash [start, start+size) computed on the target by the algorithm's routine. */
+  async crc32(start: number, size: number, timeoutMs: number): Promise<number> {
+    if (this.algorithm.pcCrc32 === undefined || this.placement.crcTable === undefined) throw new DebugError('target', `internal: flash algorithm ${this.algorithm.name} has no CRC routine`);
+    return (await this.call(this.algorithm.pcCrc32, [start, size, this.placement.crcTable], `Crc32(${hex32(start)})`, timeoutMs)) >>> 0;
   }
 
   async unload(): Promise<void> {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DebugSession } from '../../core/arm/session';
 import { SimulatedProbe } from '../../core/sim/cmsis-dap-probe';
 import { algorithmFromFlm, type FlashAlgorithm } from '../../core/flash/algorithm';
-import { flashImage, FlashError } from '../../core/flash/flasher';
+import { eraseFlash, flashImage, FlashError } from '../../core/flash/flasher';
 import { loadImage } from '../../core/elf';
 import { FlashImage } from '../../core/elf/image';
 import { readControlBlock, scanForControlBlock } from '../../core/rtt/control-block';
@@ -113,6 +113,18 @@ describe('flashing hello onto a blank emulated micro:bit', () => {
     });
     await expect(attempt).rejects.toThrow(FlashError);
     await expect(attempt).rejects.toThrow(/verify failed: sector 0x00000000\.\.0x00000400 has CRC 0x[0-9a-f]{8}, expected 0x[0-9a-f]{8}/);
+  });
+
+  it('after a chip erase, finds the flash blank on the target and programs without erasing', async () => {
+    // QEMU's flash starts as zeros; a real blank nRF51 reads 0xFF. ERASEALL makes it that, then the
+    // algorithm's own BlankCheck (run on the emulated CPU) must report every touched sector blank.
+    await eraseFlash(session, algorithm, { ram: RAM });
+    expect(Array.from(await session.ap.readMemory(0, 8))).toEqual(new Array(8).fill(0xff));
+    const report = await flashImage(session, algorithm, image, { ram: RAM });
+    expect(report).toMatchObject({ sectorsBlank: report.sectorsTouched, sectorsErased: 0, chipErase: false, verified: true, verifyMethod: 'crc' });
+    for (const chunk of image.chunks) {
+      expect(Buffer.from(await session.ap.readMemory(chunk.address, chunk.data.length))).toEqual(Buffer.from(chunk.data));
+    }
   });
 
   it('refuses an image outside flash, naming file, segment and addresses', async () => {

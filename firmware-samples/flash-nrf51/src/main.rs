@@ -101,34 +101,64 @@ pub extern "C" fn Verify(address: u32, size: u32, data: *const u8) -> u32 {
     address + size
 }
 
-/// 0 when [address, address+size) holds only the erased value 0xFF, else 1.
+/// 0 when [address, address+size) holds only `pattern`'s low byte (the erased value), else 1.
+/// Word at a time where aligned (about 2.5 cycles per byte on the M0 instead of 11 for bytes):
+/// the host asks this of every run of sectors it may chip-erase over or skip erasing.
 #[no_mangle]
 pub extern "C" fn BlankCheck(address: u32, size: u32, pattern: u32) -> u32 {
-    let mut offset = 0;
-    while offset < size {
-        if unsafe { read_volatile((address + offset) as *const u8) } as u32 != (pattern & 0xff) {
+    let byte = pattern & 0xff;
+    let word = byte * 0x0101_0101;
+    let end = address + size;
+    let mut at = address;
+    while at < end && at % 4 != 0 {
+        if unsafe { read_volatile(at as *const u8) } as u32 != byte {
             return 1;
         }
-        offset += 1;
+        at += 1;
+    }
+    while end - at >= 4 {
+        if read(at) != word {
+            return 1;
+        }
+        at += 4;
+    }
+    while at < end {
+        if unsafe { read_volatile(at as *const u8) } as u32 != byte {
+            return 1;
+        }
+        at += 1;
     }
     0
 }
 
 /// CRC-32 (IEEE, reflected, as zlib) of [address, address+size): lets the host decide that a
 /// sector already holds the wanted bytes without reading it back over SWD.
+///
+/// `table` is the standard 256-entry CRC-32 table, which the host writes into RAM beside the
+/// algorithm when it loads it (building it here would cost ~20k cycles per call; a static table
+/// would need relocation). A word at a time where aligned: about 8 cycles per byte on the M0,
+/// against ~90 bit by bit.
 #[no_mangle]
-pub extern "C" fn Dapdeck_Crc32(address: u32, size: u32) -> u32 {
+pub extern "C" fn Dapdeck_Crc32(address: u32, size: u32, table: *const u32) -> u32 {
+    let t = |i: u32| unsafe { *table.add((i & 0xff) as usize) };
+    let end = address + size;
+    let mut at = address;
     let mut crc: u32 = 0xFFFF_FFFF;
-    let mut offset = 0;
-    while offset < size {
-        crc ^= unsafe { read_volatile((address + offset) as *const u8) } as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
-            bit += 1;
-        }
-        offset += 1;
+    while at < end && at % 4 != 0 {
+        crc = (crc >> 8) ^ t(crc ^ unsafe { read_volatile(at as *const u8) } as u32);
+        at += 1;
+    }
+    while end - at >= 4 {
+        crc ^= read(at);
+        crc = (crc >> 8) ^ t(crc);
+        crc = (crc >> 8) ^ t(crc);
+        crc = (crc >> 8) ^ t(crc);
+        crc = (crc >> 8) ^ t(crc);
+        at += 4;
+    }
+    while at < end {
+        crc = (crc >> 8) ^ t(crc ^ unsafe { read_volatile(at as *const u8) } as u32);
+        at += 1;
     }
     !crc
 }

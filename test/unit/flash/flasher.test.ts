@@ -32,11 +32,11 @@ function image(address: number, length: number, seed = 1): FlashImage {
 describe('flashing on the in-process model', () => {
   it('programs an image, keeps the rest of a partial sector, then skips it all the next time', async () => {
     const { target, session } = await bench();
-    target.loadFlash(0x1c00, new Uint8Array(0x400).fill(0xa5)); // old contents of the partial sector
+    target.loadFlash(0, new Uint8Array(0x2000).fill(0xa5)); // the previous firmware, incl. the partial sector
     const img = image(0x0, 0x1d00); // 7 full sectors + 256 bytes of the 8th
     const first = await flashImage(session, ALGORITHM, img, { ram: RAM });
     // Every touched sector changes and the rest of the chip is blank: one chip erase loses nothing.
-    expect(first).toMatchObject({ sectorsTouched: 8, sectorsSkipped: 0, chipErase: true, sectorsErased: 0, verified: true, verifyMethod: 'crc' });
+    expect(first).toMatchObject({ sectorsTouched: 8, sectorsSkipped: 0, sectorsBlank: 0, chipErase: true, sectorsErased: 0, verified: true, verifyMethod: 'crc' });
     expect(Buffer.from(target.flash.subarray(0, 0x1d00))).toEqual(Buffer.from(img.chunks[0].data));
     expect(target.flash.subarray(0x1d00, 0x2000).every((b) => b === 0xa5)).toBe(true);
     const again = await flashImage(session, ALGORITHM, img, { ram: RAM });
@@ -45,21 +45,45 @@ describe('flashing on the in-process model', () => {
 
   it('erases sector by sector when other sectors hold data', async () => {
     const { target, session } = await bench();
+    target.loadFlash(0, new Uint8Array(0x1000).fill(0x5a)); // the previous firmware
     target.loadFlash(0x8000, Uint8Array.of(1, 2, 3, 4)); // someone else's data (settings, bootloader…)
     const report = await flashImage(session, ALGORITHM, image(0, 0x1000), { ram: RAM });
-    expect(report).toMatchObject({ chipErase: false, sectorsErased: 4, verified: true });
+    expect(report).toMatchObject({ chipErase: false, sectorsErased: 4, sectorsBlank: 0, verified: true });
     expect(Array.from(target.flash.subarray(0x8000, 0x8004))).toEqual([1, 2, 3, 4]);
     const forced = await flashImage(session, ALGORITHM, image(0, 0x1000, 2), { ram: RAM, chipErase: false });
     expect(forced.chipErase).toBe(false);
   });
 
+  it('programs blank sectors without erasing them (BlankCheck on the target)', async () => {
+    const { target, session } = await bench();
+    target.loadFlash(0x8000, Uint8Array.of(1, 2, 3, 4));
+    const img = image(0, 0x1000);
+    const report = await flashImage(session, ALGORITHM, img, { ram: RAM });
+    expect(report).toMatchObject({ chipErase: false, sectorsErased: 0, sectorsBlank: 4, sectorsSkipped: 0, pagesProgrammed: 4, verified: true });
+    expect(Buffer.from(target.flash.subarray(0, 0x1000))).toEqual(Buffer.from(img.chunks[0].data));
+    expect(Array.from(target.flash.subarray(0x8000, 0x8004))).toEqual([1, 2, 3, 4]);
+    // A bigger image over it, with stale data in one new sector: the run is not blank, so each
+    // sector's CRC decides — unchanged ones are skipped, erased ones (blank CRC) are programmed
+    // without an erase, and only the stale one is erased.
+    target.loadFlash(0x1000, new Uint8Array(0x400).fill(0x11));
+    const grown = await flashImage(session, ALGORITHM, image(0, 0x2000), { ram: RAM });
+    expect(grown).toMatchObject({ sectorsTouched: 8, sectorsBlank: 3, sectorsSkipped: 4, chipErase: false, sectorsErased: 1, pagesProgrammed: 4, verified: true });
+    expect(Buffer.from(target.flash.subarray(0, 0x2000))).toEqual(Buffer.from(image(0, 0x2000).chunks[0].data));
+  });
+
   it('does not program pages that are all erased bytes', async () => {
-    const { session } = await bench();
+    const { target, session } = await bench();
+    target.loadFlash(0x4000, new Uint8Array(0x800).fill(0x33)); // old contents in both sectors
     const data = new Uint8Array(0x800).fill(0xff);
     data[0x10] = 1;
     const report = await flashImage(session, ALGORITHM, new FlashImage('sparse.bin', [{ address: 0x4000, data, source: 'binary' }]), { ram: RAM });
-    // The second sector is all 0xFF in the image and already erased: skipped, not even erased.
-    expect(report).toMatchObject({ sectorsTouched: 2, sectorsSkipped: 1, sectorsErased: 1, pagesProgrammed: 1 });
+    // The second sector is all 0xFF in the image: erased, nothing programmed into it.
+    expect(report).toMatchObject({ sectorsTouched: 2, sectorsSkipped: 0, pagesProgrammed: 1, verified: true });
+    expect(target.flash.subarray(0x4400, 0x4800).every((b) => b === 0xff)).toBe(true);
+    // On blank flash the all-0xFF sector needs nothing at all: skipped, not even erased.
+    const fresh = await bench();
+    const again = await flashImage(fresh.session, ALGORITHM, new FlashImage('sparse.bin', [{ address: 0x4000, data, source: 'binary' }]), { ram: RAM });
+    expect(again).toMatchObject({ sectorsTouched: 2, sectorsBlank: 2, sectorsSkipped: 1, sectorsErased: 0, pagesProgrammed: 1, verified: true });
   });
 
   it('reads back instead when the algorithm has no CRC routine', async () => {
