@@ -329,7 +329,17 @@ export class Timeline {
   segments(t0 = -Infinity, t1 = Infinity, limit = Infinity): Segment[] {
     const out: Segment[] = [];
     const oldest = (this.head - this.count + this.cap) % this.cap;
-    // Segments are time-ordered: binary search for the first that ends at or after t0.
+    for (let k = this.firstEndingFrom(t0); k < this.count && out.length < limit; k++) {
+      const i = (oldest + k) % this.cap;
+      if (this.segStart[i] > t1) break;
+      out.push({ lane: this.segLane[i], start: this.segStart[i], end: this.segEnd[i], depth: this.segFlags[i] & 0x7f, truncated: (this.segFlags[i] & 0x80) !== 0 });
+    }
+    return out;
+  }
+
+  /** Position (from the oldest) of the first stored segment ending at or after t0: segments are time-ordered. */
+  private firstEndingFrom(t0: number): number {
+    const oldest = (this.head - this.count + this.cap) % this.cap;
     let lo = 0;
     let hi = this.count;
     while (lo < hi) {
@@ -337,12 +347,7 @@ export class Timeline {
       if (this.segEnd[(oldest + mid) % this.cap] < t0) lo = mid + 1;
       else hi = mid;
     }
-    for (let k = lo; k < this.count && out.length < limit; k++) {
-      const i = (oldest + k) % this.cap;
-      if (this.segStart[i] > t1) break;
-      out.push({ lane: this.segLane[i], start: this.segStart[i], end: this.segEnd[i], depth: this.segFlags[i] & 0x7f, truncated: (this.segFlags[i] & 0x80) !== 0 });
-    }
-    return out;
+    return lo;
   }
 
   get storedSegments(): number {
@@ -373,7 +378,60 @@ export class Timeline {
     return { kind: 'load', bucketTicks: this.bucketTicks * factor, origin: origin + firstBucket * this.bucketTicks, lanes: out };
   }
 
-  /** Busy ticks per lane since the start (for live load tables: diff two snapshots). */
+  /**
+   * CPU load over [t0, t1] in `columns` equal slices: the share of each slice spent outside the
+   * Idle lane (tasks, ISRs, the scheduler). Exact from the stored segments when they cover the
+   * range and are not too many to walk; else from the pre-aggregated buckets. NaN for slices with
+   * no recording (before the first event, after the last).
+   */
+  cpuLoad(t0: number, t1: number, columns: number, maxSegments = 10_000): Float64Array {
+    const out = new Float64Array(Math.max(1, columns));
+    const width = (t1 - t0) / out.length;
+    if (!(width > 0) || Number.isNaN(this.first)) return out.fill(NaN);
+    const idle = new Uint8Array(Math.max(1, this.lanes.length));
+    for (const l of this.lanes) idle[l.index] = l.kind === 'idle' ? 1 : 0;
+    const add = (start: number, end: number, weight: number) => {
+      const a = Math.max(start, t0);
+      const b = Math.min(end, t1);
+      if (b <= a) return;
+      const c0 = Math.min(out.length - 1, Math.floor((a - t0) / width));
+      const c1 = Math.min(out.length - 1, Math.floor((b - t0) / width));
+      for (let c = c0; c <= c1; c++) {
+        const lo = Math.max(a, t0 + c * width);
+        const hi = Math.min(b, t0 + (c + 1) * width);
+        if (hi > lo) out[c] += (hi - lo) * weight;
+      }
+    };
+    // Straight from the ring (no Segment objects): how many segments the window holds decides.
+    const oldest = (this.head - this.count + this.cap) % this.cap;
+    const from = this.firstEndingFrom(t0);
+    let to = from;
+    while (to < this.count && to - from <= maxSegments && this.segStart[(oldest + to) % this.cap] <= t1) to++;
+    const covered = this.count > 0 && this.segStart[oldest] <= Math.max(t0, this.first);
+    if (to - from <= maxSegments && covered) {
+      for (let k = from; k < to; k++) {
+        const i = (oldest + k) % this.cap;
+        if (!idle[this.segLane[i]]) add(this.segStart[i], this.segEnd[i], 1);
+      }
+    } else {
+      const origin = Number.isNaN(this.bucketOrigin) ? this.first : this.bucketOrigin;
+      const b0 = Math.max(0, Math.floor((t0 - origin) / this.bucketTicks));
+      const b1 = Math.min(this.bucketCount - 1, Math.floor((t1 - origin) / this.bucketTicks));
+      for (let b = b0; b <= b1; b++) {
+        let busy = 0;
+        for (let l = 0; l < this.buckets.length; l++) if (!idle[l]) busy += this.buckets[l][b] ?? 0;
+        // Spread the bucket's busy time evenly over it: the buckets are all that is known here.
+        if (busy > 0) add(origin + b * this.bucketTicks, origin + (b + 1) * this.bucketTicks, busy / this.bucketTicks);
+      }
+    }
+    for (let c = 0; c < out.length; c++) {
+      const lo = Math.max(t0 + c * width, this.first);
+      const hi = Math.min(t0 + (c + 1) * width, this.last);
+      out[c] = hi > lo ? Math.min(1, out[c] / (hi - lo)) : NaN;
+    }
+    return out;
+  }
+
   /**
    * Lanes in the order people read them (as SystemView lists them): interrupts by exception
    * number, then tasks by id, then the scheduler and idle. Lane indices follow first appearance,
@@ -384,6 +442,7 @@ export class Timeline {
     return [...this.lanes].sort((a, b) => rank[a.kind] - rank[b.kind] || a.id - b.id || a.index - b.index);
   }
 
+  /** Busy ticks per lane since the start (for live load tables: diff two snapshots). */
   busySnapshot(): number[] {
     return this.lanes.map((l) => l.stats.busy);
   }

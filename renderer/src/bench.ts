@@ -8,7 +8,7 @@
 import { Terminal } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
 import { Timeline } from '../../core/trace/timeline';
-import { drawTimeline } from './ui/timeline-draw';
+import { drawLoadChart, drawTimeline, meanOf } from './ui/timeline-draw';
 import { decodeToText, frames, table } from './bench-shared';
 
 function writeAll(term: Terminal, chunks: string[]): Promise<void> {
@@ -117,12 +117,14 @@ function timelineBench(events: number) {
     const t0 = Math.max(model.first, center - span / 2);
     const start = performance.now();
     items = drawTimeline(g, model, { t0, t1: t0 + span }, { width: 1200, laneHeight: 28, labelWidth: 100 });
+    const load = model.cpuLoad(t0, t0 + span, 1100);
+    drawLoadChart(g, load, model.lanes.length * 28, 1200, meanOf(load), 100);
     times.push(performance.now() - start);
   }
   times.sort((a, b) => a - b);
   return {
     bench: 'browser-timeline',
-    note: 'Chromium headless, canvas 2D, frame = model view query + drawing; 240 frames zooming 1× → 4096× → 1× while panning',
+    note: 'Chromium headless, canvas 2D, frame = model view query + lanes + CPU-load strip; 240 frames zooming 1× → 4096× → 1× while panning',
     events: model.events,
     storedSegments: model.storedSegments,
     frames: times.length,

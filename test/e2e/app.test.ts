@@ -113,6 +113,17 @@ describe('the web app', () => {
       return !!m && Number(m[1]) > 200;
     });
     await page.waitForTimeout(400);
+    // The CPU-load strip under the lanes: everything but Idle over the window; for this firmware
+    // (mostly asleep) it agrees with the Idle lane's share in the statistics.
+    const load = Number(await page.getAttribute('[data-testid=timeline-canvas]', 'data-cpu-load'));
+    const idleShare = Number((await page.$$eval('[data-testid=timeline-stats] tbody tr', (trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')))).find((r) => r[0] === 'Idle')![3].replace('%', '')) / 100;
+    expect(load).toBeGreaterThan(0);
+    expect(load).toBeLessThan(0.2);
+    expect(Math.abs(1 - idleShare - load)).toBeLessThan(0.03);
+    const box = (await page.$('[data-testid=timeline-canvas]'))!;
+    const rect = (await box.boundingBox())!;
+    await page.mouse.move(rect.x + rect.width / 2, rect.y + 7 * 26 + 30);
+    await page.waitForFunction(() => /CPU load [\d.]+ % at [\d.]+ ms/.test(document.querySelector('[data-testid=timeline]')?.textContent ?? ''));
     await page.screenshot({ path: resolve(ARTIFACTS, 'timeline-zoomed-out.png') });
   }, 120_000);
 

@@ -16,8 +16,8 @@ import { SV_COMMAND, findSysViewChannels } from '../../../core/trace/systemview'
 import { SystemViewTrace, statsRows } from '../../../core/trace/session';
 import { WebSocketTransport } from './ws-transport';
 import { PortTransport } from './webusb';
-import type { FromWorker, LogLine, TimelineView, ToWorker } from './protocol';
-import { drawTimeline } from '../ui/timeline-draw';
+import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT, type FromWorker, type LogLine, type TimelineSnapshot, type TimelineView, type ToWorker } from './protocol';
+import { drawLoadChart, drawTimeline, meanOf } from '../ui/timeline-draw';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -167,13 +167,16 @@ async function stopTrace(): Promise<void> {
 let canvas: OffscreenCanvas | null = null;
 let view: TimelineView = { windowUs: 50_000, backUs: 0, width: 900, height: 200, dpr: 1 };
 
+let lastLoad: TimelineSnapshot['load'] = { fromUs: 0, toUs: 0, values: new Float32Array(0), meanInView: NaN };
+
 /** Draw the timeline from the model for the current view (the canvas is ours: OffscreenCanvas). */
 function drawCanvas(): void {
   if (!canvas || !trace || Number.isNaN(trace.timeline.first)) return;
   const t = trace.timeline;
   const ticksPerUs = (trace.sysFreq || 1e6) / 1e6;
   const width = Math.max(200, view.width);
-  const height = Math.max(60, t.lanes.length * 26 + 22);
+  const lanesHeight = t.lanes.length * TIMELINE_LANE_HEIGHT;
+  const height = lanesHeight + LOAD_CHART_HEIGHT + 22;
   if (canvas.width !== Math.round(width * view.dpr) || canvas.height !== Math.round(height * view.dpr)) {
     canvas.width = Math.round(width * view.dpr);
     canvas.height = Math.round(height * view.dpr);
@@ -184,17 +187,20 @@ function drawCanvas(): void {
   g.fillRect(0, 0, width, height);
   const t1 = t.last - view.backUs * ticksPerUs;
   const t0 = Math.max(t.first, t1 - view.windowUs * ticksPerUs);
-  drawTimeline(g as unknown as CanvasRenderingContext2D, t, { t0, t1 }, { width, laneHeight: 26, labelWidth: 110 });
-  // Gaps (target-side overflow) in red over every lane.
+  drawTimeline(g as unknown as CanvasRenderingContext2D, t, { t0, t1 }, { width, laneHeight: TIMELINE_LANE_HEIGHT, labelWidth: TIMELINE_LABEL_WIDTH });
+  const load = t.cpuLoad(t0, t1, Math.max(1, Math.round(width - TIMELINE_LABEL_WIDTH)));
+  lastLoad = { fromUs: trace.seconds(t0 - t.first) * 1e6, toUs: trace.seconds(t1 - t.first) * 1e6, values: Float32Array.from(load), meanInView: meanOf(load) };
+  drawLoadChart(g as unknown as CanvasRenderingContext2D, load, lanesHeight, width, lastLoad.meanInView);
+  // Gaps (target-side overflow) in red over every lane and the load chart.
   g.fillStyle = 'rgba(244, 67, 54, 0.35)';
-  const x = (tick: number) => 110 + ((tick - t0) / Math.max(1, t1 - t0)) * (width - 110);
+  const x = (tick: number) => TIMELINE_LABEL_WIDTH + ((tick - t0) / Math.max(1, t1 - t0)) * (width - TIMELINE_LABEL_WIDTH);
   for (const gap of t.gaps) {
     if (gap.end < t0 || gap.start > t1) continue;
-    g.fillRect(x(Math.max(gap.start, t0)), 0, Math.max(2, x(Math.min(gap.end, t1)) - x(Math.max(gap.start, t0))), t.lanes.length * 26);
+    g.fillRect(x(Math.max(gap.start, t0)), 0, Math.max(2, x(Math.min(gap.end, t1)) - x(Math.max(gap.start, t0))), lanesHeight + LOAD_CHART_HEIGHT);
   }
   g.fillStyle = '#90a4ae';
   g.font = '11px system-ui, sans-serif';
-  g.fillText(`${(trace.seconds(t0 - t.first) * 1000).toFixed(2)} ms`, 112, height - 6);
+  g.fillText(`${(trace.seconds(t0 - t.first) * 1000).toFixed(2)} ms`, TIMELINE_LABEL_WIDTH + 2, height - 6);
   g.fillText(`${(trace.seconds(t1 - t.first) * 1000).toFixed(2)} ms`, width - 80, height - 6);
 }
 
@@ -210,6 +216,7 @@ setInterval(() => {
       lanes: statsRows(trace).map((r) => ({ name: r.lane, kind: r.kind, activations: r.activations, load: r.load, meanUs: r.meanSeconds * 1e6, maxUs: r.maxSeconds * 1e6 })),
       spanUs: us(t.last),
       gaps: t.gaps.map((g) => [us(g.start), us(g.end)]),
+      load: lastLoad,
     },
   });
 }, 300);

@@ -45,7 +45,14 @@ export interface TimelineSnapshot {
   lanes: LaneSummary[];
   spanUs: number;
   gaps: [number, number][];
+  /** CPU load (0–1, NaN where nothing was recorded) per pixel column of the window last drawn. */
+  load: { fromUs: number; toUs: number; values: Float32Array; meanInView: number };
 }
+
+/** Height of the CPU-load strip under the lanes (the worker draws it, the page hovers it). */
+export const LOAD_CHART_HEIGHT = 56;
+export const TIMELINE_LANE_HEIGHT = 26;
+export const TIMELINE_LABEL_WIDTH = 110;
 
 export type FromWorker =
   | { type: 'status'; state: 'disconnected' | 'connecting' | 'connected' | 'busy'; detail: string }

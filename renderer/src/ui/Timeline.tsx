@@ -5,9 +5,8 @@
  * and shows the statistics table.
  */
 import { useEffect, useRef, useState } from 'react';
-import type { TimelineSnapshot, TimelineView } from '../device/protocol';
+import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT as LANE_HEIGHT, type TimelineSnapshot, type TimelineView } from '../device/protocol';
 
-const LANE_HEIGHT = 26;
 const MIN_WINDOW_US = 200;
 
 export function Timeline(props: { snapshot: TimelineSnapshot | null; onCanvas(canvas: OffscreenCanvas): void; onView(view: TimelineView): void }) {
@@ -29,7 +28,8 @@ export function Timeline(props: { snapshot: TimelineSnapshot | null; onCanvas(ca
   }, [snapshot, props]);
 
   const width = canvas.current?.clientWidth ?? 900;
-  const height = Math.max(80, (snapshot?.lanes.length ?? 3) * LANE_HEIGHT + 22);
+  const lanesHeight = (snapshot?.lanes.length ?? 3) * LANE_HEIGHT;
+  const height = lanesHeight + LOAD_CHART_HEIGHT + 22;
   useEffect(() => {
     if (!handed.current) return;
     props.onView({ windowUs: view.windowUs, backUs: view.follow ? 0 : view.backUs, width, height, dpr: window.devicePixelRatio || 1 });
@@ -46,6 +46,7 @@ export function Timeline(props: { snapshot: TimelineSnapshot | null; onCanvas(ca
         hidden={!snapshot}
         tabIndex={0}
         data-testid="timeline-canvas"
+        data-cpu-load={snapshot && !Number.isNaN(snapshot.load.meanInView) ? snapshot.load.meanInView.toFixed(4) : undefined}
         style={{ height }}
         onWheel={(e) => zoom(e.deltaY < 0 ? 0.8 : 1.25)}
         onMouseDown={(e) => (drag.current = e.clientX)}
@@ -55,9 +56,19 @@ export function Timeline(props: { snapshot: TimelineSnapshot | null; onCanvas(ca
           if (drag.current !== null) {
             const dx = e.clientX - drag.current;
             drag.current = e.clientX;
-            pan((dx / Math.max(1, width - 110)) * view.windowUs);
+            pan((dx / Math.max(1, width - TIMELINE_LABEL_WIDTH)) * view.windowUs);
           }
-          const l = snapshot?.lanes[Math.floor(e.nativeEvent.offsetY / LANE_HEIGHT)];
+          const { offsetX, offsetY } = e.nativeEvent;
+          if (snapshot && offsetY >= lanesHeight && offsetY < lanesHeight + LOAD_CHART_HEIGHT && offsetX >= TIMELINE_LABEL_WIDTH) {
+            // The load strip: the value under the cursor, from the columns the worker last drew.
+            const { values, fromUs, toUs } = snapshot.load;
+            const c = Math.floor(((offsetX - TIMELINE_LABEL_WIDTH) / Math.max(1, width - TIMELINE_LABEL_WIDTH)) * values.length);
+            const at = fromUs + ((c + 0.5) / Math.max(1, values.length)) * (toUs - fromUs);
+            const v = values[c];
+            setHover(v === undefined || Number.isNaN(v) ? null : `CPU load ${(v * 100).toFixed(1)} % at ${(at / 1000).toFixed(3)} ms (everything but Idle)`);
+            return;
+          }
+          const l = snapshot?.lanes[Math.floor(offsetY / LANE_HEIGHT)];
           setHover(l ? `${l.name}: ${l.activations} runs, mean ${l.meanUs.toFixed(1)} µs, max ${l.maxUs.toFixed(1)} µs, load ${(l.load * 100).toFixed(1)}%` : null);
         }}
         onKeyDown={(e) => {
@@ -91,7 +102,10 @@ export function Timeline(props: { snapshot: TimelineSnapshot | null; onCanvas(ca
                   <td>{l.kind}</td>
                   <td>{l.activations}</td>
                   <td>
-                    <span className="bar" style={{ width: `${Math.min(100, l.load * 100)}%` }} /> {(l.load * 100).toFixed(1)}%
+                    <span className="load-track">
+                      <span className="load-fill" style={{ width: `${Math.min(100, l.load * 100)}%` }} />
+                    </span>
+                    {(l.load * 100).toFixed(1)}%
                   </td>
                   <td>{l.meanUs.toFixed(1)}</td>
                   <td>{l.maxUs.toFixed(1)}</td>

@@ -22,30 +22,104 @@ export function drawTimeline(g: CanvasRenderingContext2D, model: Timeline, view:
   const x = (t: number) => labelWidth + ((t - view.t0) / span) * plot;
   const v = model.view(view.t0, view.t1, Math.max(500, plot * 2));
   let items = 0;
+  // One path per lane, filled once with the lane's colour: a fillStyle change and a fill per
+  // rectangle is what made a busy frame slow on a software canvas.
+  const paths = Array.from({ length: Math.max(1, lanes) }, () => new Path2D());
   if (v.kind === 'segments') {
     for (const s of v.segments) {
-      g.fillStyle = COLOURS[s.lane % COLOURS.length];
       const x0 = Math.max(labelWidth, x(s.start));
-      g.fillRect(x0, row[s.lane] * h + 3, Math.max(1, Math.min(width, x(s.end)) - x0), h - 6);
+      paths[s.lane].rect(x0, row[s.lane] * h + 3, Math.max(1, Math.min(width, x(s.end)) - x0), h - 6);
       items++;
     }
   } else {
     for (let lane = 0; lane < v.lanes.length; lane++) {
       const loads = v.lanes[lane];
-      g.fillStyle = COLOURS[lane % COLOURS.length];
       for (let i = 0; i < loads.length; i++) {
         if (loads[i] <= 0) continue;
         const t = v.origin + i * v.bucketTicks;
         const x0 = Math.max(labelWidth, x(t));
         const w = Math.max(1, x(t + v.bucketTicks) - x0);
         const barH = Math.max(1, (h - 6) * Math.min(1, loads[i] * 4));
-        g.fillRect(x0, row[lane] * h + h - 3 - barH, w, barH);
+        paths[lane].rect(x0, row[lane] * h + h - 3 - barH, w, barH);
         items++;
       }
     }
+  }
+  // Colours by row (stable run to run); idle and the scheduler muted so work stands out.
+  for (let lane = 0; lane < lanes; lane++) {
+    const kind = model.lanes[lane].kind;
+    g.fillStyle = kind === 'idle' ? '#3d4b53' : kind === 'scheduler' ? '#78909c' : COLOURS[row[lane] % COLOURS.length];
+    g.fill(paths[lane]);
   }
   g.fillStyle = '#cfd8dc';
   g.font = '12px system-ui, sans-serif';
   for (let r = 0; r < lanes; r++) g.fillText(order[r].name, 6, r * h + h / 2 + 4);
   return items;
+}
+
+/** Mean of the known (non-NaN) values, NaN if none. */
+export function meanOf(values: ArrayLike<number>): number {
+  let sum = 0;
+  let n = 0;
+  for (let i = 0; i < values.length; i++) {
+    if (Number.isNaN(values[i])) continue;
+    sum += values[i];
+    n++;
+  }
+  return n ? sum / n : NaN;
+}
+
+/**
+ * The CPU-load strip under the lanes: one column per pixel, the share of that slice of time spent
+ * outside Idle (tasks, interrupts, scheduler), with 50 % and 100 % lines; columns with nothing
+ * recorded stay empty rather than reading as idle.
+ */
+export function drawLoadChart(g: CanvasRenderingContext2D, load: ArrayLike<number>, top: number, width: number, mean: number, labelWidth = 110, height = 56): void {
+  const plotTop = top + 6;
+  const plotHeight = height - 12;
+  g.fillStyle = '#11151a';
+  g.fillRect(0, top, width, height);
+  g.strokeStyle = '#263238';
+  g.lineWidth = 1;
+  for (const level of [0, 0.5, 1]) {
+    const y = Math.round(plotTop + plotHeight * (1 - level)) + 0.5;
+    g.beginPath();
+    g.moveTo(labelWidth, y);
+    g.lineTo(width, y);
+    g.stroke();
+  }
+  // One filled path (a step outline per run of recorded columns), not a rectangle per column:
+  // a single fill is what keeps this strip cheap at every zoom.
+  g.fillStyle = 'rgba(79, 195, 247, 0.75)';
+  const columnWidth = (width - labelWidth) / Math.max(1, load.length);
+  const base = plotTop + plotHeight;
+  g.beginPath();
+  let open = false;
+  for (let c = 0; c <= load.length; c++) {
+    const v = c < load.length ? load[c] : NaN;
+    const x = labelWidth + c * columnWidth;
+    if (Number.isNaN(v)) {
+      if (open) {
+        g.lineTo(x, base);
+        g.closePath();
+        open = false;
+      }
+      continue;
+    }
+    const y = base - Math.max(v > 0 ? 1 : 0, v * plotHeight);
+    if (!open) {
+      g.moveTo(x, base);
+      open = true;
+    }
+    g.lineTo(x, y);
+    g.lineTo(x + columnWidth, y);
+  }
+  g.fill();
+  g.fillStyle = '#cfd8dc';
+  g.font = '12px system-ui, sans-serif';
+  g.fillText('CPU load', 6, top + height / 2);
+  g.fillStyle = '#90a4ae';
+  g.font = '11px system-ui, sans-serif';
+  g.fillText(Number.isNaN(mean) ? '—' : `mean ${(mean * 100).toFixed(1)} %`, 6, top + height / 2 + 14);
+  g.fillText('100 %', width - 34, plotTop + 9);
 }

@@ -62,6 +62,24 @@ describe('timeline', () => {
     expect(t.displayOrder().map((l) => t.lanes[l.index].name)).toEqual(['SysTick', 'IRQ8', 'task 0x3', 'task 0x7', 'Scheduler', 'Idle']);
   });
 
+  it('gives the CPU load over a window, from segments or from the buckets alike', () => {
+    const t = new Timeline({ bucketTicks: 10 });
+    t.ingest({ kind: 'task-start-exec', time: 0, id: 1 });
+    t.ingest({ kind: 'task-stop-exec', time: 50 });
+    t.ingest({ kind: 'idle', time: 50 });
+    t.ingest({ kind: 'isr-enter', time: 100, id: 15 });
+    t.ingest({ kind: 'isr-exit', time: 110 });
+    t.ingest({ kind: 'task-start-exec', time: 200, id: 1 });
+    const exact = Array.from(t.cpuLoad(0, 200, 4));
+    expect(exact).toEqual([1, 0, 0.2, 0]);
+    const fromBuckets = Array.from(t.cpuLoad(0, 200, 4, 0));
+    expect(fromBuckets.map((v) => +v.toFixed(6))).toEqual([1, 0, 0.2, 0]);
+    // Nothing recorded past the last event: unknown, not idle.
+    const beyond = t.cpuLoad(150, 250, 2);
+    expect(beyond[0]).toBe(0);
+    expect(beyond[1]).toBeNaN();
+  });
+
   it('turns an overflow into a gap and invents nothing across it', () => {
     const t = new Timeline();
     t.ingest({ kind: 'task-start-exec', time: 0, id: 1 });
