@@ -227,6 +227,7 @@ export async function pollLoop(
       session = await attach();
       await handlers.onAttach?.(session);
       session.stats.resets++;
+      idle = 0; // firmware that just started usually talks at once: poll fast again
       continue;
     }
     if (result.chunks.length) {

@@ -4,7 +4,7 @@ import { DebugSession } from '../../../core/arm/session';
 import { SimulatedProbe } from '../../../core/sim/cmsis-dap-probe';
 import { MemoryTarget } from '../../../core/sim/memory-target';
 import { RttProducer, auditMessages } from '../../../core/sim/rtt-producer';
-import { RttSession, RttNotFoundError, pollLoop } from '../../../core/rtt/session';
+import { RttSession, RttNotFoundError, pollLoop, type PollResult, type UpData } from '../../../core/rtt/session';
 
 async function bench(mode: 'block' | 'skip' | 'trim', rate = 50_000, bufferSize = 256) {
   const target = new MemoryTarget('cortex-m3');
@@ -102,6 +102,61 @@ describe('RTT session', () => {
     expect(err.message).toMatch(/^no RTT control block found in 0x20000000\.\.0x20001000 after 0\.\d s: the "SEGGER RTT" ID never appeared/);
     const at = await RttSession.attach(session.ap, { address: 0x20000100, timeoutMs: 20 }).catch((e) => e);
     expect(at.message).toMatch(/at 0x20000100 \(the ELF's _SEGGER_RTT symbol\)/);
+  });
+});
+
+describe('poll loop pacing', () => {
+  it('polls again at once while data flows, backs off 1, 2, 4… ms to the cap while idle, and re-attaches after a reset', async () => {
+    const chunk = { channel: 0, data: Uint8Array.of(1) } as unknown as UpData;
+    // What successive polls return, in order; the loop is stopped when the script runs out.
+    const script: PollResult[] = [
+      { kind: 'data', chunks: [chunk] },
+      { kind: 'data', chunks: [chunk] },
+      ...Array.from({ length: 7 }, (): PollResult => ({ kind: 'data', chunks: [] })),
+      { kind: 'data', chunks: [chunk] },
+      { kind: 'data', chunks: [] },
+      { kind: 'reset', reason: 'block gone' },
+      { kind: 'data', chunks: [] },
+    ];
+    const log: string[] = [];
+    const stop = new AbortController();
+    const session = {
+      stats: { resets: 0 },
+      async poll(): Promise<PollResult> {
+        const next = script.shift()!;
+        if (script.length === 0) stop.abort();
+        return next;
+      },
+    } as unknown as RttSession;
+    let attaches = 0;
+    await pollLoop(
+      async () => {
+        attaches++;
+        log.push('attach');
+        return session;
+      },
+      { onData: () => void log.push('data'), onReset: (reason) => log.push(`reset: ${reason}`) },
+      { signal: stop.signal, maxIdleMs: 20, sleep: async (ms) => void log.push(`sleep ${ms}`) },
+    );
+    expect(log).toEqual([
+      'attach',
+      'data',
+      'data', // no sleep between polls that found data
+      'sleep 1',
+      'sleep 2',
+      'sleep 4',
+      'sleep 8',
+      'sleep 16',
+      'sleep 20', // capped
+      'sleep 20',
+      'data', // data again: back to polling at once…
+      'sleep 1', // …and the next idle poll starts the backoff over
+      'reset: block gone',
+      'attach',
+      'sleep 1',
+    ]);
+    expect(attaches).toBe(2);
+    expect(session.stats.resets).toBe(1);
   });
 });
 
