@@ -22,6 +22,36 @@ const nodeImportRule = {
     },
   ],
 };
+// core/'s layers, each with the layers it may import (the hardware stack bottom-up; capture/ sits
+// on rtt, defmt and trace; sim/ is the virtual bench, which models probe and flash algorithms).
+const coreLayers = {
+  dap: [],
+  elf: [],
+  arm: ['dap'],
+  flash: ['arm', 'dap', 'elf'],
+  rtt: ['dap'],
+  defmt: ['elf'],
+  trace: ['dap'],
+  capture: ['rtt', 'defmt', 'trace', 'dap', 'elf'],
+  sim: ['dap', 'flash', 'arm', 'elf'],
+};
+const layerRules = Object.entries(coreLayers).map(([layer, below]) => {
+  const above = Object.keys(coreLayers).filter((l) => l !== layer && !below.includes(l));
+  return {
+    files: [`core/${layer}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...nodeImportRule['no-restricted-imports'][1].patterns,
+            { group: above.flatMap((l) => [`../${l}`, `../${l}/*`, `**/core/${l}/*`]), message: `core/${layer} may import only ${below.length ? below.map((l) => `core/${l}`).join(', ') : 'nothing else in core'}: layers depend on the layers below them.` },
+          ],
+        },
+      ],
+    },
+  };
+});
 const domGlobals = ['window', 'document', 'navigator', 'localStorage', 'HTMLElement', 'process', 'Buffer', 'require', '__dirname'];
 
 export default tseslint.config(
@@ -45,6 +75,7 @@ export default tseslint.config(
       'no-restricted-globals': ['error', ...domGlobals.map((name) => ({ name, message: 'core/ is platform-free.' }))],
     },
   },
+  ...layerRules,
   {
     files: ['renderer/**/*.{ts,tsx}'],
     rules: {

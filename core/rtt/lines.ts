@@ -14,4 +14,16 @@ export class LineSplitter {
     this.partial.set(channel, lines.pop()!);
     return lines;
   }
+
+  /** Unfinished lines (and any bytes of a cut character), per channel; the splitter starts empty. */
+  flush(): [channel: number, line: string][] {
+    const out: [number, string][] = [];
+    for (const [channel, decoder] of this.decoders) {
+      const rest = (this.partial.get(channel) ?? '') + decoder.decode();
+      if (rest) out.push([channel, rest]);
+    }
+    this.decoders.clear();
+    this.partial.clear();
+    return out;
+  }
 }

@@ -6,9 +6,9 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DefmtStream, type DefmtTable, type StreamEvent } from '../../core/defmt';
+import type { DefmtTable, StreamEvent } from '../../core/defmt';
 import { checkTemplate, formatRecord, parseFilter, passes, recordToJson, type LogFilter } from '../../core/defmt/present';
-import { LineSplitter } from '../../core/rtt/lines';
+import { ChannelRouter, type ChannelSinks } from '../../core/capture/router';
 import { RttSession, pollLoop, type MemoryRange, type RttBatchMemory, type RttMode } from '../../core/rtt/session';
 import { hex32 } from '../../core/dap/protocol';
 import { UsageError } from './parse';
@@ -35,7 +35,6 @@ export class Printer {
   private readonly filter: LogFilter | null;
   private readonly until: RegExp | null;
   private readonly logJson: boolean;
-  private readonly lines = new LineSplitter();
   private readonly textOptions: { format?: string; location?: boolean; timestamps?: boolean };
 
   constructor(
@@ -81,9 +80,9 @@ export class Printer {
     }
   }
 
-  /** Text channel bytes: whole lines are shown (prefixed with the channel when several are shown). */
-  text(channel: number, data: Uint8Array, prefix: string): void {
-    for (const line of this.lines.push(channel, data)) {
+  /** Text channel lines (prefixed with the channel when several are shown). */
+  lines(channel: number, lines: string[], prefix: string): void {
+    for (const line of lines) {
       if (this.options.grep && !line.includes(this.options.grep)) continue;
       this.counts.lines++;
       const shown = this.options.json ? JSON.stringify({ channel, text: line }) : `${prefix}${line}`;
@@ -164,7 +163,6 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
   // With a trace running, stopping first tells the target to stop recording and waits (briefly)
   // for its TRACE_STOP, so the recording ends cleanly instead of mid-packet.
   const trace = options.trace;
-  let traceChannel = -1;
   let traceDown = -1;
   let traceActive = false;
   let stopping = false;
@@ -189,7 +187,7 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
     );
   }
   if (trace?.record) writeFileSync(trace.record, new Uint8Array(0));
-  if (trace) trace.sink.onMessage = (m) => printer.text(-1, new TextEncoder().encode(`${m.seconds.toFixed(6)} ${m.level.toUpperCase()} ${m.text}\n`), '[SysView] ');
+  if (trace) trace.sink.onMessage = (m) => printer.lines(-1, [`${m.seconds.toFixed(6)} ${m.level.toUpperCase()} ${m.text}`], '[SysView] ');
   let lastTable = Date.now();
   let lastBusy: number[] = [];
   let lastTime = 0;
@@ -210,7 +208,18 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
       lastTime = trace.sink.timeline.last;
     }
   };
-  let stream = options.table ? new DefmtStream(options.table) : null;
+  const router = new ChannelRouter({ table: options.defmtChannel === undefined ? null : (options.table ?? null), defmtChannel: options.defmtChannel, channels: options.channels });
+  const sinks: ChannelSinks = {
+    defmt: (channel, events) => printer.defmt(channel, events),
+    text: (channel, lines) => printer.lines(channel, lines, options.channels.length > 1 ? `[${channel}] ` : ''),
+    trace: (_channel, data) => {
+      if (!trace) return;
+      if (trace.record) appendFileSync(trace.record, data);
+      const before = trace.sink.counts.get(SV.TRACE_STOP) ?? 0;
+      trace.sink.push(data);
+      if ((trace.sink.counts.get(SV.TRACE_STOP) ?? 0) > before && stopSentAt) traceStoppedAt = Date.now();
+    },
+  };
   let session: RttSession | null = null;
   const pending: Buffer[] = [];
   const onStdin = (chunk: Buffer) => pending.push(chunk);
@@ -232,11 +241,11 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
             if (!found || !s.block.up[found.up] || !s.block.down[found.down]) {
               throw new UsageError(`no SystemView channels: the firmware needs an RTT up channel named "SysView" and a down channel for its commands (up: ${s.block.up.map((c) => `"${c.name}"`).join(', ')}; down: ${s.block.down.map((c) => `"${c.name}"`).join(', ')})`);
             }
-            traceChannel = found.up;
+            router.traceChannel = found.up;
             traceDown = found.down;
             await s.write(traceDown, Uint8Array.of(SV_COMMAND.start));
             traceActive = true;
-            info(`SystemView: recording on RTT channel ${traceChannel}\n`);
+            info(`SystemView: recording on RTT channel ${router.traceChannel}\n`);
           }
           const names = s.block.up.filter((c) => options.channels.includes(c.index)).map((c) => `${c.index} "${c.name}"`);
           info(`RTT control block at ${hex32(s.address)}: streaming up channel${names.length === 1 ? '' : 's'} ${names.join(', ')}\n`);
@@ -246,22 +255,11 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
         },
         onReset: (reason) => {
           if (trace) trace.sink.timeline.ingest({ kind: 'stop', time: trace.sink.timeline.last || 0 });
+          router.restart(sinks);
           printer.note(`${reason}; waiting for the firmware to set RTT up again`);
-          if (options.table) stream = new DefmtStream(options.table); // drop a frame cut by the reset
         },
         onData: async (chunks) => {
-          for (const { channel, data } of chunks) {
-            if (trace && channel === traceChannel) {
-              if (trace.record) appendFileSync(trace.record, data);
-              const before = trace.sink.counts.get(SV.TRACE_STOP) ?? 0;
-              trace.sink.push(data);
-              if ((trace.sink.counts.get(SV.TRACE_STOP) ?? 0) > before && stopSentAt) traceStoppedAt = Date.now();
-              continue;
-            }
-            if (!options.channels.includes(channel)) continue;
-            if (channel === options.defmtChannel && stream) printer.defmt(channel, stream.push(data));
-            else printer.text(channel, data, options.channels.length > 1 ? `[${channel}] ` : '');
-          }
+          router.route(chunks, sinks);
           if (printer.matched) requestStop();
           await forwardStdin();
           await traceStep();
@@ -280,7 +278,8 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
       process.stdin.removeListener('data', onStdin);
       process.stdin.pause();
     }
-    if (stream && (stream.stats.malformed || stream.stats.unknownIndex)) info(`dapdeck: ${printer.summary()}\n`);
+    const decoded = router.defmtStats;
+    if (decoded && (decoded.malformed || decoded.unknownIndex)) info(`dapdeck: ${printer.summary()}\n`);
   }
   if (options.until) {
     if (printer.matched) return 0;

@@ -17,6 +17,14 @@ describe('runtime boundaries', () => {
     expect(await ruleIds("import { x } from '../../main/cli/parse';\nexport const y = x;\n", 'core/elf/example.ts')).toContain('no-restricted-imports');
   });
 
+  it('keep core/ layered: a layer imports only the layers below it', async () => {
+    expect(await ruleIds("import { DebugSession } from '../arm/session';\nexport const s = DebugSession;\n", 'core/dap/example.ts')).toContain('no-restricted-imports');
+    expect(await ruleIds("import { DefmtStream } from '../defmt';\nexport const s = DefmtStream;\n", 'core/rtt/example.ts')).toContain('no-restricted-imports');
+    expect(await ruleIds("import { ChannelRouter } from '../capture/router';\nexport const r = ChannelRouter;\n", 'core/trace/example.ts')).toContain('no-restricted-imports');
+    expect(await ruleIds("import { DefmtStream } from '../defmt';\nexport const s = DefmtStream;\n", 'core/capture/example.ts')).toEqual([]);
+    expect(await ruleIds("import { hex32 } from '../dap/protocol';\nexport const h = hex32;\n", 'core/arm/example.ts')).toEqual([]);
+  });
+
   it('refuse Node imports in renderer/', async () => {
     expect(await ruleIds("import { spawn } from 'child_process';\nexport const s = spawn;\n", 'renderer/src/example.ts')).toContain('no-restricted-imports');
   });

@@ -9,9 +9,9 @@ import { CoreReg } from '../../../core/arm/registers';
 import { ElfFile, loadImage } from '../../../core/elf';
 import { parseTargetYaml } from '../../../core/flash/algorithm';
 import { describeReport, flashImage } from '../../../core/flash/flasher';
-import { DefmtStream, defmtTableFromElf, type DefmtTable } from '../../../core/defmt';
+import { defmtTableFromElf, type DefmtTable } from '../../../core/defmt';
 import { RttSession, pollLoop, type RttBatchMemory } from '../../../core/rtt/session';
-import { LineSplitter } from '../../../core/rtt/lines';
+import { ChannelRouter, type ChannelSinks } from '../../../core/capture/router';
 import { SV_COMMAND, findSysViewChannels } from '../../../core/trace/systemview';
 import { SystemViewTrace, statsRows } from '../../../core/trace/session';
 import { WebSocketTransport } from './ws-transport';
@@ -92,50 +92,46 @@ function startStreaming(elf: Uint8Array | null, fileName: string): void {
   }
   const abort = new AbortController();
   streamAbort = abort;
-  let defmt = table ? new DefmtStream(table) : null;
-  const text = new LineSplitter();
-  let sysView = -1;
+  const router = new ChannelRouter({ table, defmtChannel: 0 });
+  const sinks: ChannelSinks = {
+    defmt: (channel, events) => {
+      for (const e of events) {
+        if (e.kind === 'error') {
+          emit({ channel, level: 'warn', timestamp: null, message: `(skipped frame: ${e.reason})`, location: null, module: null });
+          continue;
+        }
+        const r = e.record;
+        emit({
+          channel,
+          level: r.level ?? null,
+          timestamp: r.timestamp ?? null,
+          message: r.message,
+          location: r.location ? `${r.location.file}:${r.location.line}` : null,
+          module: r.location?.module ?? null,
+        });
+      }
+    },
+    text: (channel, lines) => {
+      for (const message of lines) emit({ channel, level: null, timestamp: null, message, location: null, module: null });
+    },
+    trace: (_channel, data) => trace?.push(data),
+  };
   const memory = lockedMemory(s);
   streaming = pollLoop(
     () => RttSession.attach(memory, { address, scan: [{ start: 0x20000000, size: 0x4000 }], timeoutMs: 8000, signal: abort.signal }),
     {
       onAttach: async (r) => {
         rtt = r;
-        sysView = r.block.up.findIndex((c) => c.name === 'SysView');
+        // SystemView bytes go to the trace whether or not a recording runs (then they are few).
+        router.traceChannel = r.block.up.findIndex((c) => c.name === 'SysView');
         post({ type: 'channels', up: r.block.up.map((c) => ({ index: c.index, name: c.name })), down: r.block.down.map((c) => ({ index: c.index, name: c.name })) });
-        if (traceWanted && sysView >= 0) await startTrace();
+        if (traceWanted && router.traceChannel >= 0) await startTrace();
       },
       onReset: (reason) => {
+        router.restart(sinks);
         note(`${reason}; waiting for RTT`);
-        if (table) defmt = new DefmtStream(table);
       },
-      onData: (chunks) => {
-        for (const { channel, data } of chunks) {
-          if (channel === sysView) {
-            trace?.push(data);
-            continue;
-          }
-          if (channel === 0 && defmt) {
-            for (const e of defmt.push(data)) {
-              if (e.kind === 'error') {
-                emit({ channel, level: 'warn', timestamp: null, message: `(skipped frame: ${e.reason})`, location: null, module: null });
-                continue;
-              }
-              const r = e.record;
-              emit({
-                channel,
-                level: r.level ?? null,
-                timestamp: r.timestamp ?? null,
-                message: r.message,
-                location: r.location ? `${r.location.file}:${r.location.line}` : null,
-                module: r.location?.module ?? null,
-              });
-            }
-            continue;
-          }
-          for (const message of text.push(channel, data)) emit({ channel, level: null, timestamp: null, message, location: null, module: null });
-        }
-      },
+      onData: (chunks) => router.route(chunks, sinks),
     },
     { signal: abort.signal },
   ).catch((err: Error) => {
