@@ -8,6 +8,7 @@ import { CORE_REGISTER_NAMES, CoreReg } from '../../core/arm/registers';
 import { hex32, hexDump } from '../../core/dap/protocol';
 import { listProbes, openProbe, type OpenedProbe } from '../probe/registry';
 import { ensureSampleFirmware } from '../firmware';
+import { runOnProbes } from './fanout';
 import { UsageError, parseAddress, parseHexBytes, parseNumber } from './parse';
 import { RttSession } from '../../core/rtt/session';
 import { DefmtTableError, defmtTableFromElf, type DefmtTable } from '../../core/defmt';
@@ -26,7 +27,8 @@ import { describeReport, eraseFlash, flashImage, type FlashPhase, type FlashRepo
 import { resolveChip } from '../targets';
 
 interface ProbeOptions {
-  probe?: string;
+  /** Every --probe given (only `run` takes more than one). */
+  probe?: string[];
   blank?: boolean;
   elf?: string;
   flavour: 'v1-hid' | 'v2-bulk';
@@ -43,7 +45,11 @@ const program = new Command('dapdeck')
 
 function probeOptions(cmd: Command): Command {
   return cmd
-    .option('-p, --probe <selector>', 'probe: emu:microbit, emu:lm3s6965evb, sim:cortex-m3, or VID:PID[:SERIAL] (default: $DAPDECK_PROBE, else the only USB probe connected)')
+    .option(
+      '-p, --probe <selector>',
+      'probe: emu:microbit, emu:lm3s6965evb, sim:cortex-m3, or VID:PID[:SERIAL] (default: $DAPDECK_PROBE, else the only USB probe connected); run: repeat it to run on several probes at once',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
     .option('--elf <file>', 'firmware QEMU boots for emu: probes (default: the hello sample)')
     .addOption(new Option('--flavour <kind>', 'simulated probe flavour').choices(['v1-hid', 'v2-bulk']).default('v2-bulk'))
     .option('--packet-count <n>', 'simulated probe packet count (pipelining depth)')
@@ -52,7 +58,9 @@ function probeOptions(cmd: Command): Command {
 }
 
 /** The probe to use: --probe, else $DAPDECK_PROBE, else the only CMSIS-DAP probe on USB. */
-async function chooseProbe(selector: string | undefined): Promise<string> {
+async function chooseProbe(selectors: string[] | undefined): Promise<string> {
+  if (selectors && selectors.length > 1) throw new UsageError(`this command works on one probe (${selectors.length} given); only run takes several --probe`);
+  const selector = selectors?.[0];
   if (selector) return selector;
   if (process.env.DAPDECK_PROBE) return process.env.DAPDECK_PROBE;
   const usb = (await listProbes()).filter((p) => p.kind === 'usb');
@@ -529,6 +537,10 @@ streamOptions(flashOptions(program.command('run').description('flash, reset and 
   .option('--no-verify', 'skip verification')
   .option('--no-skip', 'reprogram unchanged sectors too')
   .action(async (file: string, opts: FlashCliOptions & StreamCliOptions) => {
+    if (opts.probe && opts.probe.length > 1) {
+      process.exitCode = await runOnProbes(opts.probe, commandArgs, { logFile: opts.logFile, stdin: opts.stdin });
+      return;
+    }
     await withSession({ ...opts, blank: true }, async (session, probe) => {
       const report = await flashFile(session, file, opts);
       if (!report.verified) {
@@ -639,11 +651,15 @@ program
     });
   });
 
+/** The arguments as given (`run` on several probes hands them on to one dapdeck per probe). */
+let commandArgs: string[] = [];
+
 export async function main(argv: string[]): Promise<number> {
   // `dapdeck run … | head`: a closed pipe ends the stream, not the process with a stack trace.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   });
+  commandArgs = argv;
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -1,5 +1,7 @@
 /** The `dapdeck` command as users and scripts run it: output, one-line errors, exit codes. */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { firmwarePath } from '../support/firmware';
@@ -57,6 +59,31 @@ describe('dapdeck CLI', () => {
     expect(r.stderr).toMatch(/nRF51822_xxAA: (\d+) sectors in the image, \1 erased, \1 pages programmed \(\d+ bytes\), verified \(crc\)/);
     expect(r.stdout).toMatch(/^0\.000000 INFO  hello from dapdeck on microbit\n└─ hello::log_showcase @ firmware-samples\/hello\/src\/main\.rs:\d+\n/);
   });
+
+  it('runs on several probes at once: a process each, prefixed output, a log file each, the worst exit code', async () => {
+    const elf = firmwarePath('hello', 'microbit');
+    firmwarePath('flash-nrf51', 'microbit');
+    const dir = mkdtempSync(resolve(tmpdir(), 'dapdeck-lab-'));
+    const both = await dapdeck('run', '--probe', 'emu:microbit', '-p', 'emu:microbit', '--chip', 'nRF51822_xxAA', '--log-file', `${dir}/{n}-{probe}.log`, '--until', '^tick 2$', '--timeout', '20', '--no-location', elf);
+    expect(both.code).toBe(0);
+    for (const n of [1, 2]) {
+      expect(both.stdout).toContain(`[${n} emu:microbit] 0.200000 INFO  tick 2\n`);
+      expect(both.stderr).toMatch(new RegExp(`^\\[${n} emu:microbit\\] nRF51822_xxAA: \\d+ sectors in the image, .* verified \\(crc\\)`, 'm'));
+      expect(readFileSync(`${dir}/${n}-emu-microbit.log`, 'utf8')).toMatch(/tick 2\n$/);
+    }
+    expect(both.stderr).toMatch(/^dapdeck: 2 of 2 probes ok$/m);
+    // One bench position broken: the other still runs to the end and keeps its log; exit 1 says so.
+    const oneBad = await dapdeck('run', '--probe', 'emu:microbit', '--probe', 'emu:nosuch', '--chip', 'nRF51822_xxAA', '--log-file', `${dir}/bad-{n}.log`, '--until', '^tick 2$', '--timeout', '20', elf);
+    expect(oneBad.code).toBe(1);
+    expect(oneBad.stderr).toContain('[2 emu:nosuch  ] dapdeck: error: unknown emulated board "nosuch"');
+    expect(oneBad.stderr).toMatch(/^dapdeck: 1 of 2 probes ok; 2 emu:nosuch: error$/m);
+    expect(readFileSync(`${dir}/bad-1.log`, 'utf8')).toMatch(/tick 2\n/);
+    // Only run fans out, and one log file cannot take two probes.
+    const shared = await dapdeck('run', '--probe', 'emu:microbit', '--probe', 'emu:microbit', '--chip', 'nRF51822_xxAA', '--log-file', `${dir}/one.log`, elf);
+    expect(shared).toMatchObject({ code: 2, stderr: `dapdeck: error: with several probes, --log-file needs {n} or {probe} in its path (one file per probe), got "${dir}/one.log"\n` });
+    const flash = await dapdeck('flash', '--probe', 'emu:microbit', '--probe', 'emu:microbit', '--chip', 'nRF51822_xxAA', elf);
+    expect(flash).toMatchObject({ code: 2, stderr: 'dapdeck: error: this command works on one probe (2 given); only run takes several --probe\n' });
+  }, 60_000);
 
   it('refuses bad images and chips with their own messages', async () => {
     const truncated = await dapdeck('flash', '--probe', 'sim:cortex-m0', '--chip', 'nRF51822_xxAA', resolve(__dirname, '../../package.json'));
