@@ -74,7 +74,8 @@ export async function runOnProbes(
         const prefix = `[${`${n} ${probe}`.padEnd(width)}] `;
         const childArgs = [...process.execArgv, process.argv[1], ...common, '--probe', probe, ...(logFile ? ['--log-file', logFile] : [])];
         return new Promise<ProbeRun>((done) => {
-          const child = spawn(process.execPath, childArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+          const colour = process.stdout.isTTY && !common.includes('--no-color') && !common.includes('--json');
+          const child = spawn(process.execPath, childArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: colour ? { ...process.env, DAPDECK_COLOR: '1' } : process.env });
           const pipe = (stream: NodeJS.ReadableStream, write: (t: string) => void) => {
             let partial = '';
             stream.setEncoding('utf8');

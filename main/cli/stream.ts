@@ -157,7 +157,10 @@ export { formatStatsTable };
 
 /** Streams until Ctrl-C, --duration, --timeout or an --until match. Returns the exit code. */
 export async function streamRtt(memory: RttBatchMemory, options: RttStreamOptions): Promise<number> {
-  const printer = new Printer({ ...options, colour: options.colour ?? (!options.out && process.stdout.isTTY && !options.json) }, options.out, options.warn);
+  // DAPDECK_COLOR=1: colour though stdout is a pipe (run on several probes sets it for its children
+  // when it writes to a terminal itself).
+  const terminal = process.stdout.isTTY || process.env.DAPDECK_COLOR === '1';
+  const printer = new Printer({ ...options, colour: options.colour ?? (!options.out && terminal && !options.json) }, options.out, options.warn);
   const info = options.warn ?? ((t: string) => process.stderr.write(t));
   const abort = new AbortController();
   // With a trace running, stopping first tells the target to stop recording and waits (briefly)
