@@ -1,8 +1,16 @@
 /**
  * Real CMSIS-DAP probes through node `usb` (libusb). A probe is recognised the way the CMSIS-DAP
- * spec asks hosts to: "CMSIS-DAP" in the product string (v1 HID or v2 vendor-class bulk interface).
+ * spec asks hosts to: "CMSIS-DAP" in the product string (v1, HID) or in the interface string (v2,
+ * a vendor-class interface with a bulk OUT and a bulk IN endpoint).
+ *
+ * The transport is this project's own rather than dapjs's node `USB` class, which on Linux cannot
+ * open a typical DAPLink board: it calls set_configuration on every open, which the kernel refuses
+ * (EBUSY) while its drivers hold the board's other interfaces (mass storage, serial port); it leaves
+ * usbhid bound to a v1 probe, so the interface cannot be claimed; and it sends HID reports shorter
+ * than the report size. Here the configuration is used as it is, only the CMSIS-DAP interface is
+ * claimed (its kernel driver detached for the session and given back on close), and a v1 report
+ * always goes out whole.
  */
-import * as dapjsModule from 'dapjs';
 import type { DapTransport } from '../../core/dap/transport';
 
 export interface UsbProbeEntry {
@@ -14,10 +22,14 @@ export interface UsbProbeEntry {
   kind: 'v2-bulk' | 'v1-hid';
 }
 
-// dapjs is a UMD bundle: depending on the loader its exports arrive as the namespace or as `default`.
-const dapjs = ((dapjsModule as unknown as { default?: typeof dapjsModule }).default ?? dapjsModule) as typeof dapjsModule;
-
 type UsbModule = typeof import('usb');
+type Device = import('usb').usb.Device;
+type Interface = import('usb').Interface;
+type InEndpoint = import('usb').InEndpoint;
+type OutEndpoint = import('usb').OutEndpoint;
+
+const CLASS_HID = 0x03;
+const CLASS_VENDOR = 0xff;
 
 async function loadUsb(): Promise<UsbModule | null> {
   try {
@@ -31,16 +43,47 @@ function hex4(n: number): string {
   return n.toString(16).padStart(4, '0');
 }
 
-export async function listUsbProbes(): Promise<UsbProbeEntry[]> {
-  const usb = await loadUsb();
-  if (!usb) return [];
-  let devices: import('usb').usb.Device[];
+function stringDescriptor(device: Device, index: number): Promise<string> {
+  if (!index) return Promise.resolve('');
+  return new Promise((resolve) => device.getStringDescriptor(index, (err, value) => resolve(err ? '' : (value ?? ''))));
+}
+
+interface Found {
+  entry: UsbProbeEntry;
+  device: Device;
+  interfaceNumber: number;
+}
+
+/**
+ * The CMSIS-DAP interface of an open device, if it has one: a vendor-class interface with bulk IN
+ * and OUT (v2) whose string says CMSIS-DAP (or, without such a string, on a device whose product
+ * string does), else the HID interface of a device whose product string says CMSIS-DAP (v1).
+ */
+async function dapInterface(device: Device, product: string): Promise<{ kind: UsbProbeEntry['kind']; interfaceNumber: number } | null> {
+  const interfaces = device.interfaces ?? [];
+  const productSays = /CMSIS-DAP/i.test(product);
+  const bulkPairs = interfaces.filter((iface) => {
+    if (iface.descriptor.bInterfaceClass !== CLASS_VENDOR) return false;
+    const bulk = iface.endpoints.filter((e) => e.transferType === 2 /* LIBUSB_TRANSFER_TYPE_BULK */);
+    return bulk.some((e) => e.direction === 'in') && bulk.some((e) => e.direction === 'out');
+  });
+  for (const iface of bulkPairs) {
+    if (/CMSIS-DAP/i.test(await stringDescriptor(device, iface.descriptor.iInterface))) return { kind: 'v2-bulk', interfaceNumber: iface.descriptor.bInterfaceNumber };
+  }
+  if (!productSays) return null;
+  if (bulkPairs.length) return { kind: 'v2-bulk', interfaceNumber: bulkPairs[0].descriptor.bInterfaceNumber };
+  const hid = interfaces.find((i) => i.descriptor.bInterfaceClass === CLASS_HID);
+  return hid ? { kind: 'v1-hid', interfaceNumber: hid.descriptor.bInterfaceNumber } : null;
+}
+
+async function findProbes(usb: UsbModule): Promise<Found[]> {
+  let devices: Device[];
   try {
     devices = usb.getDeviceList();
   } catch {
     return []; // no USB subsystem on this machine (containers, CI)
   }
-  const found: UsbProbeEntry[] = [];
+  const found: Found[] = [];
   for (const device of devices) {
     const d = device.deviceDescriptor;
     try {
@@ -50,16 +93,13 @@ export async function listUsbProbes(): Promise<UsbProbeEntry[]> {
     }
     try {
       const product = await stringDescriptor(device, d.iProduct);
-      if (!/CMSIS-DAP/i.test(product)) continue;
+      const dap = await dapInterface(device, product);
+      if (!dap) continue;
       const serial = await stringDescriptor(device, d.iSerialNumber);
-      const bulk = device.interfaces?.some((i) => i.descriptor.bInterfaceClass === 0xff && i.endpoints.length >= 2) ?? false;
       found.push({
-        selector: `${hex4(d.idVendor)}:${hex4(d.idProduct)}${serial ? `:${serial}` : ''}`,
-        vendorId: d.idVendor,
-        productId: d.idProduct,
-        serial,
-        product,
-        kind: bulk ? 'v2-bulk' : 'v1-hid',
+        entry: { selector: `${hex4(d.idVendor)}:${hex4(d.idProduct)}${serial ? `:${serial}` : ''}`, vendorId: d.idVendor, productId: d.idProduct, serial, product, kind: dap.kind },
+        device,
+        interfaceNumber: dap.interfaceNumber,
       });
     } finally {
       device.close();
@@ -68,32 +108,118 @@ export async function listUsbProbes(): Promise<UsbProbeEntry[]> {
   return found;
 }
 
-function stringDescriptor(device: import('usb').usb.Device, index: number): Promise<string> {
-  if (!index) return Promise.resolve('');
-  return new Promise((resolve) => device.getStringDescriptor(index, (err, value) => resolve(err ? '' : (value ?? ''))));
+export async function listUsbProbes(): Promise<UsbProbeEntry[]> {
+  const usb = await loadUsb();
+  return usb ? (await findProbes(usb)).map((f) => f.entry) : [];
 }
 
 /** Open a probe by "VID:PID[:SERIAL]" and return a transport sized to its endpoint. */
 export async function openUsbProbe(selector: string): Promise<{ transport: DapTransport; entry: UsbProbeEntry }> {
   const [vid, pid, serial] = selector.split(':');
-  const probes = await listUsbProbes();
-  const entry = probes.find(
-    (p) => p.vendorId === parseInt(vid, 16) && p.productId === parseInt(pid, 16) && (!serial || p.serial === serial),
-  );
-  if (!entry) {
-    throw new Error(`no CMSIS-DAP probe ${selector} is connected${probes.length ? ` (found: ${probes.map((p) => p.selector).join(', ')})` : ''}`);
+  const usb = await loadUsb();
+  if (!usb) throw new Error(`cannot open ${selector}: the node "usb" module (libusb) is not available on this machine`);
+  const probes = await findProbes(usb);
+  const matches = probes.filter((p) => p.entry.vendorId === parseInt(vid, 16) && p.entry.productId === parseInt(pid, 16) && (!serial || p.entry.serial === serial));
+  if (matches.length === 0) {
+    throw new Error(`no CMSIS-DAP probe ${selector} is connected${probes.length ? ` (found: ${probes.map((p) => p.entry.selector).join(', ')})` : ''}`);
   }
-  const usb = (await loadUsb())!;
-  const device = usb.getDeviceList().find((dev) => dev.deviceDescriptor.idVendor === entry.vendorId && dev.deviceDescriptor.idProduct === entry.productId)!;
-  // dapjs's USB transport hard-codes 64-byte packets; a v2 high-speed probe takes 512 (its bulk
-  // endpoint's wMaxPacketSize), which DAP_Info 0xFF confirms after open.
-  const transport = new dapjs.USB(device, entry.kind === 'v2-bulk' ? 0xff : 0x03) as unknown as DapTransport & { packetSize: number };
-  if (entry.kind === 'v2-bulk') {
-    device.open();
-    const iface = device.interfaces?.find((i) => i.descriptor.bInterfaceClass === 0xff);
-    const max = iface?.endpoints.find((e) => e.direction === 'in')?.descriptor.wMaxPacketSize;
-    device.close();
-    if (max) transport.packetSize = max;
+  if (matches.length > 1) {
+    throw new Error(`${matches.length} probes match ${selector}; add the serial number: ${matches.map((p) => p.entry.selector).join(', ')}`);
   }
-  return { transport, entry };
+  const { entry, device, interfaceNumber } = matches[0];
+  return { transport: new UsbProbeTransport(device, entry, interfaceNumber), entry };
+}
+
+/** CMSIS-DAP packets over the probe's own interface: bulk (v2) or HID interrupt reports (v1). */
+export class UsbProbeTransport implements DapTransport {
+  packetSize: number;
+  private iface: Interface | null = null;
+  private in: InEndpoint | null = null;
+  private out: OutEndpoint | null = null;
+  private detached = false;
+
+  constructor(
+    private readonly device: Device,
+    private readonly entry: UsbProbeEntry,
+    private readonly interfaceNumber: number,
+  ) {
+    // Until opened: the spec's packet sizes (full-speed HID reports, high-speed bulk); the
+    // endpoint's own size replaces it on open.
+    this.packetSize = entry.kind === 'v1-hid' ? 64 : 512;
+  }
+
+  async open(): Promise<void> {
+    const name = `${this.entry.product || 'probe'} ${this.entry.selector}`;
+    this.device.open();
+    try {
+      const iface = (this.device.interfaces ?? []).find((i) => i.descriptor.bInterfaceNumber === this.interfaceNumber);
+      if (!iface) throw new Error(`${name} has no interface ${this.interfaceNumber} any more`);
+      // Linux binds usbhid (v1) or nothing (v2) to the interface; libusb cannot claim it while a
+      // kernel driver holds it. Other platforms have no kernel drivers to detach here.
+      try {
+        if (iface.isKernelDriverActive()) {
+          iface.detachKernelDriver();
+          this.detached = true;
+        }
+      } catch {
+        // not supported on this platform
+      }
+      try {
+        iface.claim();
+      } catch (err) {
+        throw new Error(`cannot claim the CMSIS-DAP interface of ${name} (is another debugger using it?): ${(err as Error).message}`);
+      }
+      this.iface = iface;
+      const wanted = this.entry.kind === 'v2-bulk' ? 2 /* bulk */ : 3; /* interrupt */
+      this.in = (iface.endpoints.find((e) => e.direction === 'in' && e.transferType === wanted) as InEndpoint | undefined) ?? null;
+      this.out = (iface.endpoints.find((e) => e.direction === 'out' && e.transferType === wanted) as OutEndpoint | undefined) ?? null;
+      if (!this.in || !this.out) throw new Error(`${name}: the CMSIS-DAP interface lacks an ${this.in ? 'OUT' : 'IN'} endpoint`);
+      this.packetSize = this.in.descriptor.wMaxPacketSize || this.packetSize;
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    const iface = this.iface;
+    this.iface = this.in = this.out = null;
+    if (iface) await new Promise<void>((resolve) => iface.release(() => resolve()));
+    if (this.detached) {
+      this.detached = false;
+      try {
+        (this.device.interfaces ?? []).find((i) => i.descriptor.bInterfaceNumber === this.interfaceNumber)?.attachKernelDriver();
+      } catch {
+        // the driver comes back when the probe is plugged in again
+      }
+    }
+    try {
+      this.device.close();
+    } catch {
+      // already closed (unplugged)
+    }
+  }
+
+  read(): Promise<DataView> {
+    const endpoint = this.in;
+    if (!endpoint) return Promise.reject(new Error('read on a closed USB probe'));
+    return new Promise((resolve, reject) =>
+      endpoint.transfer(this.packetSize, (err, data) => {
+        if (err) reject(err);
+        else if (!data) reject(new Error('USB read returned no data'));
+        else resolve(new DataView(data.buffer, data.byteOffset, data.byteLength));
+      }),
+    );
+  }
+
+  write(data: BufferSource): Promise<void> {
+    const endpoint = this.out;
+    if (!endpoint) return Promise.reject(new Error('write on a closed USB probe'));
+    const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+    // A copy the exact size of what goes on the wire (the caller's bytes may be a view into a
+    // larger buffer); a HID report is always the full report size.
+    const packet = Buffer.alloc(this.entry.kind === 'v1-hid' ? Math.max(this.packetSize, bytes.length) : bytes.length);
+    packet.set(bytes);
+    return new Promise((resolve, reject) => endpoint.transfer(packet, (err) => (err ? reject(err) : resolve())));
+  }
 }
