@@ -76,7 +76,10 @@ async function dapInterface(device: Device, product: string): Promise<{ kind: Us
   return hid ? { kind: 'v1-hid', interfaceNumber: hid.descriptor.bInterfaceNumber } : null;
 }
 
-async function findProbes(usb: UsbModule): Promise<Found[]> {
+/** Devices that could not be opened to read their strings (usually permissions), by VID:PID. */
+type Unopenable = Map<string, string>;
+
+async function findProbes(usb: UsbModule, unopenable: Unopenable = new Map()): Promise<Found[]> {
   let devices: Device[];
   try {
     devices = usb.getDeviceList();
@@ -88,8 +91,11 @@ async function findProbes(usb: UsbModule): Promise<Found[]> {
     const d = device.deviceDescriptor;
     try {
       device.open();
-    } catch {
-      continue; // not ours to open (permissions); not listed rather than guessed
+    } catch (err) {
+      // Not ours to open (permissions): not listed rather than guessed, but remembered so that
+      // asking for it by VID:PID can say why it is missing.
+      unopenable.set(`${hex4(d.idVendor)}:${hex4(d.idProduct)}`, (err as Error).message);
+      continue;
     }
     try {
       const product = await stringDescriptor(device, d.iProduct);
@@ -118,8 +124,13 @@ export async function openUsbProbe(selector: string): Promise<{ transport: DapTr
   const [vid, pid, serial] = selector.split(':');
   const usb = await loadUsb();
   if (!usb) throw new Error(`cannot open ${selector}: the node "usb" module (libusb) is not available on this machine`);
-  const probes = await findProbes(usb);
+  const unopenable: Unopenable = new Map();
+  const probes = await findProbes(usb, unopenable);
   const matches = probes.filter((p) => p.entry.vendorId === parseInt(vid, 16) && p.entry.productId === parseInt(pid, 16) && (!serial || p.entry.serial === serial));
+  const denied = unopenable.get(`${hex4(parseInt(vid, 16))}:${hex4(parseInt(pid, 16))}`);
+  if (matches.length === 0 && denied) {
+    throw new Error(`a USB device ${vid}:${pid} is connected but cannot be opened (${denied}); on Linux give your user access with a udev rule (see the README)`);
+  }
   if (matches.length === 0) {
     throw new Error(`no CMSIS-DAP probe ${selector} is connected${probes.length ? ` (found: ${probes.map((p) => p.entry.selector).join(', ')})` : ''}`);
   }

@@ -135,6 +135,14 @@ describe('real probes through node usb (stand-in devices)', () => {
       ['0d28:0090:C3', 'v1-hid'],
     ]);
     await expect(openUsbProbe('0d28:0204')).rejects.toThrow('2 probes match 0d28:0204; add the serial number: 0d28:0204:A1, 0d28:0204:B2');
+    // One the user may not open (no udev rule): asked for by name, it says why it is missing.
+    const locked = fakeProbe({ kind: 'v2-bulk', serial: 'D4', product: 'DAPLink CMSIS-DAP', pid: 0x0205 });
+    locked.device.open = () => {
+      throw new Error('LIBUSB_ERROR_ACCESS');
+    };
+    devices.push(locked.device);
+    expect((await listUsbProbes()).length).toBe(3);
+    await expect(openUsbProbe('0d28:0205')).rejects.toThrow('a USB device 0d28:0205 is connected but cannot be opened (LIBUSB_ERROR_ACCESS); on Linux give your user access with a udev rule (see the README)');
     await expect(openUsbProbe('0d28:0204:Z9')).rejects.toThrow(/no CMSIS-DAP probe 0d28:0204:Z9 is connected \(found: 0d28:0204:A1, 0d28:0204:B2, 0d28:0090:C3\)/);
   });
 
