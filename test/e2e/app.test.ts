@@ -169,20 +169,32 @@ describe('the web app', () => {
         }
         async selectConfiguration() {
           const ep = (n: number, direction: string) => ({ endpointNumber: n, direction, type: 'bulk', packetSize: this.packetSize });
-          this.configuration = { interfaces: [{ interfaceNumber: 0, alternates: [{ interfaceClass: 0xff, endpoints: [ep(1, 'out'), ep(2, 'in')] }] }] };
+          // Like a board with another vendor interface before the probe's (a firmware updater):
+          // only the one named CMSIS-DAP leads to the probe.
+          this.configuration = {
+            interfaces: [
+              { interfaceNumber: 0, alternates: [{ interfaceClass: 0xff, interfaceName: 'Firmware update', endpoints: [ep(3, 'out'), ep(4, 'in')] }] },
+              { interfaceNumber: 1, alternates: [{ interfaceClass: 0xff, interfaceName: 'CMSIS-DAP v2', endpoints: [ep(1, 'out'), ep(2, 'in')] }] },
+            ],
+          };
         }
-        async claimInterface() {}
+        claimed = -1;
+        async claimInterface(n: number) {
+          this.claimed = n;
+        }
         async releaseInterface() {}
         async close() {
           this.ws?.close();
           this.opened = false;
         }
-        async transferOut(_ep: number, data: ArrayBuffer) {
+        async transferOut(ep: number, data: ArrayBuffer) {
+          if (this.claimed !== 1 || ep !== 1) return { status: 'stall', bytesWritten: 0 };
           this.transfers++;
           this.ws!.send(data);
           return { status: 'ok', bytesWritten: data.byteLength };
         }
-        async transferIn() {
+        async transferIn(ep: number) {
+          if (this.claimed !== 1 || ep !== 2) return { status: 'stall' };
           const buffer = this.queue.shift() ?? (await new Promise<ArrayBuffer>((r) => this.waiters.push(r)));
           return { status: 'ok', data: new DataView(buffer) };
         }

@@ -24,17 +24,20 @@ export class WebUsbTransport implements DapTransport {
     const d = this.device;
     if (!d.opened) await d.open();
     if (!d.configuration) await d.selectConfiguration(1);
-    for (const iface of d.configuration!.interfaces) {
+    // Vendor-class interfaces with bulk IN and OUT; the spec names the CMSIS-DAP one ("CMSIS-DAP"
+    // in its interface string), which matters on boards with other vendor interfaces.
+    const candidates = d.configuration!.interfaces.flatMap((iface) => {
       const alt = iface.alternates[0];
       const bulkIn = alt.endpoints.find((e) => e.type === 'bulk' && e.direction === 'in');
       const bulkOut = alt.endpoints.find((e) => e.type === 'bulk' && e.direction === 'out');
-      if (alt.interfaceClass === 0xff && bulkIn && bulkOut) {
-        this.interfaceNumber = iface.interfaceNumber;
-        this.in = bulkIn.endpointNumber;
-        this.out = bulkOut.endpointNumber;
-        this.packetSize = bulkIn.packetSize;
-        break;
-      }
+      return alt.interfaceClass === 0xff && bulkIn && bulkOut ? [{ iface, alt, bulkIn, bulkOut }] : [];
+    });
+    const chosen = candidates.find((c) => /CMSIS-DAP/i.test(c.alt.interfaceName ?? '')) ?? candidates[0];
+    if (chosen) {
+      this.interfaceNumber = chosen.iface.interfaceNumber;
+      this.in = chosen.bulkIn.endpointNumber;
+      this.out = chosen.bulkOut.endpointNumber;
+      this.packetSize = chosen.bulkIn.packetSize;
     }
     if (this.interfaceNumber < 0) throw new Error(`${this.description}: no CMSIS-DAP v2 interface (vendor class with bulk IN/OUT); CMSIS-DAP v1 (HID) probes need WebHID`);
     await d.claimInterface(this.interfaceNumber);
