@@ -161,13 +161,13 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 }
 
 /** Classic 16-bytes-per-line hex dump with addresses and ASCII. */
-export function hexDump(address: number, data: Uint8Array): string {
+export function hexDump(address: number, data: Uint8Array, bytesPerLine = 16): string {
   const lines: string[] = [];
-  for (let off = 0; off < data.length; off += 16) {
-    const row = data.subarray(off, off + 16);
+  for (let off = 0; off < data.length; off += bytesPerLine) {
+    const row = data.subarray(off, off + bytesPerLine);
     const hex = Array.from(row, (b) => b.toString(16).padStart(2, '0')).join(' ');
     const ascii = Array.from(row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
-    lines.push(`${(address + off).toString(16).padStart(8, '0')}  ${hex.padEnd(47)}  ${ascii}`);
+    lines.push(`${(address + off).toString(16).padStart(8, '0')}  ${hex.padEnd(bytesPerLine * 3 - 1)}  ${ascii}`);
   }
   return lines.join('\n');
 }

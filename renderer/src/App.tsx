@@ -324,7 +324,8 @@ export function App() {
               Read
             </button>
           </form>
-          {memory && <pre data-testid="memory-dump">{hexDump(memory.address, memory.bytes)}</pre>}
+          {/* 8 bytes a line: a 16-byte line does not fit the side panel. */}
+          {memory && <pre data-testid="memory-dump">{hexDump(memory.address, memory.bytes, 8)}</pre>}
         </section>
         {registers.length > 0 && (
           <section className="registers">
