@@ -206,6 +206,7 @@ describe('the web app', () => {
     await usbPage.goto(server.url);
     await usbPage.click('[data-testid=connect-usb]');
     await usbPage.waitForSelector('[data-testid=status]:has-text("(WebUSB) — Cortex-M3")', { timeout: 30_000 });
+    expect(await usbPage.textContent('[data-testid=status]')).toMatch(/^Dapdeck virtual CMSIS-DAP v2 \(WebUSB\)/); // the maker is not said twice
     await usbPage.click('text=Halt');
     await usbPage.waitForSelector('.registers td:has-text("pc")', { timeout: 30_000 });
     const transfers = await usbPage.evaluate(() => (window as unknown as { shimDevice: { transfers: number } }).shimDevice.transfers);

@@ -17,7 +17,10 @@ export class WebUsbTransport implements DapTransport {
   constructor(readonly device: USBDevice) {}
 
   get description(): string {
-    return `${this.device.manufacturerName ?? ''} ${this.device.productName ?? 'USB probe'}`.trim();
+    const maker = this.device.manufacturerName ?? '';
+    const product = this.device.productName ?? 'USB probe';
+    // Many probes repeat the maker in the product name ("ARM" / "ARM DAPLink CMSIS-DAP").
+    return product.toLowerCase().startsWith(maker.toLowerCase()) ? product : `${maker} ${product}`.trim();
   }
 
   async open(): Promise<void> {
