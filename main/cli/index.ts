@@ -63,8 +63,12 @@ async function chooseProbe(selectors: string[] | undefined): Promise<string> {
   const selector = selectors?.[0];
   if (selector) return selector;
   if (process.env.DAPDECK_PROBE) return process.env.DAPDECK_PROBE;
-  const usb = (await listProbes()).filter((p) => p.kind === 'usb');
+  const seen = (await listProbes()).filter((p) => p.kind === 'usb');
+  const usb = seen.filter((p) => !p.problem);
   if (usb.length === 1) return usb[0].selector;
+  if (usb.length === 0 && seen.length) {
+    throw new UsageError(`no usable CMSIS-DAP probe: ${seen.map((p) => `${p.selector} cannot be opened (${p.problem})`).join('; ')}; add a udev rule (see the README) or pass --probe`);
+  }
   throw new UsageError(
     usb.length === 0
       ? 'no CMSIS-DAP probe found on USB: pass --probe (e.g. emu:microbit) or set DAPDECK_PROBE'

@@ -11,7 +11,7 @@ import { MemoryTarget } from '../../core/sim/memory-target';
 import type { SimTarget } from '../../core/sim/target';
 import type { SwoTargetOptions } from '../../core/sim/swo';
 import { QemuTarget, type QemuBoard } from '../emu/qemu-target';
-import { listUsbProbes, openUsbProbe } from './usb';
+import { openUsbProbe, scanUsb } from './usb';
 
 export const EMULATED_BOARDS: readonly QemuBoard[] = ['microbit', 'lm3s6965evb'];
 export const SIM_TARGETS = ['cortex-m0', 'cortex-m3'] as const;
@@ -20,6 +20,8 @@ export interface ProbeListing {
   selector: string;
   description: string;
   kind: 'emulated' | 'simulated' | 'usb';
+  /** Why this probe cannot be used as it is (e.g. no permission to open it). */
+  problem?: string;
 }
 
 export interface OpenProbeOptions {
@@ -55,7 +57,11 @@ export async function listProbes(): Promise<ProbeListing[]> {
     })),
     ...SIM_TARGETS.map((t) => ({ selector: `sim:${t}`, description: `in-process ${t} model behind the CMSIS-DAP model`, kind: 'simulated' as const })),
   ];
-  for (const p of await listUsbProbes()) list.push({ selector: p.selector, description: `${p.product} (${p.kind})`, kind: 'usb' });
+  const usb = await scanUsb();
+  for (const p of usb.probes) list.push({ selector: p.selector, description: `${p.product} (${p.kind})`, kind: 'usb' });
+  for (const u of usb.unopened) {
+    list.push({ selector: u.selector, description: `a debug-probe maker's device dapdeck may not open (${u.reason}): add a udev rule, see the README`, kind: 'usb', problem: u.reason });
+  }
   return list;
 }
 

@@ -115,8 +115,23 @@ async function findProbes(usb: UsbModule, unopenable: Unopenable = new Map()): P
 }
 
 export async function listUsbProbes(): Promise<UsbProbeEntry[]> {
+  return (await scanUsb()).probes;
+}
+
+/** Vendors of CMSIS-DAP probes (Arm/DAPLink, NXP, Raspberry Pi, Keil, Microchip, SEGGER, WCH, GigaDevice, Nuvoton). */
+const PROBE_VENDORS = new Set([0x0d28, 0x1fc9, 0x2e8a, 0xc251, 0x03eb, 0x1366, 0x1a86, 0x28e9, 0x0416]);
+
+/**
+ * The probes, and devices of probe makers that could not be opened to look at (the usual cause
+ * is a missing udev rule): listing those says why a probe the user can see on the desk is absent.
+ */
+export async function scanUsb(): Promise<{ probes: UsbProbeEntry[]; unopened: { selector: string; reason: string }[] }> {
   const usb = await loadUsb();
-  return usb ? (await findProbes(usb)).map((f) => f.entry) : [];
+  if (!usb) return { probes: [], unopened: [] };
+  const unopenable: Unopenable = new Map();
+  const probes = (await findProbes(usb, unopenable)).map((f) => f.entry);
+  const unopened = [...unopenable].filter(([vidPid]) => PROBE_VENDORS.has(parseInt(vidPid.slice(0, 4), 16))).map(([selector, reason]) => ({ selector, reason }));
+  return { probes, unopened };
 }
 
 /** Open a probe by "VID:PID[:SERIAL]" and return a transport sized to its endpoint. */

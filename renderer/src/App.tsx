@@ -15,6 +15,8 @@ interface ProbeListing {
   selector: string;
   description: string;
   kind: string;
+  /** Set when the server sees the probe but cannot open it (shown, not selectable). */
+  problem?: string;
 }
 
 interface Chip {
@@ -214,8 +216,8 @@ export function App() {
           {server.trim() && <input className="server" data-testid="remote-selector" placeholder="selector on the remote server, e.g. emu:microbit" value={selector} onChange={(e) => setSelector(e.target.value)} />}
           <select data-testid="probe" hidden={!!server.trim()} value={selector} onChange={(e) => setSelector(e.target.value)}>
             {probes.map((p) => (
-              <option key={p.selector} value={p.selector} title={p.description}>
-                {p.selector}
+              <option key={p.selector} value={p.selector} title={p.description} disabled={!!p.problem}>
+                {p.problem ? `${p.selector} (cannot open: ${p.problem})` : p.selector}
               </option>
             ))}
             {probes.length === 0 && <option value="emu:microbit">emu:microbit</option>}
