@@ -142,6 +142,8 @@ export interface TargetDescription {
 
 export interface ChipDescription {
   name: string;
+  /** probe-rs core types (armv6m, armv7m, armv7em, armv8m, …); empty when the file does not say. */
+  cores: string[];
   flash: { start: number; size: number }[];
   ram: { start: number; size: number }[];
   algorithms: string[];
@@ -168,7 +170,8 @@ export function parseTargetYaml(text: string, file: string): TargetDescription {
       if (kind === 'Nvm') flash.push(r);
       else if (kind === 'Ram') ram.push(r);
     }
-    return { name: String(c.name), flash, ram, algorithms: (c.flash_algorithms ?? []).map(String) };
+    const cores = (c.cores ?? []).map((k: any) => String(k?.type ?? '')).filter(Boolean);
+    return { name: String(c.name), cores, flash, ram, algorithms: (c.flash_algorithms ?? []).map(String) };
   });
   return { name: String(doc.name ?? file), chips, algorithms };
 }

@@ -25,6 +25,7 @@ import { SingleBar } from 'cli-progress';
 import { loadImage, type ImageFormat } from '../../core/elf';
 import { describeReport, eraseFlash, flashImage, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
 import { resolveChip } from '../targets';
+import { checkChipCore } from '../../core/flash/chip-check';
 
 interface ProbeOptions {
   /** Every --probe given (only `run` takes more than one). */
@@ -242,6 +243,7 @@ const PHASE_LABEL: Record<FlashPhase, string> = { plan: 'Checking', erase: 'Eras
 /** Flash `file` with a progress bar on a terminal, plain phase lines otherwise; Ctrl-C cancels cleanly. */
 async function flashFile(session: DebugSession, file: string, opts: FlashCliOptions): Promise<FlashReport> {
   const { chip, algorithm, ram } = resolveChip(opts.chip, { targetFiles: opts.targetFile, algo: opts.algo });
+  if (session.summary) checkChipCore(chip, session.summary.core);
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
@@ -304,6 +306,7 @@ flashOptions(program.command('erase').description('erase the whole flash (or --r
   .action(async (opts: FlashCliOptions & { range?: string }) => {
     await withSession({ ...opts, blank: true }, async (session) => {
       const { algorithm, ram, chip } = resolveChip(opts.chip, { targetFiles: opts.targetFile, algo: opts.algo });
+      if (session.summary) checkChipCore(chip, session.summary.core);
       let range: { start: number; size: number } | undefined;
       if (opts.range) {
         const m = /^(.+)\.\.(.+)$/.exec(opts.range);

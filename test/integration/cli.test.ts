@@ -93,6 +93,9 @@ describe('dapdeck CLI', () => {
     expect(missing.stderr).toBe('dapdeck: error: cannot read /nonexistent/app.elf: no such file\n');
     const chip = await dapdeck('flash', '--probe', 'sim:cortex-m0', '--chip', 'nRF99', firmwarePath('hello', 'microbit'));
     expect(chip.stderr).toMatch(/^dapdeck: error: unknown chip "nRF99" \(known: nRF51822_xxAA/);
+    // The nRF51 algorithm on a Cortex-M3 would fault or time out saying nothing useful: refused first.
+    const wrongChip = await dapdeck('flash', '--probe', 'sim:cortex-m3', '--chip', 'nRF51822_xxAA', firmwarePath('hello', 'microbit'));
+    expect(wrongChip).toMatchObject({ code: 1, stderr: 'dapdeck: error: wrong chip? nRF51822_xxAA has an armv6m core, but the target is a Cortex-M3 (armv7m); check --chip and the probe\n' });
     const noProbe = await dapdeckEnv({ DAPDECK_PROBE: '' }, 'flash', '--chip', 'nRF51822_xxAA', firmwarePath('hello', 'microbit'));
     expect(noProbe.code).toBe(2);
     expect(noProbe.stderr).toMatch(/no CMSIS-DAP probe found on USB: pass --probe/);

@@ -8,6 +8,7 @@ import { DebugSession } from '../../../core/arm/session';
 import { CoreReg } from '../../../core/arm/registers';
 import { ElfFile, loadImage } from '../../../core/elf';
 import { parseTargetYaml } from '../../../core/flash/algorithm';
+import { checkChipCore } from '../../../core/flash/chip-check';
 import { describeReport, flashImage } from '../../../core/flash/flasher';
 import { defmtTableFromElf, type DefmtTable } from '../../../core/defmt';
 import { RttSession, pollLoop, type RttBatchMemory } from '../../../core/rtt/session';
@@ -259,6 +260,7 @@ async function handle(m: ToWorker): Promise<void> {
       if (!chip) throw new Error(`chip ${m.chip} is not in ${m.targetFile}`);
       const algorithm = target.algorithms.find((a) => chip.algorithms.includes(a.name));
       if (!algorithm) throw new Error(`no flash algorithm for ${chip.name}`);
+      if (session.summary) checkChipCore(chip, session.summary.core);
       post({ type: 'status', state: 'busy', detail: `flashing ${m.fileName}…` });
       const s = session;
       const report = await exclusive(() =>
