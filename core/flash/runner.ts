@@ -30,6 +30,11 @@ export interface Placement {
 const STACK_SIZE = 512;
 const CRC_TABLE_SIZE = 1024;
 
+/** ", in HardFault — is the algorithm for this chip?" when the core sits in a handler. */
+function suspect(exception: string | null): string {
+  return exception ? `, in ${exception} — is the algorithm for this chip?` : '';
+}
+
 export class AlgorithmRunner {
   readonly placement: Placement;
   private running: { what: string; timeoutMs: number } | null = null;
@@ -97,18 +102,37 @@ export class AlgorithmRunner {
   async wait(): Promise<number> {
     const call = this.running;
     if (!call) throw new DebugError('target', 'internal: no flash algorithm call is running');
-    const values = await this.session.core.waitForHaltThenRead([CoreReg.pc, CoreReg.r0], call.timeoutMs);
+    const values = await this.session.core.waitForHaltThenRead([CoreReg.pc, CoreReg.r0, CoreReg.xpsr], call.timeoutMs);
     this.running = null;
     if (!values) {
       await this.session.core.halt().catch(() => undefined);
       const pc = await this.session.core.readCoreRegister(CoreReg.pc).catch(() => NaN);
-      throw new DebugError('target', `flash algorithm ${call.what} did not return within ${call.timeoutMs} ms (core halted at pc ${Number.isNaN(pc) ? '?' : hex32(pc)})`);
+      throw new DebugError('target', `flash algorithm ${call.what} did not return within ${call.timeoutMs} ms (core halted at pc ${Number.isNaN(pc) ? '?' : hex32(pc)}${suspect(await this.exception())})`);
     }
-    const [pc, r0] = values;
+    const [pc, r0, xpsr] = values;
+    // At the trap in Thread mode is a return. In a handler it is not: a fault whose vector reads
+    // as the trap address (erased or zeroed flash) lands there too, with r0 meaning nothing.
+    if ((pc & ~1) === (this.trap & ~1) && (xpsr & 0x1ff) !== 0) {
+      const name = (await this.exception()) ?? `exception ${xpsr & 0x1ff}`;
+      throw new DebugError('target', `flash algorithm ${call.what} did not return: the core took ${name}, whose vector led to the return trap — is the algorithm for this chip?`);
+    }
     if ((pc & ~1) !== (this.trap & ~1)) {
-      throw new DebugError('target', `flash algorithm ${call.what} stopped at ${hex32(pc)} instead of returning (crashed or faulted)`);
+      throw new DebugError('target', `flash algorithm ${call.what} stopped at ${hex32(pc)} instead of returning (crashed or faulted${suspect(await this.exception())})`);
     }
     return r0;
+  }
+
+  /**
+   * If the halted core is inside an exception handler, say which: an algorithm that faults
+   * (HardFault in its own code, or a bus fault on a peripheral that is not there) usually means
+   * it was written for another chip.
+   */
+  private async exception(): Promise<string | null> {
+    const xpsr = await this.session.core.readCoreRegister(CoreReg.xpsr).catch(() => NaN);
+    const exception = Number.isNaN(xpsr) ? 0 : xpsr & 0x1ff;
+    if (exception === 0) return null;
+    const names: Record<number, string> = { 2: 'NMI', 3: 'HardFault', 4: 'MemManage', 5: 'BusFault', 6: 'UsageFault' };
+    return names[exception] ?? `exception ${exception}`;
   }
 
   async call(entry: number, args: number[], what: string, timeoutMs: number): Promise<number> {

@@ -134,3 +134,27 @@ describe('flashing hello onto a blank emulated micro:bit', () => {
     );
   });
 });
+
+describe('a flash algorithm that faults', () => {
+  it('is reported with the exception the core is in, not only as a timeout', async () => {
+    // EraseSector's first instruction replaced by UDF: on the Cortex-M0 that escalates to HardFault,
+    // as an algorithm touching a peripheral another chip does not have would on silicon.
+    const target = await QemuTarget.start({ board: 'microbit' });
+    try {
+      const probe = new SimulatedProbe({ flavour: 'v2-bulk', target });
+      const session = await DebugSession.open(probe.transport, { responseTimeoutMs: 3000, haltTimeoutMs: 1000 });
+      const flm = firmwarePath('flash-nrf51', 'microbit');
+      const good = algorithmFromFlm(readFileSync(flm), flm);
+      const blob = Uint8Array.from(good.blob);
+      blob.set([0x00, 0xde], good.pcEraseSector); // udf #0
+      const broken = { ...good, blob };
+      const image = new FlashImage('app.bin', [{ address: 0, data: new Uint8Array(1024).fill(0x11), source: 'binary' }]);
+      const attempt = flashImage(session, broken, image, { ram: RAM, chipErase: false, skipUnchanged: false });
+      await expect(attempt).rejects.toThrow(FlashError);
+      await expect(attempt).rejects.toThrow(/^flash algorithm EraseSector\(0x00000000\) (did not return: the core took HardFault, whose vector led to the return trap|did not return within \d+ ms \(core halted at pc 0x[0-9a-f]{8}, in HardFault|stopped at 0x[0-9a-f]{8} instead of returning \(crashed or faulted, in HardFault) — is the algorithm for this chip\?/);
+      await session.close();
+    } finally {
+      await target.close();
+    }
+  }, 30_000);
+});
