@@ -130,8 +130,32 @@ export function App() {
     };
   }, [worker]);
 
+  // A probe on this computer picked through WebUSB/WebHID: shown in the probe list while in use,
+  // and reopened by Reconnect.
+  const local = useRef<{ transport: WebUsbTransport | WebHidTransport; kind: 'usb' | 'hid'; port: MessagePort } | null>(null);
+  const [localName, setLocalName] = useState<string | null>(null);
+
+  const attachLocal = async (transport: WebUsbTransport | WebHidTransport, kind: 'usb' | 'hid') => {
+    // Reattaching: the old session's port stops here first, so its late "close" cannot close the
+    // device under the new session.
+    if (local.current) {
+      local.current.port.close();
+      await local.current.transport.close();
+    }
+    await transport.open();
+    const channel = new MessageChannel();
+    local.current = { transport, kind, port: channel.port1 };
+    setLocalName(transport.description);
+    exposeTransport(transport, channel.port1);
+    send({ type: 'connect-port', port: channel.port2, packetSize: transport.packetSize, description: `${transport.description} (${kind === 'hid' ? 'WebHID, CMSIS-DAP v1' : 'WebUSB'})` }, [channel.port2]);
+  };
+
   const connect = () => {
     setErrors([]);
+    if (localName && local.current) {
+      attachLocal(local.current.transport, local.current.kind).catch((err: Error) => setErrors((e) => [...e, err.message]));
+      return;
+    }
     const url = remote(server, `/probe?selector=${encodeURIComponent(selector)}&blank=1`).replace(/^http/, 'ws');
     send({ type: 'connect', url });
   };
@@ -149,10 +173,7 @@ export function App() {
         if (!device) return;
         transport = new WebHidTransport(device);
       }
-      await transport.open();
-      const channel = new MessageChannel();
-      exposeTransport(transport, channel.port1);
-      send({ type: 'connect-port', port: channel.port2, packetSize: transport.packetSize, description: `${transport.description} (${kind === 'hid' ? 'WebHID, CMSIS-DAP v1' : 'WebUSB'})` }, [channel.port2]);
+      await attachLocal(transport, kind);
     } catch (err) {
       setErrors((e) => [...e, (err as Error).message]);
     }
@@ -214,7 +235,20 @@ export function App() {
         <label>
           Probe{' '}
           {server.trim() && <input className="server" data-testid="remote-selector" placeholder="selector on the remote server, e.g. emu:microbit" value={selector} onChange={(e) => setSelector(e.target.value)} />}
-          <select data-testid="probe" hidden={!!server.trim()} value={selector} onChange={(e) => setSelector(e.target.value)}>
+          <select
+            data-testid="probe"
+            hidden={!!server.trim()}
+            value={localName ? 'local:' : selector}
+            onChange={(e) => {
+              if (e.target.value === 'local:') return;
+              setLocalName(null);
+              local.current?.port.close();
+              void local.current?.transport.close();
+              local.current = null;
+              setSelector(e.target.value);
+            }}
+          >
+            {localName && <option value="local:">{`USB: ${localName}`}</option>}
             {probes.map((p) => (
               <option key={p.selector} value={p.selector} title={p.description} disabled={!!p.problem}>
                 {p.problem ? `${p.selector} (cannot open: ${p.problem})` : p.selector}

@@ -145,7 +145,11 @@ describe('the web app', () => {
         queue: ArrayBuffer[] = [];
         waiters: ((b: ArrayBuffer) => void)[] = [];
         transfers = 0;
+        opens = 0;
         async open() {
+          this.opens++;
+          this.queue = [];
+          this.waiters = [];
           const ws = new WebSocket(url);
           ws.binaryType = 'arraybuffer';
           this.ws = ws;
@@ -211,6 +215,11 @@ describe('the web app', () => {
     await usbPage.waitForSelector('.registers td:has-text("pc")', { timeout: 30_000 });
     const transfers = await usbPage.evaluate(() => (window as unknown as { shimDevice: { transfers: number } }).shimDevice.transfers);
     expect(transfers).toBeGreaterThan(5);
+    // The probe list shows the device in use; Reconnect reopens that device, not a listed one.
+    expect(await usbPage.$eval('[data-testid=probe]', (el) => (el as HTMLSelectElement).selectedOptions[0].textContent)).toBe('USB: Dapdeck virtual CMSIS-DAP v2');
+    await usbPage.click('[data-testid=connect]');
+    await usbPage.waitForFunction(() => (window as unknown as { shimDevice: { opens: number } }).shimDevice.opens === 2, null, { timeout: 30_000 });
+    await usbPage.waitForSelector('[data-testid=status]:has-text("(WebUSB) — Cortex-M3")', { timeout: 30_000 });
     await usbPage.screenshot({ path: resolve(ARTIFACTS, 'webusb.png') });
     await usbPage.close();
   }, 60_000);
