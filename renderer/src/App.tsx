@@ -93,6 +93,11 @@ export function App() {
       switch (m.type) {
         case 'status':
           setStatus({ state: m.state, detail: m.detail });
+          // A new connection: what was read from the previous target no longer describes anything.
+          if (m.state === 'connecting') {
+            setRegisters([]);
+            setMemory(null);
+          }
           break;
         case 'progress':
           setProgress({ phase: m.phase, done: m.done, total: m.total });
@@ -132,21 +137,21 @@ export function App() {
 
   // A probe on this computer picked through WebUSB/WebHID: shown in the probe list while in use,
   // and reopened by Reconnect.
-  const local = useRef<{ transport: WebUsbTransport | WebHidTransport; kind: 'usb' | 'hid'; port: MessagePort } | null>(null);
+  const local = useRef<{ transport: WebUsbTransport | WebHidTransport; kind: 'usb' | 'hid'; exposed: { retire(): void } } | null>(null);
   const [localName, setLocalName] = useState<string | null>(null);
 
   const attachLocal = async (transport: WebUsbTransport | WebHidTransport, kind: 'usb' | 'hid') => {
-    // Reattaching: the old session's port stops here first, so its late "close" cannot close the
-    // device under the new session.
+    // Reattaching: the old session's port is retired first (its late "close" must not close the
+    // device under the new session), and the device closed and opened again so that no transfer
+    // the old session left pending can take the new session's first answer.
     if (local.current) {
-      local.current.port.close();
+      local.current.exposed.retire();
       await local.current.transport.close();
     }
     await transport.open();
     const channel = new MessageChannel();
-    local.current = { transport, kind, port: channel.port1 };
+    local.current = { transport, kind, exposed: exposeTransport(transport, channel.port1) };
     setLocalName(transport.description);
-    exposeTransport(transport, channel.port1);
     send({ type: 'connect-port', port: channel.port2, packetSize: transport.packetSize, description: `${transport.description} (${kind === 'hid' ? 'WebHID, CMSIS-DAP v1' : 'WebUSB'})` }, [channel.port2]);
   };
 
@@ -242,7 +247,7 @@ export function App() {
             onChange={(e) => {
               if (e.target.value === 'local:') return;
               setLocalName(null);
-              local.current?.port.close();
+              local.current?.exposed.retire();
               void local.current?.transport.close();
               local.current = null;
               setSelector(e.target.value);

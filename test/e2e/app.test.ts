@@ -220,6 +220,7 @@ describe('the web app', () => {
     await usbPage.click('[data-testid=connect]');
     await usbPage.waitForFunction(() => (window as unknown as { shimDevice: { opens: number } }).shimDevice.opens === 2, null, { timeout: 30_000 });
     await usbPage.waitForSelector('[data-testid=status]:has-text("(WebUSB) — Cortex-M3")', { timeout: 30_000 });
+    expect(await usbPage.$('.registers')).toBeNull(); // the old session's registers are gone
     await usbPage.screenshot({ path: resolve(ARTIFACTS, 'webusb.png') });
     await usbPage.close();
   }, 60_000);

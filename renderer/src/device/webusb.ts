@@ -69,10 +69,19 @@ type PortOp = { op: 'write'; data: ArrayBuffer } | { op: 'read' } | { op: 'close
 type PortRequest = PortOp & { id: number };
 type PortReply = { id: number; data?: ArrayBuffer; error?: string };
 
-/** Page side: serve a transport's writes and reads to the worker over a MessagePort. */
-export function exposeTransport(transport: DapTransport, port: MessagePort): void {
+/**
+ * Page side: serve a transport's writes and reads to the worker over a MessagePort. `retire()`
+ * hands the device over to a newer port: this one's reads and writes then fail and its close
+ * leaves the device alone, so a session being replaced cannot disturb the one replacing it.
+ */
+export function exposeTransport(transport: DapTransport, port: MessagePort): { retire(): void } {
+  let retired = false;
   port.onmessage = async (event: MessageEvent<PortRequest>) => {
     const m = event.data;
+    if (retired) {
+      port.postMessage((m.op === 'close' ? { id: m.id } : { id: m.id, error: 'the probe was reconnected' }) satisfies PortReply);
+      return;
+    }
     try {
       if (m.op === 'write') {
         await transport.write(m.data);
@@ -88,6 +97,11 @@ export function exposeTransport(transport: DapTransport, port: MessagePort): voi
     } catch (err) {
       port.postMessage({ id: m.id, error: (err as Error).message } satisfies PortReply);
     }
+  };
+  return {
+    retire: () => {
+      retired = true;
+    },
   };
 }
 
