@@ -1,5 +1,5 @@
 /**
- * `dapdeck run` on several probes at once, as a lab bench does it: each probe gets a dapdeck
+ * `dapdeck run` (or `attach`) on several probes at once, as a lab bench does it: each probe gets a dapdeck
  * process of its own (its own USB handle or emulator, its own failure), its output comes back one
  * line at a time prefixed with the probe, its log file is the `--log-file` template with `{n}` and
  * `{probe}` filled in, and the exit code is the worst of theirs.

@@ -48,7 +48,7 @@ function probeOptions(cmd: Command): Command {
   return cmd
     .option(
       '-p, --probe <selector>',
-      'probe: emu:microbit, emu:lm3s6965evb, sim:cortex-m3, or VID:PID[:SERIAL] (default: $DAPDECK_PROBE, else the only USB probe connected); run: repeat it to run on several probes at once',
+      'probe: emu:microbit, emu:lm3s6965evb, sim:cortex-m3, or VID:PID[:SERIAL] (default: $DAPDECK_PROBE, else the only USB probe connected); run and attach: repeat it to work on several probes at once',
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
     .option('--elf <file>', 'firmware QEMU boots for emu: probes (default: the hello sample)')
@@ -60,7 +60,7 @@ function probeOptions(cmd: Command): Command {
 
 /** The probe to use: --probe, else $DAPDECK_PROBE, else the only CMSIS-DAP probe on USB. */
 async function chooseProbe(selectors: string[] | undefined): Promise<string> {
-  if (selectors && selectors.length > 1) throw new UsageError(`this command works on one probe (${selectors.length} given); only run takes several --probe`);
+  if (selectors && selectors.length > 1) throw new UsageError(`this command works on one probe (${selectors.length} given); only run and attach take several --probe`);
   const selector = selectors?.[0];
   if (selector) return selector;
   if (process.env.DAPDECK_PROBE) return process.env.DAPDECK_PROBE;
@@ -561,6 +561,10 @@ streamOptions(flashOptions(program.command('run').description('flash, reset and 
 
 streamOptions(probeOptions(program.command('attach').description('stream a running target\'s RTT output without flashing')))
   .action(async (opts: ProbeOptions & StreamCliOptions) => {
+    if (opts.probe && opts.probe.length > 1) {
+      process.exitCode = await runOnProbes(opts.probe, commandArgs, { logFile: opts.logFile, stdin: opts.stdin });
+      return;
+    }
     await withSession(opts, async (session, probe) => {
       if (await session.core.isHalted()) await session.core.resume();
       const elf = opts.elf ?? (probe.target ? ensureSampleElfPath(probe) : undefined);

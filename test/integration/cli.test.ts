@@ -82,7 +82,12 @@ describe('dapdeck CLI', () => {
     const shared = await dapdeck('run', '--probe', 'emu:microbit', '--probe', 'emu:microbit', '--chip', 'nRF51822_xxAA', '--log-file', `${dir}/one.log`, elf);
     expect(shared).toMatchObject({ code: 2, stderr: `dapdeck: error: with several probes, --log-file needs {n} or {probe} in its path (one file per probe), got "${dir}/one.log"\n` });
     const flash = await dapdeck('flash', '--probe', 'emu:microbit', '--probe', 'emu:microbit', '--chip', 'nRF51822_xxAA', elf);
-    expect(flash).toMatchObject({ code: 2, stderr: 'dapdeck: error: this command works on one probe (2 given); only run takes several --probe\n' });
+    expect(flash).toMatchObject({ code: 2, stderr: 'dapdeck: error: this command works on one probe (2 given); only run and attach take several --probe\n' });
+    // attach fans out the same way (boards already running: here the emulator boots hello).
+    const watch = await dapdeck('attach', '-p', 'emu:microbit', '-p', 'emu:microbit', '--until', '^tick 1$', '--timeout', '20', '--no-location');
+    expect(watch.code).toBe(0);
+    expect(watch.stdout).toContain('[1 emu:microbit] 0.100000 INFO  tick 1\n');
+    expect(watch.stdout).toContain('[2 emu:microbit] 0.100000 INFO  tick 1\n');
   }, 60_000);
 
   it('refuses bad images and chips with their own messages', async () => {
