@@ -110,7 +110,8 @@ async function naive(flavour: ProbeFlavour) {
   probe.resetStats();
   const busy = target.busySeconds;
   await session.core.reset({ halt: true });
-  const runner = new AlgorithmRunner(session, ALGORITHM, RAM, 0);
+  // The naive path uses no CRC routine: its runner need not load the CRC table.
+  const runner = new AlgorithmRunner(session, { ...ALGORITHM, pcCrc32: undefined, pcCrc32Sectors: undefined }, RAM, 0);
   await runner.load();
   const flash = ALGORITHM.flash;
   for (let address = 0; address < SIZE; address += flash.pageSize) {

@@ -36,6 +36,11 @@ export interface FlashAlgorithm {
    * `table` is the 256-word CRC-32 table the runner places in RAM beside the algorithm.
    */
   pcCrc32?: number;
+  /**
+   * Dapdeck's CRC-32 of consecutive sectors (address, sectorSize, count, table) → 0, the CRCs
+   * stored in RAM after the table (word 256 on): one call for a whole run of sectors.
+   */
+  pcCrc32Sectors?: number;
   /** Offset of the data section: r9 (static base) for algorithms built read-write position-independent. */
   dataSectionOffset: number;
   flash: FlashProperties;
@@ -57,6 +62,7 @@ const ENTRY_POINTS = {
   Verify: 'pcVerify',
   BlankCheck: 'pcBlankCheck',
   Dapdeck_Crc32: 'pcCrc32',
+  Dapdeck_Crc32Sectors: 'pcCrc32Sectors',
 } as const;
 
 /** Load a CMSIS-Pack .FLM (an ELF). */
@@ -92,6 +98,7 @@ export function algorithmFromFlm(bytes: Uint8Array, name: string): FlashAlgorith
     pcVerify: entries.pcVerify,
     pcBlankCheck: entries.pcBlankCheck,
     pcCrc32: entries.pcCrc32,
+    pcCrc32Sectors: entries.pcCrc32Sectors,
     dataSectionOffset: data ? data.address - code.address : blob.length,
     flash: device.flash,
   };
@@ -208,6 +215,7 @@ function algorithmFromYaml(a: any, where: string): FlashAlgorithm {
     pcVerify: rel(opt('pc_verify')),
     pcBlankCheck: rel(opt('pc_blank_check')),
     pcCrc32: rel(opt('pc_dapdeck_crc32')),
+    pcCrc32Sectors: rel(opt('pc_dapdeck_crc32_sectors')),
     dataSectionOffset: need('data_section_offset') - (a.load_address !== undefined ? origin : 0),
     flash: {
       start,
@@ -237,6 +245,7 @@ export function algorithmToYaml(algo: FlashAlgorithm): Record<string, unknown> {
     pc_verify: algo.pcVerify === undefined ? null : hex(algo.pcVerify),
     pc_blank_check: algo.pcBlankCheck === undefined ? null : hex(algo.pcBlankCheck),
     pc_dapdeck_crc32: algo.pcCrc32 === undefined ? null : hex(algo.pcCrc32),
+    pc_dapdeck_crc32_sectors: algo.pcCrc32Sectors === undefined ? null : hex(algo.pcCrc32Sectors),
     data_section_offset: hex(algo.dataSectionOffset),
     flash_properties: {
       address_range: { start: hex(algo.flash.start), end: hex(algo.flash.start + algo.flash.size) },

@@ -9,7 +9,7 @@ import type { FlashImage } from '../elf/image';
 import type { FlashAlgorithm } from './algorithm';
 import { crc32 } from './crc32';
 import { pagesToProgram, sectorContents, touchedSectors, type Sector } from './planner';
-import { AlgorithmRunner, type RamRegion } from './runner';
+import { AlgorithmRunner, CRC_SECTORS_PER_CALL, type RamRegion } from './runner';
 
 export type FlashPhase = 'plan' | 'erase' | 'program' | 'verify';
 
@@ -131,12 +131,12 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     if (options.skipUnchanged !== false && options.chipErase !== true) {
       const erasedCrcs = new Map<number, number>();
       const erasedCrc = (size: number) => erasedCrcs.get(size) ?? (erasedCrcs.set(size, crc32(new Uint8Array(size).fill(flash.erasedValue))), erasedCrcs.get(size)!);
+      const onTarget = await sectorCrcs(runner, algorithm, session, work.filter((w) => !blank.has(w.sector.address)).map((w) => w.sector), check);
       changed = [];
       for (const w of work) {
-        check('planning');
         let crc = erasedCrc(w.sector.size);
         if (!blank.has(w.sector.address)) {
-          crc = await targetCrc(runner, algorithm, w.sector, session);
+          crc = onTarget.get(w.sector.address)!;
           // The CRC of an erased sector says it is blank just as surely as it says "unchanged".
           if (crc === erasedCrc(w.sector.size)) blank.add(w.sector.address);
         }
@@ -207,10 +207,21 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     const toVerify = report.chipErase ? work : changed;
     if (options.verify !== false) {
       progress({ phase: 'verify', done: 0, total: toVerify.length });
-      for (const [i, w] of toVerify.entries()) {
-        check('verify');
-        await verifySector(runner, algorithm, session, w, report);
-        progress({ phase: 'verify', done: i + 1, total: toVerify.length });
+      if (algorithm.pcCrc32Sectors !== undefined) {
+        // Every written sector's CRC from as few calls as the runs allow, then compared one by one.
+        report.verifyMethod = 'crc';
+        const crcs = await sectorCrcs(runner, algorithm, session, toVerify.map((w) => w.sector), check);
+        for (const w of toVerify) {
+          const crc = crcs.get(w.sector.address)!;
+          if (crc !== w.crc) throw new FlashError(`verify failed: sector ${hex32(w.sector.address)}..${hex32(w.sector.address + w.sector.size)} has CRC ${hex32(crc)}, expected ${hex32(w.crc)}`, [w.sector.address]);
+        }
+        progress({ phase: 'verify', done: toVerify.length, total: toVerify.length });
+      } else {
+        for (const [i, w] of toVerify.entries()) {
+          check('verify');
+          await verifySector(runner, algorithm, session, w, report);
+          progress({ phase: 'verify', done: i + 1, total: toVerify.length });
+        }
       }
       report.verified = true;
     }
@@ -277,6 +288,32 @@ async function restIsBlank(runner: AlgorithmRunner, algorithm: FlashAlgorithm, w
     if (!(await isBlank(runner, algorithm, run.start, run.size))) return false;
   }
   return true;
+}
+
+/**
+ * The on-target CRC of each sector: with the several-sector routine one call per run of
+ * contiguous, equal-size sectors (up to CRC_SECTORS_PER_CALL); else one call (or one read-back)
+ * per sector.
+ */
+async function sectorCrcs(runner: AlgorithmRunner, algorithm: FlashAlgorithm, session: DebugSession, sectors: Sector[], check: (what: string) => void): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  if (algorithm.pcCrc32Sectors === undefined) {
+    for (const s of sectors) {
+      check('planning');
+      out.set(s.address, await targetCrc(runner, algorithm, s, session));
+    }
+    return out;
+  }
+  const sorted = [...sectors].sort((a, b) => a.address - b.address);
+  for (let i = 0; i < sorted.length; ) {
+    check('planning');
+    let n = 1;
+    while (i + n < sorted.length && n < CRC_SECTORS_PER_CALL && sorted[i + n].size === sorted[i].size && sorted[i + n].address === sorted[i].address + n * sorted[i].size) n++;
+    const crcs = await runner.crc32Sectors(sorted[i].address, sorted[i].size, n, 2000 + (n * sorted[i].size) / 100);
+    crcs.forEach((crc, k) => out.set(sorted[i + k].address, crc));
+    i += n;
+  }
+  return out;
 }
 
 async function targetCrc(runner: AlgorithmRunner, algorithm: FlashAlgorithm, sector: Sector, session: DebugSession): Promise<number> {

@@ -23,12 +23,16 @@ export interface Placement {
   staticBase: number;
   stackTop: number;
   buffers: [number, number];
-  /** The CRC-32 table for the algorithm's CRC routine (when it has one). */
+  /** The CRC-32 table for the algorithm's CRC routines (when it has them). */
   crcTable?: number;
+  /** Where the several-sector CRC routine leaves its results: right after the table. */
+  crcResults?: number;
 }
 
 const STACK_SIZE = 512;
 const CRC_TABLE_SIZE = 1024;
+/** Sectors one several-sector CRC call covers (its results take 4 bytes each after the table). */
+export const CRC_SECTORS_PER_CALL = 256;
 
 /** ", in HardFault — is the algorithm for this chip?" when the core sits in a handler. */
 function suspect(exception: string | null): string {
@@ -55,15 +59,16 @@ export class AlgorithmRunner {
     // auto-increment block: even a host that streams without rewriting TAR writes them correctly.
     const first = align(stackTop, Math.min(1024, page));
     const buffers: [number, number] = [first, first + page];
-    const crcTable = algorithm.pcCrc32 !== undefined ? first + 2 * page : undefined;
-    const end = first + 2 * page + (crcTable !== undefined ? CRC_TABLE_SIZE : 0);
+    const crcTable = algorithm.pcCrc32 !== undefined || algorithm.pcCrc32Sectors !== undefined ? first + 2 * page : undefined;
+    const crcResults = crcTable !== undefined && algorithm.pcCrc32Sectors !== undefined ? crcTable + CRC_TABLE_SIZE : undefined;
+    const end = first + 2 * page + (crcTable !== undefined ? CRC_TABLE_SIZE : 0) + (crcResults !== undefined ? CRC_SECTORS_PER_CALL * 4 : 0);
     if (end > ram.start + ram.size) {
       throw new DebugError(
         'target',
-        `flash algorithm ${algorithm.name} does not fit in RAM ${hex32(ram.start)}..${hex32(ram.start + ram.size)}: needs ${end - ram.start} bytes (code ${code}, stack ${STACK_SIZE}, 2 page buffers of ${page}${crcTable !== undefined ? `, CRC table ${CRC_TABLE_SIZE}` : ''})`,
+        `flash algorithm ${algorithm.name} does not fit in RAM ${hex32(ram.start)}..${hex32(ram.start + ram.size)}: needs ${end - ram.start} bytes (code ${code}, stack ${STACK_SIZE}, 2 page buffers of ${page}${crcTable !== undefined ? `, CRC table ${CRC_TABLE_SIZE}` : ''}${crcResults !== undefined ? `, CRC results ${CRC_SECTORS_PER_CALL * 4}` : ''})`,
       );
     }
-    this.placement = { base, staticBase: base + algorithm.dataSectionOffset, stackTop, buffers, crcTable };
+    this.placement = { base, staticBase: base + algorithm.dataSectionOffset, stackTop, buffers, crcTable, crcResults };
   }
 
   async load(): Promise<void> {
@@ -144,6 +149,23 @@ export class AlgorithmRunner {
   async crc32(start: number, size: number, timeoutMs: number): Promise<number> {
     if (this.algorithm.pcCrc32 === undefined || this.placement.crcTable === undefined) throw new DebugError('target', `internal: flash algorithm ${this.algorithm.name} has no CRC routine`);
     return (await this.call(this.algorithm.pcCrc32, [start, size, this.placement.crcTable], `Crc32(${hex32(start)})`, timeoutMs)) >>> 0;
+  }
+
+  /**
+   * CRC-32 of each of `count` (≤ CRC_SECTORS_PER_CALL) consecutive sectors of `sectorSize` bytes
+   * from `start`: one call and one read, whatever the count.
+   */
+  async crc32Sectors(start: number, sectorSize: number, count: number, timeoutMs: number): Promise<number[]> {
+    const p = this.placement;
+    if (this.algorithm.pcCrc32Sectors === undefined || p.crcTable === undefined || p.crcResults === undefined) {
+      throw new DebugError('target', `internal: flash algorithm ${this.algorithm.name} has no several-sector CRC routine`);
+    }
+    if (count < 1 || count > CRC_SECTORS_PER_CALL) throw new DebugError('target', `internal: ${count} sectors in one CRC call`);
+    const r = await this.call(this.algorithm.pcCrc32Sectors, [start, sectorSize, count, p.crcTable], `Crc32Sectors(${hex32(start)}, ${count}×${sectorSize})`, timeoutMs);
+    if (r !== 0) throw new DebugError('target', `flash algorithm Crc32Sectors(${hex32(start)}) failed (returned ${r})`);
+    const bytes = await this.session.ap.readMemory(p.crcResults, count * 4);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return Array.from({ length: count }, (_, i) => view.getUint32(i * 4, true));
   }
 
   async unload(): Promise<void> {

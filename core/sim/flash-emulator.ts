@@ -16,6 +16,8 @@ export interface FlashTiming {
   /** Cycles per byte of each routine's inner loop, and fixed cycles per call (table setup). */
   crcCyclesPerByte: number;
   crcSetupCycles: number;
+  /** The several-sector routine's own work per sector around each CRC. */
+  crcSectorLoopCycles: number;
   verifyCyclesPerByte: number;
   blankCheckCyclesPerByte: number;
   callOverheadSeconds: number;
@@ -35,6 +37,7 @@ export const NRF51_TIMING: FlashTiming = {
   cpuHz: 16e6,
   crcCyclesPerByte: 8,
   crcSetupCycles: 20,
+  crcSectorLoopCycles: 25,
   verifyCyclesPerByte: 12,
   blankCheckCyclesPerByte: 2.5,
   callOverheadSeconds: 2e-6,
@@ -51,6 +54,7 @@ export function emulateFlashAlgorithm(target: MemoryTarget, algorithm: FlashAlgo
     ['pcVerify', algorithm.pcVerify],
     ['pcBlankCheck', algorithm.pcBlankCheck],
     ['pcCrc32', algorithm.pcCrc32],
+    ['pcCrc32Sectors', algorithm.pcCrc32Sectors],
   ];
   const ramStart = target.memoryMap.find((r) => r.kind === 'ram')!.start;
   const loadedAt = (base: number) => {
@@ -114,6 +118,26 @@ export function emulateFlashAlgorithm(target: MemoryTarget, algorithm: FlashAlgo
           for (let i = 0; i < a1; i++) c = (word((c ^ target.flash[o + i]) & 0xff) ^ (c >>> 8)) >>> 0;
           result = ~c >>> 0;
           seconds += (timing.crcSetupCycles + a1 * timing.crcCyclesPerByte) / timing.cpuHz;
+          break;
+        }
+        case 'pcCrc32Sectors': {
+          // (address, sectorSize, count, table): each sector's CRC into the words after the table.
+          const [size, count, tableAt] = [a1, a2, r[3]];
+          const table = tableAt - ramStart;
+          if (table < 0 || table + 1024 + count * 4 > target.ram.length) throw new RangeError('CRC table or results outside RAM');
+          const word = (i: number) => (target.ram[table + i * 4] | (target.ram[table + i * 4 + 1] << 8) | (target.ram[table + i * 4 + 2] << 16) | (target.ram[table + i * 4 + 3] << 24)) >>> 0;
+          for (let k = 0; k < count; k++) {
+            const o = offsetIn(a0 + k * size, size);
+            let c = 0xffffffff;
+            for (let i = 0; i < size; i++) c = (word((c ^ target.flash[o + i]) & 0xff) ^ (c >>> 8)) >>> 0;
+            const out = table + 1024 + k * 4;
+            const v = ~c >>> 0;
+            target.ram[out] = v & 0xff;
+            target.ram[out + 1] = (v >>> 8) & 0xff;
+            target.ram[out + 2] = (v >>> 16) & 0xff;
+            target.ram[out + 3] = v >>> 24;
+          }
+          seconds += (count * (timing.crcSetupCycles + timing.crcSectorLoopCycles + size * timing.crcCyclesPerByte)) / timing.cpuHz;
           break;
         }
         case 'pcBlankCheck': {

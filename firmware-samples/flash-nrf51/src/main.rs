@@ -163,6 +163,20 @@ pub extern "C" fn Dapdeck_Crc32(address: u32, size: u32, table: *const u32) -> u
     !crc
 }
 
+/// CRC-32 of `count` consecutive sectors of `sector_size` bytes from `address`, one word each,
+/// stored after the table (from word 256 on): the host learns which sectors of a whole run already
+/// hold what they should from one call and one read instead of a call per sector.
+#[no_mangle]
+pub extern "C" fn Dapdeck_Crc32Sectors(address: u32, sector_size: u32, count: u32, table: *mut u32) -> u32 {
+    let mut i = 0;
+    while i < count {
+        let crc = Dapdeck_Crc32(address + i * sector_size, sector_size, table as *const u32);
+        unsafe { write_volatile(table.add(256 + i as usize), crc) };
+        i += 1;
+    }
+    0
+}
+
 /// CMSIS FlashDevice structure (FlashOS.h): what the host reads to plan erases and writes.
 #[repr(C)]
 pub struct FlashDeviceDescription {

@@ -41,6 +41,11 @@ describe('flashing on the in-process model', () => {
     expect(target.flash.subarray(0x1d00, 0x2000).every((b) => b === 0xa5)).toBe(true);
     const again = await flashImage(session, ALGORITHM, img, { ram: RAM });
     expect(again).toMatchObject({ sectorsSkipped: 8, sectorsErased: 0, pagesProgrammed: 0, verified: true });
+    // Init, one BlankCheck of the run, one CRC call for all eight sectors, UnInit: not a call per sector.
+    expect(again.algorithmCalls).toBe(4);
+    // Without the several-sector routine it is a CRC call per sector.
+    const single = await flashImage(session, { ...ALGORITHM, pcCrc32Sectors: undefined }, img, { ram: RAM });
+    expect(single).toMatchObject({ sectorsSkipped: 8, algorithmCalls: 11 });
   });
 
   it('erases sector by sector when other sectors hold data', async () => {
@@ -87,7 +92,7 @@ describe('flashing on the in-process model', () => {
   });
 
   it('reads back instead when the algorithm has no CRC routine', async () => {
-    const plain = { ...ALGORITHM, pcCrc32: undefined };
+    const plain = { ...ALGORITHM, pcCrc32: undefined, pcCrc32Sectors: undefined };
     const { target, session } = await bench(plain);
     const report = await flashImage(session, plain, image(0x400, 0x400), { ram: RAM });
     expect(report.verifyMethod).toBe('read-back');
