@@ -221,8 +221,9 @@ export class CortexM {
         return (await this.ap.dp.run(ops, 'waiting for the core to halt')).map((v) => v >>> 0);
       } catch (err) {
         const stillRunning = err instanceof DebugError && err.cause instanceof SwdTransferError && err.cause.ack === 'value mismatch' && /S_HALT/.test(err.cause.opLabel);
+        // The bank's CSW and TAR writes come before the S_HALT match, so they were done and the
+        // caches stay right; the DP forgets SELECT itself (later ops in a batch may not have run).
         if (!stillRunning) throw this.explainRegisterError(err);
-        this.ap.invalidate();
       }
       if (Date.now() - start > timeoutMs) return null;
       if (Date.now() - start > 5) await new Promise((resolve) => setTimeout(resolve, 1));

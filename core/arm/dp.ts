@@ -120,6 +120,10 @@ export class DebugPort {
       return await this.engine.execute(items);
     } catch (err) {
       this.invalidate();
+      // A value mismatch is the probe's own comparison saying "not yet" (polling for a halt): the
+      // read succeeded and nothing on the target is sticky, so there is nothing to recover from,
+      // and doing so would cost a round trip on every poll.
+      if (err instanceof SwdTransferError && err.ack === 'value mismatch') throw withContext(err, context);
       throw await this.recoverFrom(err, context);
     }
   }
