@@ -26,6 +26,8 @@ import { loadImage, type ImageFormat } from '../../core/elf';
 import { describeReport, eraseFlash, flashImage, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
 import { resolveChip } from '../targets';
 import { checkChipCore } from '../../core/flash/chip-check';
+import { emulateFlashAlgorithm } from '../../core/sim/flash-emulator';
+import { MemoryTarget } from '../../core/sim/memory-target';
 
 interface ProbeOptions {
   /** Every --probe given (only `run` takes more than one). */
@@ -241,9 +243,12 @@ function flashOptions(cmd: Command): Command {
 const PHASE_LABEL: Record<FlashPhase, string> = { plan: 'Checking', erase: 'Erasing ', program: 'Writing ', verify: 'Verifying' };
 
 /** Flash `file` with a progress bar on a terminal, plain phase lines otherwise; Ctrl-C cancels cleanly. */
-async function flashFile(session: DebugSession, file: string, opts: FlashCliOptions): Promise<FlashReport> {
+async function flashFile(session: DebugSession, file: string, opts: FlashCliOptions, probe?: OpenedProbe): Promise<FlashReport> {
   const { chip, algorithm, ram } = resolveChip(opts.chip, { targetFiles: opts.targetFile, algo: opts.algo });
   if (session.summary) checkChipCore(chip, session.summary.core);
+  // The in-process model has memory but no CPU to run code: it carries out the algorithm's calls
+  // itself, at the chip's datasheet timings (QEMU boards run the real algorithm).
+  if (probe?.target instanceof MemoryTarget) emulateFlashAlgorithm(probe.target, algorithm);
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
@@ -291,12 +296,13 @@ async function flashFile(session: DebugSession, file: string, opts: FlashCliOpti
 flashOptions(program.command('flash').description('program an ELF, Intel HEX or BIN image into flash and verify it').argument('<file>'))
   .option('--no-verify', 'skip verification (the result is then reported as NOT verified)')
   .option('--chip-erase', 'erase the whole chip first')
+  .option('--no-chip-erase', 'never erase the whole chip, only the sectors that need it (default: a chip erase when that loses nothing)')
   .option('--no-skip', 'reprogram sectors even when their contents already match')
   .option('--base <addr>', 'load address for a raw .bin image')
   .addOption(new Option('--format <format>', 'image format').choices(['elf', 'hex', 'bin']))
   .action(async (file: string, opts: FlashCliOptions) => {
-    await withSession({ ...opts, blank: true }, async (session) => {
-      const report = await flashFile(session, file, opts);
+    await withSession({ ...opts, blank: true }, async (session, probe) => {
+      const report = await flashFile(session, file, opts, probe);
       if (!report.verified) process.exitCode = 3;
     });
   });
@@ -549,7 +555,7 @@ streamOptions(flashOptions(program.command('run').description('flash, reset and 
       return;
     }
     await withSession({ ...opts, blank: true }, async (session, probe) => {
-      const report = await flashFile(session, file, opts);
+      const report = await flashFile(session, file, opts, probe);
       if (!report.verified) {
         process.exitCode = 3;
         return;

@@ -90,6 +90,19 @@ describe('dapdeck CLI', () => {
     expect(watch.stdout).toContain('[2 emu:microbit] 0.100000 INFO  tick 1\n');
   }, 60_000);
 
+  it('flashes the in-process model too (it carries out the algorithm calls), with chip erase forced or refused', async () => {
+    const elf = firmwarePath('hello', 'microbit');
+    firmwarePath('flash-nrf51', 'microbit');
+    const fresh = await dapdeck('flash', '--probe', 'sim:cortex-m0', '--chip', 'nRF51822_xxAA', elf);
+    expect(fresh.code).toBe(0);
+    expect(fresh.stderr).toMatch(/nRF51822_xxAA: (\d+) sectors in the image, 0 erased \(\1 already blank\), \1 pages programmed \(\d+ bytes\), verified \(crc\)/);
+    const forced = await dapdeck('flash', '--probe', 'sim:cortex-m0', '--chip', 'nRF51822_xxAA', '--chip-erase', elf);
+    expect(forced.stderr).toMatch(/sectors in the image, chip erased, \d+ pages programmed/);
+    const never = await dapdeck('flash', '--probe', 'sim:cortex-m0', '--chip', 'nRF51822_xxAA', '--no-chip-erase', elf);
+    expect(never.stderr).not.toMatch(/chip erased/);
+    expect(never.code).toBe(0);
+  });
+
   it('refuses bad images and chips with their own messages', async () => {
     const truncated = await dapdeck('flash', '--probe', 'sim:cortex-m0', '--chip', 'nRF51822_xxAA', resolve(__dirname, '../../package.json'));
     expect(truncated.code).toBe(1);
