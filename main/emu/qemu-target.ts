@@ -60,10 +60,23 @@ function track(child: ChildProcess): void {
   child.once('exit', () => live.delete(child));
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    // No orphan QEMUs: whatever happens to this process, its emulators go with it.
-    process.once('exit', () => {
+    // No orphan QEMUs: whatever happens to this process, its emulators go with it (they are in
+    // their own process group, so a signal to ours does not reach them by itself).
+    const killAll = () => {
       for (const c of live) c.kill('SIGKILL');
-    });
+    };
+    process.once('exit', killAll);
+    for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+      const onSignal = () => {
+        killAll();
+        // Nobody else handles it: do what the signal would have done.
+        if (process.listenerCount(signal) === 1) {
+          process.removeListener(signal, onSignal);
+          process.kill(process.pid, signal);
+        }
+      };
+      process.on(signal, onSignal);
+    }
   }
 }
 
@@ -125,7 +138,9 @@ export class QemuTarget implements SimTarget {
     const binary = options.qemuBinary ?? 'qemu-system-arm';
     const args = ['-M', spec.machine, '-nographic', '-monitor', 'none', '-serial', 'null', ...(options.elf ? ['-kernel', options.elf] : []), '-S',
       '-gdb', `tcp:127.0.0.1:${gdbPort}`, '-qmp', `tcp:127.0.0.1:${qmpPort},server,wait=off`];
-    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group: Ctrl-C in a terminal goes to the whole foreground group, and QEMU
+    // would die at once under a dapdeck that is still stopping cleanly. dapdeck ends it itself.
+    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     track(child);
     let stderr = '';
     child.stderr!.setEncoding('utf8');

@@ -3,7 +3,7 @@
  * the golden files line for line (file:line included), the stream survives a reset button press,
  * stdin reaches the firmware's down channel and comes back, and bad input gets clear messages.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -118,6 +118,24 @@ describe('RTT across a target reset', () => {
 });
 
 describe('nothing received is lost', () => {
+  it('stops cleanly on Ctrl-C from a terminal (SIGINT to the whole foreground process group)', async () => {
+    // A terminal sends Ctrl-C to every process of its foreground group: dapdeck must stop with 0
+    // and keep what it received, not die with the emulator it started.
+    const child = spawn(process.execPath, [BIN, 'attach', '--probe', 'emu:microbit', '--no-location'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
+    const deadline = Date.now() + 20_000;
+    while (!/tick 2\n/.test(stdout) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    process.kill(-child.pid!, 'SIGINT');
+    expect(await exited).toBe(0);
+    expect(stderr).not.toMatch(/error/);
+    expect(stdout).toMatch(/^0\.000000 INFO  hello from dapdeck on microbit\n/);
+    expect(stdout).toMatch(/0\.200000 INFO  tick 2\n/);
+  }, 30_000);
+
   it('keeps every record in the log file when the probe is unplugged mid-stream, and says what happened', async () => {
     const elf = firmwarePath('hello', 'microbit');
     const probe = await openProbe('emu:microbit', { elf });
