@@ -204,9 +204,15 @@ fn send_description(d: &[u8]) {
     }
 }
 
+/// TRACE_STOP and the end of recording in one step with interrupts off: an interrupt between
+/// them would send (and count) an event after the host has seen the stop.
 fn stop() {
-    send(TRACE_STOP, &[], None);
-    unsafe { core::ptr::write_volatile(&mut ENABLED, false) };
+    let primask = interrupts_off();
+    unsafe {
+        send_locked(TRACE_STOP, &[], None);
+        core::ptr::write_volatile(&mut ENABLED, false);
+    }
+    interrupts_restore(primask);
 }
 
 pub fn isr_enter(exception: u32) {
