@@ -171,9 +171,10 @@ fn start(config: &Config) {
         ENABLED = true;
         COUNTS = Counts { packets: 0, dropped: 0, isr_enter: [0; 32], task_start: [0; 8] };
         LAST = sysview_timestamp();
+        // TRACE_START first, before any interrupt can send an event (the mirror of stop()).
+        send_locked(TRACE_START, &[], None);
     }
     interrupts_restore(primask);
-    send(TRACE_START, &[], None);
     send(INIT, &[config.sys_freq, config.cpu_freq, config.ram_base, 0], None);
     send_description(config.description);
     send(SYSTIME_CYCLES, &[unsafe { sysview_timestamp() }], None);

@@ -93,8 +93,10 @@ describe('the web app', () => {
     await page.click('[data-testid=trace-toggle]');
     await page.waitForFunction(
       () => {
-        const t = document.querySelector('[data-testid=timeline-stats]')?.textContent ?? '';
-        return ['SysTick', 'TIMER0', 'blink', 'sensor', 'report'].every((n) => t.includes(n));
+        // Lanes appear with the task list at the start of the recording; wait for runs in them.
+        const rows = Array.from(document.querySelectorAll('[data-testid=timeline-stats] tbody tr'), (tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? ''));
+        const runs = (name: string) => Number(rows.find((r) => r[0] === name)?.[2] ?? 0);
+        return ['SysTick', 'TIMER0', 'blink', 'sensor', 'report'].every((n) => rows.some((r) => r[0] === n)) && runs('blink') > 0 && runs('SysTick') > 0;
       },
       null,
       { timeout: 30_000 },
@@ -219,8 +221,13 @@ describe('the web app', () => {
     expect(await usbPage.$eval('[data-testid=probe]', (el) => (el as HTMLSelectElement).selectedOptions[0].textContent)).toBe('USB: Dapdeck virtual CMSIS-DAP v2');
     await usbPage.click('[data-testid=connect]');
     await usbPage.waitForFunction(() => (window as unknown as { shimDevice: { opens: number } }).shimDevice.opens === 2, null, { timeout: 30_000 });
-    await usbPage.waitForSelector('[data-testid=status]:has-text("(WebUSB) — Cortex-M3")', { timeout: 30_000 });
-    expect(await usbPage.$('.registers')).toBeNull(); // the old session's registers are gone
+    // Connected again, and the old session's registers are gone (they clear when the new
+    // connection starts, so this cannot pass on the old status text).
+    await usbPage.waitForFunction(
+      () => !document.querySelector('.registers') && (document.querySelector('[data-testid=status]')?.textContent ?? '').includes('(WebUSB) — Cortex-M3'),
+      null,
+      { timeout: 30_000 },
+    );
     await usbPage.screenshot({ path: resolve(ARTIFACTS, 'webusb.png') });
     await usbPage.close();
   }, 60_000);
