@@ -69,6 +69,21 @@ export function emulateFlashAlgorithm(target: MemoryTarget, algorithm: FlashAlgo
     return o;
   };
 
+  /** The CRC table's offset in RAM (at `address`, with `extra` bytes after it), as the routines need it. */
+  const tableIn = (address: number, extra: number) => {
+    const o = address - ramStart;
+    if (o < 0 || o + 1024 + extra > target.ram.length) throw new RangeError('CRC table outside RAM');
+    return o;
+  };
+  /** CRC-32 of flash [address, address+size) by lookups in the table in RAM, as the routines do. */
+  const tableCrc = (address: number, size: number, table: number) => {
+    const o = offsetIn(address, size);
+    const words = new DataView(target.ram.buffer, target.ram.byteOffset + table, 1024);
+    let c = 0xffffffff;
+    for (let i = 0; i < size; i++) c = (words.getUint32(((c ^ target.flash[o + i]) & 0xff) * 4, true) ^ (c >>> 8)) >>> 0;
+    return ~c >>> 0;
+  };
+
   target.onResume = ({ target: t, pc }) => {
     const hit = entries.find(([, entry]) => entry !== undefined && loadedAt(pc - entry));
     if (!hit) return undefined;
@@ -109,34 +124,16 @@ export function emulateFlashAlgorithm(target: MemoryTarget, algorithm: FlashAlgo
           break;
         }
         case 'pcCrc32': {
-          // As the routine does: table lookups in the 1 KiB table at r2, which must be in RAM.
-          const o = offsetIn(a0, a1);
-          const table = a2 - ramStart;
-          if (table < 0 || table + 1024 > target.ram.length) throw new RangeError('CRC table outside RAM');
-          const word = (i: number) => (target.ram[table + i * 4] | (target.ram[table + i * 4 + 1] << 8) | (target.ram[table + i * 4 + 2] << 16) | (target.ram[table + i * 4 + 3] << 24)) >>> 0;
-          let c = 0xffffffff;
-          for (let i = 0; i < a1; i++) c = (word((c ^ target.flash[o + i]) & 0xff) ^ (c >>> 8)) >>> 0;
-          result = ~c >>> 0;
+          result = tableCrc(a0, a1, tableIn(a2, 0));
           seconds += (timing.crcSetupCycles + a1 * timing.crcCyclesPerByte) / timing.cpuHz;
           break;
         }
         case 'pcCrc32Sectors': {
           // (address, sectorSize, count, table): each sector's CRC into the words after the table.
-          const [size, count, tableAt] = [a1, a2, r[3]];
-          const table = tableAt - ramStart;
-          if (table < 0 || table + 1024 + count * 4 > target.ram.length) throw new RangeError('CRC table or results outside RAM');
-          const word = (i: number) => (target.ram[table + i * 4] | (target.ram[table + i * 4 + 1] << 8) | (target.ram[table + i * 4 + 2] << 16) | (target.ram[table + i * 4 + 3] << 24)) >>> 0;
-          for (let k = 0; k < count; k++) {
-            const o = offsetIn(a0 + k * size, size);
-            let c = 0xffffffff;
-            for (let i = 0; i < size; i++) c = (word((c ^ target.flash[o + i]) & 0xff) ^ (c >>> 8)) >>> 0;
-            const out = table + 1024 + k * 4;
-            const v = ~c >>> 0;
-            target.ram[out] = v & 0xff;
-            target.ram[out + 1] = (v >>> 8) & 0xff;
-            target.ram[out + 2] = (v >>> 16) & 0xff;
-            target.ram[out + 3] = v >>> 24;
-          }
+          const [size, count] = [a1, a2];
+          const table = tableIn(r[3], count * 4);
+          const results = new DataView(target.ram.buffer, target.ram.byteOffset + table + 1024, count * 4);
+          for (let k = 0; k < count; k++) results.setUint32(k * 4, tableCrc(a0 + k * size, size, table), true);
           seconds += (count * (timing.crcSetupCycles + timing.crcSectorLoopCycles + size * timing.crcCyclesPerByte)) / timing.cpuHz;
           break;
         }
