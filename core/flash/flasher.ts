@@ -129,16 +129,15 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     // Skip sectors that already hold exactly what they should.
     let changed = work;
     if (options.skipUnchanged !== false && options.chipErase !== true) {
-      const erasedCrcs = new Map<number, number>();
-      const erasedCrc = (size: number) => erasedCrcs.get(size) ?? (erasedCrcs.set(size, crc32(new Uint8Array(size).fill(flash.erasedValue))), erasedCrcs.get(size)!);
-      const onTarget = await sectorCrcs(runner, algorithm, session, work.filter((w) => !blank.has(w.sector.address)).map((w) => w.sector), check);
+      const onTarget = await sectorCrcs(runner, algorithm, session, work.filter((w) => !blank.has(w.sector.address)).map((w) => w.sector), () => check('planning'));
       changed = [];
       for (const w of work) {
-        let crc = erasedCrc(w.sector.size);
+        const blankCrc = erasedCrc(w.sector.size, flash.erasedValue);
+        let crc = blankCrc;
         if (!blank.has(w.sector.address)) {
           crc = onTarget.get(w.sector.address)!;
           // The CRC of an erased sector says it is blank just as surely as it says "unchanged".
-          if (crc === erasedCrc(w.sector.size)) blank.add(w.sector.address);
+          if (crc === blankCrc) blank.add(w.sector.address);
         }
         if (crc !== w.crc) changed.push(w);
       }
@@ -207,19 +206,21 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     const toVerify = report.chipErase ? work : changed;
     if (options.verify !== false) {
       progress({ phase: 'verify', done: 0, total: toVerify.length });
-      if (algorithm.pcCrc32Sectors !== undefined) {
-        // Every written sector's CRC from as few calls as the runs allow, then compared one by one.
+      if (algorithm.pcCrc32 !== undefined || algorithm.pcCrc32Sectors !== undefined) {
+        // Every written sector's CRC on the target, from as few calls as the routines allow, then
+        // compared one by one.
         report.verifyMethod = 'crc';
-        const crcs = await sectorCrcs(runner, algorithm, session, toVerify.map((w) => w.sector), check);
+        const crcs = await sectorCrcs(runner, algorithm, session, toVerify.map((w) => w.sector), () => check('verify'));
         for (const w of toVerify) {
           const crc = crcs.get(w.sector.address)!;
           if (crc !== w.crc) throw new FlashError(`verify failed: sector ${hex32(w.sector.address)}..${hex32(w.sector.address + w.sector.size)} has CRC ${hex32(crc)}, expected ${hex32(w.crc)}`, [w.sector.address]);
         }
         progress({ phase: 'verify', done: toVerify.length, total: toVerify.length });
       } else {
+        report.verifyMethod = 'read-back';
         for (const [i, w] of toVerify.entries()) {
           check('verify');
-          await verifySector(runner, algorithm, session, w, report);
+          await readBackSector(session, w);
           progress({ phase: 'verify', done: i + 1, total: toVerify.length });
         }
       }
@@ -242,6 +243,16 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
   return report;
 }
 
+const erasedCrcs = new Map<string, number>();
+
+/** CRC-32 of a blank sector: `size` bytes of the erased value. */
+function erasedCrc(size: number, erasedValue: number): number {
+  const key = `${size}:${erasedValue}`;
+  let crc = erasedCrcs.get(key);
+  if (crc === undefined) erasedCrcs.set(key, (crc = crc32(new Uint8Array(size).fill(erasedValue))));
+  return crc;
+}
+
 /** Contiguous runs of the given sectors (in address order), merged. */
 function runsOf(sectors: Sector[]): { start: number; size: number; sectors: Sector[] }[] {
   const runs: { start: number; size: number; sectors: Sector[] }[] = [];
@@ -262,7 +273,7 @@ async function isBlank(runner: AlgorithmRunner, algorithm: FlashAlgorithm, start
     return (await runner.call(algorithm.pcBlankCheck, [start, size, algorithm.flash.erasedValue], `BlankCheck(${hex32(start)})`, timeoutMs)) === 0;
   }
   const crc = await runner.crc32(start, size, timeoutMs);
-  return crc === crc32(new Uint8Array(size).fill(algorithm.flash.erasedValue));
+  return crc === erasedCrc(size, algorithm.flash.erasedValue);
 }
 
 /**
@@ -295,18 +306,18 @@ async function restIsBlank(runner: AlgorithmRunner, algorithm: FlashAlgorithm, w
  * contiguous, equal-size sectors (up to CRC_SECTORS_PER_CALL); else one call (or one read-back)
  * per sector.
  */
-async function sectorCrcs(runner: AlgorithmRunner, algorithm: FlashAlgorithm, session: DebugSession, sectors: Sector[], check: (what: string) => void): Promise<Map<number, number>> {
+async function sectorCrcs(runner: AlgorithmRunner, algorithm: FlashAlgorithm, session: DebugSession, sectors: Sector[], checkpoint: () => void): Promise<Map<number, number>> {
   const out = new Map<number, number>();
   if (algorithm.pcCrc32Sectors === undefined) {
     for (const s of sectors) {
-      check('planning');
+      checkpoint();
       out.set(s.address, await targetCrc(runner, algorithm, s, session));
     }
     return out;
   }
   const sorted = [...sectors].sort((a, b) => a.address - b.address);
   for (let i = 0; i < sorted.length; ) {
-    check('planning');
+    checkpoint();
     let n = 1;
     while (i + n < sorted.length && n < CRC_SECTORS_PER_CALL && sorted[i + n].size === sorted[i].size && sorted[i + n].address === sorted[i].address + n * sorted[i].size) n++;
     const crcs = await runner.crc32Sectors(sorted[i].address, sorted[i].size, n, 2000 + (n * sorted[i].size) / 100);
@@ -324,15 +335,8 @@ async function targetCrc(runner: AlgorithmRunner, algorithm: FlashAlgorithm, sec
   return crc32(await session.ap.readMemory(sector.address, sector.size));
 }
 
-async function verifySector(runner: AlgorithmRunner, algorithm: FlashAlgorithm, session: DebugSession, w: Work, report: FlashReport): Promise<void> {
-  const where = `${hex32(w.sector.address)}..${hex32(w.sector.address + w.sector.size)}`;
-  if (algorithm.pcCrc32 !== undefined) {
-    report.verifyMethod = 'crc';
-    const crc = await targetCrc(runner, algorithm, w.sector, session);
-    if (crc !== w.crc) throw new FlashError(`verify failed: sector ${where} has CRC ${hex32(crc)}, expected ${hex32(w.crc)}`, [w.sector.address]);
-    return;
-  }
-  report.verifyMethod = 'read-back';
+/** Verify without an on-target CRC: the sector read back and compared byte by byte. */
+async function readBackSector(session: DebugSession, w: Work): Promise<void> {
   const back = await session.ap.readMemory(w.sector.address, w.sector.size);
   const bad = back.findIndex((b, i) => b !== w.contents[i]);
   if (bad >= 0) {
