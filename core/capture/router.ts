@@ -69,16 +69,17 @@ export class ChannelRouter {
   restart(sinks?: ChannelSinks): void {
     for (const [channel, line] of this.lines.flush()) sinks?.text(channel, [line]);
     if (this.defmt) {
-      const s = this.defmt.stats;
-      this.earlier = { frames: this.earlier.frames + s.frames, malformed: this.earlier.malformed + s.malformed, unknownIndex: this.earlier.unknownIndex + s.unknownIndex, bytes: this.earlier.bytes + s.bytes, lastError: s.lastError ?? this.earlier.lastError };
+      this.earlier = sum(this.earlier, this.defmt.stats);
       this.defmt = new DefmtStream(this.table!);
     }
   }
 
   /** defmt decoding totals over the whole stream (null without a table). */
   get defmtStats(): StreamStats | null {
-    if (!this.defmt) return null;
-    const s = this.defmt.stats;
-    return { frames: this.earlier.frames + s.frames, malformed: this.earlier.malformed + s.malformed, unknownIndex: this.earlier.unknownIndex + s.unknownIndex, bytes: this.earlier.bytes + s.bytes, lastError: s.lastError ?? this.earlier.lastError };
+    return this.defmt ? sum(this.earlier, this.defmt.stats) : null;
   }
+}
+
+function sum(a: StreamStats, b: StreamStats): StreamStats {
+  return { frames: a.frames + b.frames, malformed: a.malformed + b.malformed, unknownIndex: a.unknownIndex + b.unknownIndex, bytes: a.bytes + b.bytes, lastError: b.lastError ?? a.lastError };
 }

@@ -328,7 +328,7 @@ export class Timeline {
   /** Stored segments (the most recent `maxSegments`) overlapping [t0, t1], oldest first. */
   segments(t0 = -Infinity, t1 = Infinity, limit = Infinity): Segment[] {
     const out: Segment[] = [];
-    const oldest = (this.head - this.count + this.cap) % this.cap;
+    const oldest = this.oldest;
     for (let k = this.firstEndingFrom(t0); k < this.count && out.length < limit; k++) {
       const i = (oldest + k) % this.cap;
       if (this.segStart[i] > t1) break;
@@ -337,9 +337,19 @@ export class Timeline {
     return out;
   }
 
+  /** Ring index of the oldest stored segment. */
+  private get oldest(): number {
+    return (this.head - this.count + this.cap) % this.cap;
+  }
+
+  /** Whether the stored segments (a bounded ring: the oldest are dropped) still reach back to `t`. */
+  private storedFrom(t: number): boolean {
+    return this.count > 0 && this.segStart[this.oldest] <= t;
+  }
+
   /** Position (from the oldest) of the first stored segment ending at or after t0: segments are time-ordered. */
   private firstEndingFrom(t0: number): number {
-    const oldest = (this.head - this.count + this.cap) % this.cap;
+    const oldest = this.oldest;
     let lo = 0;
     let hi = this.count;
     while (lo < hi) {
@@ -360,8 +370,7 @@ export class Timeline {
    */
   view(t0: number, t1: number, maxItems: number): { kind: 'segments'; segments: Segment[] } | { kind: 'load'; bucketTicks: number; origin: number; lanes: Float64Array[] } {
     const segs = this.segments(t0, t1, maxItems + 1);
-    const covered = this.count > 0 && this.segStart[(this.head - this.count + this.cap) % this.cap] <= t0;
-    if (segs.length <= maxItems && covered) return { kind: 'segments', segments: segs };
+    if (segs.length <= maxItems && this.storedFrom(t0)) return { kind: 'segments', segments: segs };
     const lanes = Math.max(1, this.lanes.length);
     const perLane = Math.max(1, Math.floor(maxItems / lanes));
     const origin = Number.isNaN(this.bucketOrigin) ? t0 : this.bucketOrigin;
@@ -403,12 +412,11 @@ export class Timeline {
       }
     };
     // Straight from the ring (no Segment objects): how many segments the window holds decides.
-    const oldest = (this.head - this.count + this.cap) % this.cap;
+    const oldest = this.oldest;
     const from = this.firstEndingFrom(t0);
     let to = from;
     while (to < this.count && to - from <= maxSegments && this.segStart[(oldest + to) % this.cap] <= t1) to++;
-    const covered = this.count > 0 && this.segStart[oldest] <= Math.max(t0, this.first);
-    if (to - from <= maxSegments && covered) {
+    if (to - from <= maxSegments && this.storedFrom(Math.max(t0, this.first))) {
       for (let k = from; k < to; k++) {
         const i = (oldest + k) % this.cap;
         if (!idle[this.segLane[i]]) add(this.segStart[i], this.segEnd[i], 1);

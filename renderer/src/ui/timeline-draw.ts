@@ -4,6 +4,7 @@
  * costs the same at any zoom over any trace length.
  */
 import type { Timeline } from '../../../core/trace/timeline';
+import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH } from '../device/protocol';
 
 const COLOURS = ['#4fc3f7', '#ffb74d', '#81c784', '#e57373', '#ba68c8', '#fff176', '#90a4ae', '#a1887f'];
 
@@ -74,7 +75,7 @@ export function meanOf(values: ArrayLike<number>): number {
  * outside Idle (tasks, interrupts, scheduler), with 50 % and 100 % lines; columns with nothing
  * recorded stay empty rather than reading as idle.
  */
-export function drawLoadChart(g: CanvasRenderingContext2D, load: ArrayLike<number>, top: number, width: number, mean: number, labelWidth = 110, height = 56): void {
+export function drawLoadChart(g: CanvasRenderingContext2D, load: ArrayLike<number>, top: number, width: number, mean: number, labelWidth = TIMELINE_LABEL_WIDTH, height = LOAD_CHART_HEIGHT): void {
   const plotTop = top + 6;
   const plotHeight = height - 12;
   g.fillStyle = '#11151a';
