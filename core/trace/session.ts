@@ -32,10 +32,7 @@ export class SystemViewTrace implements TraceModel {
     this.timeline = new Timeline(options);
   }
 
-  get sysFreq(): number {
-    return this.decoder.sysFreq;
-  }
-
+  /** SystemView's timestamp clock, from the INIT packet (0 until it arrives). */
   get clockHz(): number {
     return this.decoder.sysFreq;
   }
@@ -99,7 +96,7 @@ export class SystemViewTrace implements TraceModel {
 
   /** Ticks → seconds (ticks themselves until INIT announced the frequency). */
   seconds(ticks: number): number {
-    return this.sysFreq > 0 ? ticks / this.sysFreq : ticks;
+    return this.clockHz > 0 ? ticks / this.clockHz : ticks;
   }
 }
 

@@ -441,7 +441,7 @@ async function streamFromTarget(session: DebugSession, probe: OpenedProbe, elfFi
 function traceSummary(trace: SystemViewTrace) {
   return {
     seconds: trace.seconds(Number.isNaN(trace.timeline.first) ? 0 : trace.timeline.last - trace.timeline.first),
-    sysFreq: trace.sysFreq,
+    sysFreq: trace.clockHz,
     lanes: statsRows(trace),
     gaps: trace.timeline.gaps,
     packets: trace.decoder.stats.packets,

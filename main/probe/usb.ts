@@ -114,10 +114,6 @@ async function findProbes(usb: UsbModule, unopenable: Unopenable = new Map()): P
   return found;
 }
 
-export async function listUsbProbes(): Promise<UsbProbeEntry[]> {
-  return (await scanUsb()).probes;
-}
-
 /** Vendors of CMSIS-DAP probes (Arm/DAPLink, NXP, Raspberry Pi, Keil, Microchip, SEGGER, WCH, GigaDevice, Nuvoton). */
 const PROBE_VENDORS = new Set([0x0d28, 0x1fc9, 0x2e8a, 0xc251, 0x03eb, 0x1366, 0x1a86, 0x28e9, 0x0416]);
 

@@ -170,7 +170,7 @@ let lastLoad: TimelineSnapshot['load'] = { fromUs: 0, toUs: 0, values: new Float
 function drawCanvas(): void {
   if (!canvas || !trace || Number.isNaN(trace.timeline.first)) return;
   const t = trace.timeline;
-  const ticksPerUs = (trace.sysFreq || 1e6) / 1e6;
+  const ticksPerUs = (trace.clockHz || 1e6) / 1e6;
   const width = Math.max(200, view.width);
   const lanesHeight = t.lanes.length * TIMELINE_LANE_HEIGHT;
   const height = lanesHeight + LOAD_CHART_HEIGHT + 22;

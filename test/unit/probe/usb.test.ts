@@ -128,8 +128,8 @@ describe('real probes through node usb (stand-in devices)', () => {
     const v1 = fakeProbe({ kind: 'v1-hid', serial: 'C3', product: 'LPC-Link CMSIS-DAP', pid: 0x0090 });
     const keyboard = new FakeDevice({ idVendor: 0x046d, idProduct: 0xc31c, iProduct: 2, iSerialNumber: 0 }, { 2: 'USB Keyboard' }, [new FakeInterface({ bInterfaceClass: 3, bInterfaceNumber: 0, iInterface: 0 }, [], true)]);
     devices.push(a.device, keyboard, b.device, v1.device);
-    const { listUsbProbes, openUsbProbe, scanUsb } = await load();
-    expect((await listUsbProbes()).map((p) => [p.selector, p.kind])).toEqual([
+    const { openUsbProbe, scanUsb } = await load();
+    expect((await scanUsb()).probes.map((p) => [p.selector, p.kind])).toEqual([
       ['0d28:0204:A1', 'v2-bulk'],
       ['0d28:0204:B2', 'v2-bulk'],
       ['0d28:0090:C3', 'v1-hid'],
@@ -145,7 +145,7 @@ describe('real probes through node usb (stand-in devices)', () => {
       throw new Error('LIBUSB_ERROR_ACCESS');
     };
     devices.push(locked.device, lockedMouse);
-    expect((await listUsbProbes()).length).toBe(3);
+    expect((await scanUsb()).probes.length).toBe(3);
     // `dapdeck list` names the probe maker's device it could not open (not every locked device).
     expect((await scanUsb()).unopened).toEqual([{ selector: '0d28:0205', reason: 'LIBUSB_ERROR_ACCESS' }]);
     await expect(openUsbProbe('0d28:0205')).rejects.toThrow('a USB device 0d28:0205 is connected but cannot be opened (LIBUSB_ERROR_ACCESS); on Linux give your user access with a udev rule (see the README)');
