@@ -44,6 +44,27 @@ afterAll(async () => {
   await server?.close();
 });
 
+
+type ShimWindow = Window & { openProbeSocket(url: string, onPacket: (packet: ArrayBuffer) => void): Promise<{ ws: WebSocket; packetSize: number }> };
+
+/**
+ * For the USB and HID shims (runs in the page): a socket to a probe on `dapdeck serve`, open once
+ * the server has said which probe it is; each binary message is one packet from the probe model.
+ */
+function installProbeSocket(): void {
+  (window as unknown as ShimWindow).openProbeSocket = (url, onPacket) =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.binaryType = 'arraybuffer';
+      ws.onmessage = (e) => {
+        if (typeof e.data !== 'string') return onPacket(e.data);
+        const m = JSON.parse(e.data);
+        if (m.type === 'probe') resolve({ ws, packetSize: m.packetSize });
+        else reject(new Error(m.message));
+      };
+      ws.onerror = () => reject(new Error('shim: probe server unreachable'));
+    });
+}
 describe('the web app', () => {
   it('connects to the emulated micro:bit, flashes hello with progress, and shows decoded, located lines', async () => {
     await page.goto(server.url);
@@ -131,6 +152,7 @@ describe('the web app', () => {
 
   it('runs the real WebUSB transport against a navigator.usb shim bridged to the probe model', async () => {
     const usbPage = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await usbPage.addInitScript(installProbeSocket);
     const probeUrl = `${server.url.replace('http', 'ws')}probe?selector=sim:cortex-m3`;
     // A stand-in for a USB CMSIS-DAP v2 probe: one vendor interface, bulk OUT/IN; each transfer is
     // one packet to/from the strict probe model behind dapdeck serve.
@@ -152,25 +174,13 @@ describe('the web app', () => {
           this.opens++;
           this.queue = [];
           this.waiters = [];
-          const ws = new WebSocket(url);
-          ws.binaryType = 'arraybuffer';
-          this.ws = ws;
-          await new Promise<void>((resolve, reject) => {
-            ws.onmessage = (e) => {
-              if (typeof e.data === 'string') {
-                const m = JSON.parse(e.data);
-                if (m.type === 'probe') {
-                  this.packetSize = m.packetSize;
-                  resolve();
-                } else reject(new Error(m.message));
-                return;
-              }
-              const w = this.waiters.shift();
-              if (w) w(e.data);
-              else this.queue.push(e.data);
-            };
-            ws.onerror = () => reject(new Error('shim: probe server unreachable'));
+          const { ws, packetSize } = await (window as unknown as ShimWindow).openProbeSocket(url, (packet) => {
+            const w = this.waiters.shift();
+            if (w) w(packet);
+            else this.queue.push(packet);
           });
+          this.ws = ws;
+          this.packetSize = packetSize;
           this.opened = true;
         }
         async selectConfiguration() {
@@ -255,6 +265,7 @@ describe('the web app', () => {
 
   it('runs the WebHID (CMSIS-DAP v1) transport against a navigator.hid shim bridged to the v1 probe model', async () => {
     const hidPage = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await hidPage.addInitScript(installProbeSocket);
     const probeUrl = `${server.url.replace('http', 'ws')}probe?selector=sim:cortex-m0&flavour=v1-hid`;
     await hidPage.addInitScript((url: string) => {
       // A stand-in HID probe: 64-byte output reports to the probe model, its 64-byte answers as input reports.
@@ -264,24 +275,13 @@ describe('the web app', () => {
         reports = 0;
         ws: WebSocket | null = null;
         async open() {
-          const ws = new WebSocket(url);
-          ws.binaryType = 'arraybuffer';
-          this.ws = ws;
-          await new Promise<void>((resolve, reject) => {
-            ws.onmessage = (e) => {
-              if (typeof e.data === 'string') {
-                const m = JSON.parse(e.data);
-                if (m.type === 'probe') resolve();
-                else reject(new Error(m.message));
-                return;
-              }
-              const ev = new Event('inputreport') as Event & { data: DataView; reportId: number };
-              ev.data = new DataView(e.data);
-              ev.reportId = 0;
-              this.dispatchEvent(ev);
-            };
-            ws.onerror = () => reject(new Error('shim: probe server unreachable'));
+          const { ws } = await (window as unknown as ShimWindow).openProbeSocket(url, (packet) => {
+            const ev = new Event('inputreport') as Event & { data: DataView; reportId: number };
+            ev.data = new DataView(packet);
+            ev.reportId = 0;
+            this.dispatchEvent(ev);
           });
+          this.ws = ws;
           this.opened = true;
         }
         async close() {
