@@ -8,6 +8,7 @@
  * format index, then the elements; FormatSequence is nested formats until index 0; Debug/Display
  * are UTF-8 bytes ended by 0xFF; bitfields carry only the bytes their bit range covers.
  */
+import { ByteReader } from '../elf/bytes';
 import { DefmtTable, type Level, type Location } from './table';
 import { type Hint, type Param, parseFormat, wireParams } from './parser';
 
@@ -74,12 +75,9 @@ const MAX_DEPTH = 32;
 const FLOAT_BYTES = new Uint8Array(8);
 const FLOAT_VIEW = new DataView(FLOAT_BYTES.buffer);
 
-class Reader {
-  o = 0;
-  b: Uint8Array;
+class Reader extends ByteReader {
   /** The frame is b[start, end): readers work on a region of a larger buffer without a view. */
   start = 0;
-  end = 0;
   /**
    * Elements decoded so far. Zero-sized elements (unit structs) and self-referencing nested formats
    * in a corrupt frame could otherwise multiply into an effectively endless loop; a real frame never
@@ -88,8 +86,7 @@ class Reader {
   work = 0;
   workLimit: number;
   constructor(b: Uint8Array) {
-    this.b = b;
-    this.end = b.length;
+    super(b);
     this.workLimit = b.length * 8 + 256;
   }
   /** Reuse for the next frame (one reader per decoder: no allocation per frame). */
@@ -107,25 +104,8 @@ class Reader {
   spend(): void {
     if (++this.work > this.workLimit) throw new DecodeError('malformed', `frame of ${this.length} bytes claims more than ${this.workLimit} elements`);
   }
-  need(n: number): void {
-    if (this.o + n > this.end) throw new DecodeError('eof', `frame ends after ${this.length} bytes, needed ${this.o - this.start + n}`);
-  }
-  u8(): number {
-    this.need(1);
-    return this.b[this.o++];
-  }
-  u16(): number {
-    this.need(2);
-    const v = this.b[this.o] | (this.b[this.o + 1] << 8);
-    this.o += 2;
-    return v;
-  }
-  u32(): number {
-    this.need(4);
-    const b = this.b;
-    const o = this.o;
-    this.o += 4;
-    return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+  protected overrun(n: number): never {
+    throw new DecodeError('eof', `frame ends after ${this.length} bytes, needed ${this.o - this.start + n}`);
   }
   /** Little-endian unsigned of `n` bytes: a number up to 32 bits, a bigint above. */
   uint(n: number): bigint | number {

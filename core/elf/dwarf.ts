@@ -10,6 +10,7 @@
  * .debug_line program header. Anything it does not understand ends that unit's walk, not the
  * decode: locations are a convenience, never a reason to refuse an ELF.
  */
+import { ByteReader } from './bytes';
 import type { ElfFile } from './elf';
 
 export interface DeclLocation {
@@ -42,33 +43,12 @@ const F = {
 
 class DwarfError extends Error {}
 
-class Cursor {
-  constructor(
-    readonly b: Uint8Array,
-    public o = 0,
-  ) {}
-  need(n: number): void {
-    if (this.o + n > this.b.length) throw new DwarfError('truncated DWARF data');
-  }
-  u8(): number {
-    this.need(1);
-    return this.b[this.o++];
-  }
-  u16(): number {
-    this.need(2);
-    const v = this.b[this.o] | (this.b[this.o + 1] << 8);
-    this.o += 2;
-    return v;
+class Cursor extends ByteReader {
+  protected overrun(): never {
+    throw new DwarfError('truncated DWARF data');
   }
   u24(): number {
     return this.u16() | (this.u8() << 16);
-  }
-  u32(): number {
-    this.need(4);
-    const b = this.b;
-    const v = (b[this.o] | (b[this.o + 1] << 8) | (b[this.o + 2] << 16) | (b[this.o + 3] << 24)) >>> 0;
-    this.o += 4;
-    return v;
   }
   uleb(): number {
     let result = 0;
