@@ -17,7 +17,7 @@ import { SV_COMMAND, findSysViewChannels } from '../../../core/trace/systemview'
 import { SystemViewTrace, statsRows } from '../../../core/trace/session';
 import { WebSocketTransport } from './ws-transport';
 import { PortTransport } from './webusb';
-import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT, type FromWorker, type LogLine, type TimelineSnapshot, type TimelineView, type ToWorker } from './protocol';
+import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT, timelineCanvasHeight, type FromWorker, type LogLine, type TimelineSnapshot, type TimelineView, type ToWorker } from './protocol';
 import { drawLoadChart, drawTimeline, meanOf } from '../ui/timeline-draw';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -173,7 +173,7 @@ function drawCanvas(): void {
   const ticksPerUs = (trace.clockHz || 1e6) / 1e6;
   const width = Math.max(200, view.width);
   const lanesHeight = t.lanes.length * TIMELINE_LANE_HEIGHT;
-  const height = lanesHeight + LOAD_CHART_HEIGHT + 22;
+  const height = timelineCanvasHeight(t.lanes.length);
   if (canvas.width !== Math.round(width * view.dpr) || canvas.height !== Math.round(height * view.dpr)) {
     canvas.width = Math.round(width * view.dpr);
     canvas.height = Math.round(height * view.dpr);

@@ -54,6 +54,11 @@ export const LOAD_CHART_HEIGHT = 56;
 export const TIMELINE_LANE_HEIGHT = 26;
 export const TIMELINE_LABEL_WIDTH = 110;
 
+/** The timeline canvas: the lanes, the load strip under them, and a line for the time axis. */
+export function timelineCanvasHeight(lanes: number): number {
+  return lanes * TIMELINE_LANE_HEIGHT + LOAD_CHART_HEIGHT + 22;
+}
+
 export type FromWorker =
   | { type: 'status'; state: 'disconnected' | 'connecting' | 'connected' | 'busy'; detail: string }
   | { type: 'progress'; phase: string; done: number; total: number }

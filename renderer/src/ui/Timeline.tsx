@@ -5,7 +5,7 @@
  * and shows the statistics table.
  */
 import { useEffect, useRef, useState } from 'react';
-import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT as LANE_HEIGHT, type TimelineSnapshot, type TimelineView } from '../device/protocol';
+import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, timelineCanvasHeight, TIMELINE_LANE_HEIGHT as LANE_HEIGHT, type TimelineSnapshot, type TimelineView } from '../device/protocol';
 
 const MIN_WINDOW_US = 200;
 
@@ -29,7 +29,7 @@ export function Timeline(props: { snapshot: TimelineSnapshot | null; onCanvas(ca
 
   const width = canvas.current?.clientWidth ?? 900;
   const lanesHeight = (snapshot?.lanes.length ?? 3) * LANE_HEIGHT;
-  const height = lanesHeight + LOAD_CHART_HEIGHT + 22;
+  const height = timelineCanvasHeight(snapshot?.lanes.length ?? 3);
   useEffect(() => {
     if (!handed.current) return;
     props.onView({ windowUs: view.windowUs, backUs: view.follow ? 0 : view.backUs, width, height, dpr: window.devicePixelRatio || 1 });
