@@ -92,8 +92,9 @@ export class SimulatedProbe {
     this.wire = new WireModel(WIRE_CONSTANTS[options.flavour]);
     const arch = ((options.target.cpuid >>> 4) & 0xfff) >= 0xc23 && ((options.target.cpuid >>> 4) & 0xfff) !== 0xc60 ? 'v7m' : 'v6m';
     this.debug = new CortexMDebugModel(options.target, { arch });
-    // AHB-AP IDR values as Cortex-M0 (0x04770021) and Cortex-M3/M4 (0x24770011) report them.
-    this.ap = new MemApModel(this.debug, arch === 'v6m' ? 0x04770021 : 0x24770011);
+    // AHB-AP IDR values as Cortex-M0 (0x04770021) and Cortex-M3/M4 (0x24770011) report them; only
+    // the latter implements packed transfers.
+    this.ap = new MemApModel(this.debug, arch === 'v6m' ? 0x04770021 : 0x24770011, 0xe00ff003, arch === 'v7m');
     this.dp = new SwdDpModel(options.target.dpidr, new Map([[0, this.ap]]));
     this.faults = new ProbeFaults(this);
     this.swo = options.swo ? new SwoCapture(options.swo.bufferBytes ?? 4096, 6_000_000, new SwoTarget(options.swo)) : null;
@@ -156,9 +157,14 @@ export class SimulatedProbe {
       throw disconnected();
     }
     this.outstanding++;
-    const arrival = this.wire.packetOut(bytes.length);
+    const arrival = this.wire.packetOut(this.wireBytes(bytes.length));
     const packet = Uint8Array.from(bytes);
     this.processing = this.processing.then(() => this.process(packet, arrival, generation));
+  }
+
+  /** Bytes a packet occupies on the USB: a HID report is always its full declared size. */
+  private wireBytes(length: number): number {
+    return this.options.flavour === 'v1-hid' ? this.packetSize : length;
   }
 
   private read(): Promise<DataView> {
@@ -225,7 +231,7 @@ export class SimulatedProbe {
       this.writeWaiters.shift()?.();
       return;
     }
-    this.responses.push({ bytes: response!, arrival: this.wire.packetIn(ready, response!.length) });
+    this.responses.push({ bytes: response!, arrival: this.wire.packetIn(ready, this.wireBytes(response!.length)) });
     this.deliver();
   }
 

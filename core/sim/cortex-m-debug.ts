@@ -179,7 +179,7 @@ export class CortexMDebugModel {
   }
 
   private isDebugRegister(address: number): boolean {
-    const a = address & ~3;
+    const a = (address & ~3) >>> 0;
     return (a >= 0xe000ed00 && a <= 0xe000ed3c) || (a >= DHCSR && a <= DEMCR) || (a >= FP_CTRL && a < 0xe0003000) || (a >= ROM_TABLE && a < ROM_TABLE + 0x1000);
   }
 
@@ -301,41 +301,84 @@ export class CortexMDebugModel {
   }
 
   private romTableWord(address: number): number | undefined {
+    const components = this.options.arch === 'v6m' ? V6M_COMPONENTS : V7M_COMPONENTS;
     if (address >= ROM_TABLE && address < ROM_TABLE + 0x1000) {
       const offset = address - ROM_TABLE;
-      // Entries: offset from the ROM table base to each component, with present + 32-bit format bits.
-      const components = this.options.arch === 'v6m' ? [0xe000e000, 0xe0001000, 0xe0002000] : [0xe000e000, 0xe0001000, 0xe0002000, 0xe0000000, 0xe0040000];
-      if (offset < 4 * components.length) return ((components[offset >> 2] - ROM_TABLE) | 3) >>> 0;
-      if (offset < 0xfd0) return 0; // end marker and reserved
-      return componentIdWord(offset, 0x1); // class 0x1: ROM table
+      // Entries: the signed offset from the ROM table base to each component, with the present and
+      // 32-bit-format bits; a zero word ends the table.
+      if (offset < 4 * components.length) return ((components[offset >> 2].base - ROM_TABLE) | 3) >>> 0;
+      if (offset < 0xfbc) return 0;
+      return componentIdWord(offset, this.options.arch === 'v6m' ? ROM_TABLE_M0 : ROM_TABLE_M3);
     }
-    // Component and peripheral ID registers at the top of each component's 4 KiB block.
-    const block = address & ~0xfff;
+    // Component and peripheral ID registers at the top of each component's 4 KiB block. `>>> 0`
+    // keeps the block address unsigned (a bare `& ~0xfff` of 0xE000xxxx is negative in JavaScript).
     const offset = address & 0xfff;
-    if (offset >= 0xfd0 && [0xe000e000, 0xe0001000, 0xe0002000].includes(block)) return componentIdWord(offset, 0xe);
-    return undefined;
+    if (offset < 0xfbc) return undefined;
+    const block = (address & ~0xfff) >>> 0;
+    const component = components.find((c) => c.base === block);
+    return component ? componentIdWord(offset, component.id) : undefined;
   }
 }
 
-/** CIDR0–3 = 0x0D, class<<4, 0x05, 0xB1; PIDRs name ARM as designer (JEP106 0x3B). */
-function componentIdWord(offset: number, componentClass: number): number {
+/** What a component's identification registers hold (CoreSight Architecture Specification v2.0 B2). */
+interface ComponentId {
+  /** CIDR1[7:4]: 0x1 ROM table, 0x9 CoreSight component, 0xE generic IP (the Cortex-M SCS, DWT, FPB, ITM). */
+  componentClass: number;
+  /** PIDR0/PIDR1[3:0]: the part number ARM gave the component. */
+  part: number;
+  /** PIDR2[7:4]. */
+  revision: number;
+  /** DEVTYPE of a CoreSight-class component (0x11 = TPIU); MEMTYPE of a ROM table. */
+  devtype?: number;
+}
+
+/** ROM tables: MEMTYPE (at the DEVTYPE offset) bit 0 says system memory is on this bus, as on every Cortex-M. */
+const ROM_TABLE_M0: ComponentId = { componentClass: 0x1, part: 0x471, revision: 0, devtype: 1 };
+const ROM_TABLE_M3: ComponentId = { componentClass: 0x1, part: 0x4c3, revision: 0, devtype: 1 };
+
+/**
+ * The components each core's ROM table lists, with the IDs the cores' technical reference manuals
+ * give. Cortex-M0 (ARM DDI 0432C, 4.3 / 4.5): SCS 0x008, DWT 0x00A, BPU 0x00B. Cortex-M3 r2p0
+ * (ARM DDI 0337I, 11.2 and the component chapters): SCS 0x000, ITM 0x001, DWT 0x002, FPB 0x003,
+ * TPIU 0x923 (CoreSight class, DEVTYPE 0x11); the ETM slot is left out (no ETM on this part).
+ */
+const V6M_COMPONENTS: readonly { base: number; id: ComponentId }[] = [
+  { base: 0xe000e000, id: { componentClass: 0xe, part: 0x008, revision: 0 } },
+  { base: 0xe0001000, id: { componentClass: 0xe, part: 0x00a, revision: 0 } },
+  { base: 0xe0002000, id: { componentClass: 0xe, part: 0x00b, revision: 0 } },
+];
+const V7M_COMPONENTS: readonly { base: number; id: ComponentId }[] = [
+  { base: 0xe000e000, id: { componentClass: 0xe, part: 0x000, revision: 0 } },
+  { base: 0xe0001000, id: { componentClass: 0xe, part: 0x002, revision: 0 } },
+  { base: 0xe0002000, id: { componentClass: 0xe, part: 0x003, revision: 0 } },
+  { base: 0xe0000000, id: { componentClass: 0xe, part: 0x001, revision: 0 } },
+  { base: 0xe0040000, id: { componentClass: 0x9, part: 0x923, revision: 0, devtype: 0x11 } },
+];
+
+/**
+ * CIDR0–3 = 0x0D, class<<4, 0x05, 0xB1; PIDR0–2 carry the part number, ARM's JEP106 identity code
+ * 0x3B (with PIDR2 bit 3 saying JEP106 is used) and the revision; PIDR4 the continuation code 4.
+ */
+function componentIdWord(offset: number, id: ComponentId): number {
   switch (offset) {
     case 0xff0:
       return 0x0d;
     case 0xff4:
-      return (componentClass << 4) & 0xff;
+      return (id.componentClass << 4) & 0xff;
     case 0xff8:
       return 0x05;
     case 0xffc:
       return 0xb1;
     case 0xfe0:
-      return 0x71; // PIDR0: part number low
+      return id.part & 0xff;
     case 0xfe4:
-      return 0xb4; // PIDR1: part high | JEP106 id low
+      return ((id.part >> 8) & 0xf) | 0xb0;
     case 0xfe8:
-      return 0x0b; // PIDR2: JEP106 used, id high
+      return ((id.revision & 0xf) << 4) | 0x08 | 0x3;
     case 0xfd0:
-      return 0x04; // PIDR4: JEP106 continuation 4 (ARM)
+      return 0x04;
+    case 0xfcc:
+      return id.devtype ?? 0;
     default:
       return 0;
   }

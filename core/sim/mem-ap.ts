@@ -12,15 +12,22 @@ const CSW_ADDRINC_SHIFT = 4;
 const CSW_DEVICE_EN = 1 << 6;
 /** Bits a debugger may write (Size, AddrInc, Mode, Prot, DbgSwEnable); DeviceEn and TrInProg are RO. */
 const CSW_WRITABLE = 0xff000f37;
+const ADDRINC_PACKED = 2;
 
 export class MemApModel {
   private csw = 0x03000000 | 0x2; // reset: word size, no increment
   private tar = 0;
 
+  /**
+   * `packed`: whether this AP implements packed transfers (ADIv5.2 C2.2.6). The Cortex-M3/M4
+   * AHB-AP does; the Cortex-M0's reduced AHB-AP does not, and its AddrInc[1] is RAZ/WI there, so a
+   * debugger that writes 0b10 and reads CSW back (as OpenOCD does) sees that packing is absent.
+   */
   constructor(
     readonly bus: CortexMDebugModel,
     readonly idr: number,
     readonly base = 0xe00ff003,
+    readonly packed = false,
   ) {}
 
   reset(): void {
@@ -70,7 +77,7 @@ export class MemApModel {
     value >>>= 0;
     switch (offset) {
       case 0x00:
-        this.csw = (value & CSW_WRITABLE) >>> 0;
+        this.csw = (value & CSW_WRITABLE & (this.packed ? ~0 : ~(ADDRINC_PACKED << CSW_ADDRINC_SHIFT))) >>> 0;
         return ok(0);
       case 0x04:
         this.tar = value;
@@ -90,33 +97,34 @@ export class MemApModel {
   private async drw(isRead: boolean, value: number): Promise<ApResult> {
     const sizeCode = this.csw & CSW_SIZE_MASK;
     const increment = (this.csw >>> CSW_ADDRINC_SHIFT) & 3;
-    // The AHB-AP of Cortex-M supports 8/16/32-bit accesses only, and no packed transfers.
-    if (sizeCode > 2 || increment > 1) return { ok: false };
+    // The AHB-AP of Cortex-M supports 8/16/32-bit accesses only; AddrInc 0b11 is reserved.
+    if (sizeCode > 2 || increment === 3) return { ok: false };
     const size = 1 << sizeCode;
     const address = this.tar >>> 0;
     if (address % size !== 0) return { ok: false }; // unaligned AHB access faults
-    let result: ApResult;
+    // A packed transfer of bytes or halfwords is 4/size accesses at successive addresses, each on its
+    // own byte lane of the one 32-bit DRW value; TAR then moves by 4 (ADIv5.2 C2.2.7).
+    const accesses = increment === ADDRINC_PACKED && size < 4 ? 4 / size : 1;
+    let result = 0;
     try {
-      if (size === 4) {
-        if (isRead) result = ok(await this.bus.read32(address));
-        else {
-          await this.bus.write32(address, value);
-          result = ok(0);
+      for (let k = 0; k < accesses; k++) {
+        const at = (((address & ~0x3ff) | ((address + k * size) & 0x3ff)) >>> 0);
+        if (size === 4) {
+          if (isRead) result = await this.bus.read32(at);
+          else await this.bus.write32(at, value);
+          continue;
         }
-      } else {
-        const lane = (address & 3) * 8;
-        if (isRead) result = ok((await this.bus.readSized(address, size as 1 | 2)) << lane);
-        else {
-          await this.bus.writeSized(address, size as 1 | 2, (value >>> lane) & (size === 1 ? 0xff : 0xffff));
-          result = ok(0);
-        }
+        const lane = (at & 3) * 8;
+        const mask = size === 1 ? 0xff : 0xffff;
+        if (isRead) result |= (await this.bus.readSized(at, size as 1 | 2)) << lane;
+        else await this.bus.writeSized(at, size as 1 | 2, (value >>> lane) & mask);
       }
     } catch (err) {
       if (err instanceof BusFault) return { ok: false };
       throw err;
     }
-    if (increment === 1) this.tar = ((this.tar & ~0x3ff) | ((this.tar + size) & 0x3ff)) >>> 0;
-    return result;
+    if (increment !== 0) this.tar = ((this.tar & ~0x3ff) | ((this.tar + size * accesses) & 0x3ff)) >>> 0;
+    return ok(isRead ? result : 0);
   }
 
   /** BD0–BD3 address the word at (TAR & ~0xF) + n*4; no auto-increment (ADIv5.2 C2.6.1). */

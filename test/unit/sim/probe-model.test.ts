@@ -23,8 +23,8 @@ const AP_READ_DRW = 0x0f;
 
 const LINE_RESET_AND_SWITCH = [0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x9e, 0xe7, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00];
 
-async function setup(flavour: 'v1-hid' | 'v2-bulk' = 'v2-bulk', packetCount = 4) {
-  const target = new MemoryTarget('cortex-m3');
+async function setup(flavour: 'v1-hid' | 'v2-bulk' = 'v2-bulk', packetCount = 4, preset: 'cortex-m0' | 'cortex-m3' = 'cortex-m3') {
+  const target = new MemoryTarget(preset);
   const probe = new SimulatedProbe({ flavour, target, packetCount });
   await probe.transport.open();
   const send = async (...bytes: number[]) => {
@@ -35,14 +35,26 @@ async function setup(flavour: 'v1-hid' | 'v2-bulk' = 'v2-bulk', packetCount = 4)
   return { target, probe, send };
 }
 
-async function connected() {
-  const s = await setup();
+async function connected(preset: 'cortex-m0' | 'cortex-m3' = 'cortex-m3') {
+  const s = await setup('v2-bulk', 4, preset);
   expect(Array.from((await s.send(0x02, 0x01)).subarray(0, 2))).toEqual([0x02, 0x01]); // DAP_Connect SWD
   expect(Array.from((await s.send(0x12, ...LINE_RESET_AND_SWITCH)).subarray(0, 2))).toEqual([0x12, 0x00]);
   const id = await s.send(0x05, 0, 1, DP_READ_IDCODE);
   expect(Array.from(id.subarray(0, 3))).toEqual([0x05, 1, 0x01]);
-  expect(rd(id, 3)).toBe(0x1ba01477);
+  expect(rd(id, 3)).toBe(preset === 'cortex-m3' ? 0x1ba01477 : 0x0bb11477);
   return s;
+}
+
+/** Connected, powered up, AP 0 bank 0 selected; `word(address)` reads one 32-bit word through the AP. */
+async function poweredAp(preset: 'cortex-m0' | 'cortex-m3') {
+  const s = await connected(preset);
+  await s.send(0x05, 0, 3, DP_WRITE_CTRL, ...le(0x50000000), DP_WRITE_SELECT, ...le(0), AP_WRITE_CSW, ...le(0x23000002));
+  const word = async (address: number) => {
+    const r = await s.send(0x05, 0, 2, AP_WRITE_TAR, ...le(address), AP_READ_DRW);
+    expect(Array.from(r.subarray(0, 3))).toEqual([0x05, 2, 0x01]);
+    return rd(r, 3);
+  };
+  return { ...s, word };
 }
 
 describe('CMSIS-DAP probe model: commands', () => {
@@ -163,7 +175,99 @@ describe('SW-DP model', () => {
   });
 });
 
+describe('MEM-AP CSW: packed transfers', () => {
+  const AP_READ_CSW = 0x03;
+  // CSW with Size = byte, AddrInc = packed (0b10 in [5:4]).
+  const CSW_BYTE_PACKED = 0x23000020;
+
+  it('on the Cortex-M0 AP (no packed transfers) AddrInc 0b10 does not latch, so a debugger reading CSW back sees it', async () => {
+    const { send } = await poweredAp('cortex-m0');
+    const r = await send(0x05, 0, 2, AP_WRITE_CSW, ...le(CSW_BYTE_PACKED), AP_READ_CSW);
+    expect(r[2]).toBe(0x01);
+    expect((rd(r, 3) >>> 4) & 3).toBe(0); // AddrInc[1] is RAZ/WI
+    expect(rd(r, 3) & 7).toBe(0); // the size still latched
+  });
+
+  it('on the Cortex-M3 AP packs four byte accesses into one DRW word and moves TAR by 4', async () => {
+    const { send, target } = await poweredAp('cortex-m3');
+    const csw = await send(0x05, 0, 2, AP_WRITE_CSW, ...le(CSW_BYTE_PACKED), AP_READ_CSW);
+    expect((rd(csw, 3) >>> 4) & 3).toBe(2);
+    target.ram.set([1, 2, 3, 4, 5, 6, 7, 8], 0x100);
+    const r = await send(0x05, 0, 3, AP_WRITE_TAR, ...le(0x20000100), AP_READ_DRW, AP_READ_DRW);
+    expect(Array.from(r.subarray(0, 3))).toEqual([0x05, 3, 0x01]);
+    expect(rd(r, 3)).toBe(0x04030201);
+    expect(rd(r, 7)).toBe(0x08070605);
+    // Halfword packing on writes: two halfwords per DRW write.
+    await send(0x05, 0, 4, AP_WRITE_CSW, ...le(0x23000021), AP_WRITE_TAR, ...le(0x20000200), AP_WRITE_DRW, ...le(0xbbbbaaaa), AP_WRITE_DRW, ...le(0xddddcccc));
+    expect(Array.from(target.ram.subarray(0x200, 0x208))).toEqual([0xaa, 0xaa, 0xbb, 0xbb, 0xcc, 0xcc, 0xdd, 0xdd]);
+    const tar = await send(0x05, 0, 1, 0x07); // AP read TAR
+    expect(rd(tar, 3)).toBe(0x20000208);
+  });
+});
+
+describe('CoreSight ROM table walk (IDs from the Cortex-M0 and Cortex-M3 TRMs)', () => {
+  /** Walks the ROM table as a debugger does (ADIv5.2 D3.4): entries until a zero word, then each component's IDs. */
+  async function walk(preset: 'cortex-m0' | 'cortex-m3') {
+    const { word } = await poweredAp(preset);
+    const ids = async (base: number) => {
+      const byte = async (offset: number) => (await word(base + offset)) & 0xff;
+      const cidr = [0xff0, 0xff4, 0xff8, 0xffc];
+      const pidr = [0xfe0, 0xfe4, 0xfe8, 0xfec, 0xfd0];
+      const c = await Promise.all(cidr.map(byte));
+      const p = await Promise.all(pidr.map(byte));
+      return {
+        preamble: ((c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24)) & 0xffff0fff) >>> 0,
+        componentClass: c[1] >> 4,
+        part: p[0] | ((p[1] & 0xf) << 8),
+        designer: ((p[4] & 0xf) << 8) | ((p[1] >> 4) | ((p[2] & 7) << 4)),
+        jedec: (p[2] & 8) !== 0,
+        devtype: (await word(base + 0xfcc)) & 0xff,
+      };
+    };
+    const rom = 0xe00ff000;
+    const table = await ids(rom);
+    const components = [];
+    for (let offset = 0; ; offset += 4) {
+      const entry = await word(rom + offset);
+      if (entry === 0) break;
+      if (!(entry & 1)) continue;
+      const base = (rom + (entry & 0xfffff000)) >>> 0;
+      components.push({ base, ...(await ids(base)) });
+    }
+    return { table, components };
+  }
+
+  it('Cortex-M0: ROM table 0x471 lists SCS 0x008, DWT 0x00A, BPU 0x00B, all ARM (JEP106 0x43B)', async () => {
+    const { table, components } = await walk('cortex-m0');
+    expect(table).toMatchObject({ preamble: 0xb105000d, componentClass: 0x1, part: 0x471, designer: 0x43b, jedec: true });
+    expect(components.map((c) => [c.base.toString(16), c.componentClass, c.part, c.designer, (c.preamble >>> 0).toString(16)])).toEqual([
+      ['e000e000', 0xe, 0x008, 0x43b, 'b105000d'],
+      ['e0001000', 0xe, 0x00a, 0x43b, 'b105000d'],
+      ['e0002000', 0xe, 0x00b, 0x43b, 'b105000d'],
+    ]);
+  });
+
+  it('Cortex-M3: ROM table 0x4C3 lists SCS 0x000, DWT 0x002, FPB 0x003, ITM 0x001 and the TPIU 0x923 (CoreSight, DEVTYPE 0x11)', async () => {
+    const { table, components } = await walk('cortex-m3');
+    expect(table).toMatchObject({ componentClass: 0x1, part: 0x4c3, designer: 0x43b });
+    expect(components.map((c) => [c.base.toString(16), c.componentClass, c.part, c.devtype])).toEqual([
+      ['e000e000', 0xe, 0x000, 0],
+      ['e0001000', 0xe, 0x002, 0],
+      ['e0002000', 0xe, 0x003, 0],
+      ['e0000000', 0xe, 0x001, 0],
+      ['e0040000', 0x9, 0x923, 0x11],
+    ]);
+  });
+});
+
 describe('pipelining and wire time', () => {
+  it('counts every v1 HID report at its full 64 bytes on the wire, whatever the command length', async () => {
+    const { probe, send } = await setup('v1-hid');
+    probe.resetStats();
+    await send(0x00, 0xfe);
+    expect(probe.stats).toMatchObject({ packetsOut: 1, packetsIn: 1, bytesOut: 64, bytesIn: 64 });
+  });
+
   it('holds a write beyond the packet count until a response is read', async () => {
     const { probe } = await setup('v2-bulk', 2);
     const info = Uint8Array.of(0x00, 0xfe);
