@@ -20,7 +20,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { ItmTrace, SystemViewTrace, formatStatsTable, statsRows, toChromeTrace } from '../../core/trace/session';
 import { enableExceptionTrace } from '../../core/arm/trace-setup';
 import { SwoReader } from '../../core/dap/swo';
-import { serve } from '../serve/server';
+import { registerServe } from './serve';
 import { SingleBar } from 'cli-progress';
 import { loadImage, type ImageFormat } from '../../core/elf';
 import { describeReport, eraseFlash, flashImage, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
@@ -652,21 +652,7 @@ function scanRanges(option: string | undefined, probe: OpenedProbe): { start: nu
   return ram.length ? ram.map((r) => ({ start: r.start, size: r.size })) : [{ start: 0x20000000, size: 0x10000 }];
 }
 
-program
-  .command('serve')
-  .description('serve the web app and a WebSocket probe server (emulated boards, simulated and USB probes)')
-  .option('--host <address>', 'address to listen on (anything but loopback requires a token)', '127.0.0.1')
-  .option('--port <n>', 'port (0 = any free one)', '7878')
-  .option('--token <secret>', 'require this token (generated when listening beyond loopback)')
-  .action(async (opts: { host: string; port: string; token?: string }) => {
-    const running = await serve({ host: opts.host, port: parseNumber(opts.port, '--port'), token: opts.token });
-    console.log(`dapdeck serve: listening on ${running.url}${running.token ? `?token=${running.token}` : ''}`);
-    await new Promise<void>((done) => {
-      const stop = () => void running.close().then(done);
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
-  });
+registerServe(program);
 
 /** The arguments as given (`run` on several probes hands them on to one dapdeck per probe). */
 let commandArgs: string[] = [];

@@ -11,11 +11,16 @@
  *                              the first text message describes the probe.
  *
  * Loopback by default. Bound to any other address, every request needs `token` (query or
- * `Authorization: Bearer`); the token is generated if not given and printed once. Without a token,
- * WebSocket connections from pages of other origins are refused.
+ * `Authorization: Bearer`); the token is generated if not given and printed once. Every request must
+ * name this server in its Host header (a loopback name, the --host given, or for a wildcard bind one
+ * of this machine's addresses or names): a DNS-rebinding page reaches the port under its own name and
+ * is refused. Without a token, WebSocket connections from pages of other origins are refused.
+ * A bad socket (oversized, invalid or unmasked frames) is closed with its close code; nothing a client
+ * sends ends the server, and every board a client opened is closed as soon as it leaves.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { hostname, networkInterfaces } from 'node:os';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -30,7 +35,18 @@ export interface ServeOptions {
   token?: string;
   /** Directory with the web build (default out/web). */
   webRoot?: string;
+  /** Further names this server may be reached by (Host header), e.g. a DNS name of this machine. */
+  allowHosts?: string[];
 }
+
+/** Refused options (an empty token would silently turn authentication off). */
+export class ServeOptionError extends Error {}
+
+/** Largest WebSocket message accepted: a v2 packet is at most 1 KiB; anything bigger is not a probe command. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+/** CMSIS-DAP command with no response (it aborts the transfer in progress). */
+const DAP_TRANSFER_ABORT = 0x07;
 
 export interface RunningServer {
   url: string;
@@ -58,9 +74,51 @@ export function isLoopback(host: string): boolean {
   return host === '127.0.0.1' || host === '::1' || host === 'localhost';
 }
 
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+const WILDCARDS = new Set(['0.0.0.0', '::', '[::]']);
+
+/** A host name as it appears in a Host header or an Origin: lower case, IPv6 in brackets. */
+function hostForm(name: string): string {
+  const n = name.trim().toLowerCase();
+  return n.includes(':') && !n.startsWith('[') ? `[${n}]` : n;
+}
+
+/**
+ * The names a request may use for this server: what it is bound to. Loopback binds answer to the
+ * loopback names; a wildcard bind to those, this machine's interface addresses and host name; any
+ * other address to itself. Plus what the user allowed explicitly.
+ */
+export function serverNames(boundHost: string, extra: string[] = []): Set<string> {
+  const names = new Set<string>(extra.map(hostForm));
+  if (isLoopback(boundHost)) LOOPBACK_NAMES.forEach((n) => names.add(n));
+  else if (WILDCARDS.has(boundHost)) {
+    LOOPBACK_NAMES.forEach((n) => names.add(n));
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) names.add(hostForm(a.address.replace(/%.*$/, '')));
+    const me = hostname().toLowerCase();
+    names.add(me);
+    names.add(`${me}.local`);
+  } else names.add(hostForm(boundHost));
+  return names;
+}
+
+/** Whether a Host header (`name:port`) names this server. */
+export function isOwnHost(header: string | undefined, names: Set<string>, port: number): boolean {
+  if (!header) return false;
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d+))?$/i.exec(header.trim());
+  if (!m) return false;
+  const headerPort = m[2] === undefined ? 80 : Number(m[2]);
+  return headerPort === port && names.has(hostForm(m[1]));
+}
+
 export async function serve(options: ServeOptions = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
+  if (options.token !== undefined && options.token.trim() === '') {
+    throw new ServeOptionError('the token is empty (an unset variable?): give a non-empty --token, or none to have one generated');
+  }
   const token = isLoopback(host) ? (options.token ?? null) : (options.token ?? randomBytes(16).toString('hex'));
+  const names = serverNames(host, options.allowHosts);
+  let port = 0; // known once listening
+  const ownHost = (req: IncomingMessage) => isOwnHost(req.headers.host, names, port);
   const webRoot = resolve(options.webRoot ?? join(REPO_ROOT, 'out', 'web'));
   const open = new Set<OpenedProbe>();
 
@@ -84,9 +142,15 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
 
   const server = createServer(async (req, res) => {
     try {
+      if (!ownHost(req)) return send(res, 421, JSON.stringify({ error: `this server does not answer to the host "${req.headers.host ?? ''}"` }));
       if (!authorized(req)) return send(res, 401, JSON.stringify({ error: 'token required' }));
       const url = new URL(req.url ?? '/', 'http://x');
-      const path = decodeURIComponent(url.pathname);
+      let path: string;
+      try {
+        path = decodeURIComponent(url.pathname);
+      } catch {
+        return send(res, 400, JSON.stringify({ error: 'malformed percent-encoding in the path' }));
+      }
       if (req.method !== 'GET') return send(res, 405, JSON.stringify({ error: 'GET only' }));
       if (path === '/favicon.ico') return send(res, 204, '');
       if (path === '/api/probes') return send(res, 200, JSON.stringify(await listProbes()));
@@ -123,19 +187,31 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     }
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    const refuse = (status: string) => {
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.destroy();
+    };
+    if (!ownHost(req)) return refuse('421 Misdirected Request');
     const url = new URL(req.url ?? '/', 'http://x');
     // Without a token, only this server's own pages (or non-browser clients, which send no Origin)
-    // may drive probes: any web page the user visits could otherwise reach a loopback socket.
+    // may drive probes: any web page the user visits could otherwise reach a loopback socket. The
+    // Origin must name this server too (not merely agree with a Host the page chose).
     const origin = req.headers.origin;
-    const foreign = !token && origin !== undefined && origin !== `http://${req.headers.host}`;
-    if (url.pathname !== '/probe' || !authorized(req) || foreign) {
-      socket.write(`HTTP/1.1 ${foreign ? '403 Forbidden' : '401 Unauthorized'}\r\nConnection: close\r\n\r\n`);
-      socket.destroy();
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => void bridge(ws, url.searchParams, open));
+    const foreign = !token && origin !== undefined && !isOwnOrigin(origin, names, port);
+    if (url.pathname !== '/probe') return refuse('404 Not Found');
+    if (!authorized(req)) return refuse('401 Unauthorized');
+    if (foreign) return refuse('403 Forbidden');
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      bridge(ws, url.searchParams, open).catch((err: Error) => closeWithError(ws, 1011, err.message));
+    });
+  });
+  // Malformed HTTP (bad request lines, oversized headers) answers 400 and closes that socket only.
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    socket.destroy();
   });
 
   await new Promise<void>((ok, fail) => {
@@ -143,6 +219,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     server.listen(options.port ?? 7878, host, () => ok());
   });
   const address = server.address() as { port: number };
+  port = address.port;
   const shown = host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${shown}:${address.port}/`,
@@ -156,50 +233,93 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   };
 }
 
-/** Relay CMSIS-DAP packets between a socket and a probe, keeping USB's in-order semantics. */
-async function bridge(ws: WebSocket, params: URLSearchParams, open: Set<OpenedProbe>): Promise<void> {
-  const selector = params.get('selector') ?? '';
-  let probe: OpenedProbe;
+function isOwnOrigin(origin: string, names: Set<string>, port: number): boolean {
+  let url: URL;
   try {
-    probe = await openProbe(selector, {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  return url.protocol === 'http:' && isOwnHost(url.host, names, port);
+}
+
+/** Tell the client why, in the one text message it reads, and close with a code. */
+function closeWithError(ws: WebSocket, code: number, message: string): void {
+  if (ws.readyState !== ws.OPEN) return;
+  ws.send(JSON.stringify({ type: 'error', message }));
+  ws.close(code, message.slice(0, 120)); // a close reason is at most 123 bytes
+}
+
+/**
+ * Relay CMSIS-DAP packets between a socket and a probe, keeping USB's in-order semantics. The probe
+ * lives exactly as long as the socket: a client that leaves while the board is still starting, or
+ * while a command is stuck in a stalled probe, still has its board closed at once.
+ */
+async function bridge(ws: WebSocket, params: URLSearchParams, open: Set<OpenedProbe>): Promise<void> {
+  let closed = false;
+  let probe: OpenedProbe | null = null;
+  const release = () => {
+    if (!probe) return;
+    const p = probe;
+    probe = null;
+    open.delete(p);
+    void p.close().catch(() => undefined);
+  };
+  // ws reports a protocol violation (oversized message 1009, invalid UTF-8 1007, unmasked or bad
+  // frame 1002) as an 'error' on this socket after starting its closing handshake with that code;
+  // without a listener the error would end the whole server.
+  ws.on('error', () => undefined);
+  ws.on('close', () => {
+    closed = true;
+    release();
+  });
+  const selector = params.get('selector') ?? '';
+  let opened: OpenedProbe;
+  try {
+    opened = await openProbe(selector, {
       blank: params.get('blank') === '1',
       flavour: params.get('flavour') === 'v1-hid' ? 'v1-hid' : 'v2-bulk',
       defaultElf: (board) => ensureSampleFirmware(params.get('sample') === 'tasks' ? 'tasks' : 'hello', board),
     });
   } catch (err) {
-    ws.send(JSON.stringify({ type: 'error', message: (err as Error).message }));
-    ws.close(1011, 'cannot open probe');
+    closeWithError(ws, 1011, (err as Error).message);
     return;
   }
-  open.add(probe);
-  const transport = probe.transport;
+  probe = opened;
+  open.add(opened);
+  if (closed) return release(); // the client left while its board was starting
+  const transport = opened.transport;
   await transport.open();
-  ws.send(JSON.stringify({ type: 'probe', selector: probe.selector, description: probe.description, packetSize: transport.packetSize }));
+  if (closed) return;
+  ws.send(JSON.stringify({ type: 'probe', selector: opened.selector, description: opened.description, packetSize: transport.packetSize }));
   let writes: Promise<void> = Promise.resolve();
   let reads: Promise<void> = Promise.resolve();
-  let closed = false;
+  const report = (err: unknown) => {
+    if (!closed) ws.send(JSON.stringify({ type: 'error', message: (err as Error).message }));
+  };
   ws.on('message', (data, isBinary) => {
     if (!isBinary || closed) return;
     const packet = new Uint8Array(data as Buffer);
     if (packet.length === 0 || packet.length > transport.packetSize) {
-      ws.send(JSON.stringify({ type: 'error', message: `packet of ${packet.length} bytes refused (packet size ${transport.packetSize})` }));
+      report(new Error(`packet of ${packet.length} bytes refused (packet size ${transport.packetSize})`));
       return;
     }
-    writes = writes.then(() => transport.write(packet));
-    const written = writes;
+    const written = writes.then(() => transport.write(packet));
+    writes = written.catch(() => undefined); // a refused write fails its own command, not the next ones
+    // A standalone DAP_TransferAbort has no response: reading one for it would hand the next
+    // command's response to it, and every later reply would be one off.
+    if (packet[0] === DAP_TRANSFER_ABORT) {
+      written.catch(report);
+      return;
+    }
     reads = reads.then(async () => {
       try {
         await written;
         const response = await transport.read();
         if (!closed) ws.send(new Uint8Array(response.buffer as ArrayBuffer, response.byteOffset, response.byteLength));
       } catch (err) {
-        if (!closed) ws.send(JSON.stringify({ type: 'error', message: (err as Error).message }));
+        report(err);
       }
     });
-  });
-  ws.on('close', () => {
-    closed = true;
-    open.delete(probe);
-    void reads.finally(() => probe.close().catch(() => undefined));
   });
 }

@@ -1,7 +1,12 @@
 /** `dapdeck serve`: the HTTP API, static files, token rules, and the WebSocket CMSIS-DAP bridge. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { serve, type RunningServer } from '../../main/serve/server';
+import { execFile, execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { MAX_MESSAGE_BYTES, ServeOptionError, serve, type RunningServer } from '../../main/serve/server';
 
 let open: RunningServer;
 let guarded: RunningServer;
@@ -96,5 +101,204 @@ describe('dapdeck serve', () => {
 
   it('reports an unknown probe over the socket', async () => {
     await expect(exchange(`${open.url.replace('http', 'ws')}probe?selector=sim:nope`, [[0, 0xff]])).rejects.toThrow(/unknown simulated target "nope"/);
+  });
+});
+
+/** Raw HTTP so the test can send what browsers and well-behaved clients never would (any Host). */
+function rawGet(url: string, path: string, headers: Record<string, string> = {}): Promise<number> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path, headers, method: 'GET' }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A WebSocket handshake over a plain TCP socket: frames after it are whatever the test writes. */
+async function rawSocket(url: string, path: string): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  socket.write(
+    `GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  let seen = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString('latin1');
+      if (!seen.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      if (!seen.startsWith('HTTP/1.1 101')) reject(new Error(seen.split('\r\n')[0]));
+      else resolve();
+    };
+    socket.on('data', onData);
+    socket.on('error', reject);
+  });
+  return socket;
+}
+
+/** A client frame; `masked` false breaks RFC 6455's rule that clients mask every frame. */
+function frame(opcode: number, payload: Uint8Array, masked = true): Buffer {
+  const mask = masked ? randomBytes(4) : null;
+  const head = [0x80 | opcode, (masked ? 0x80 : 0) | payload.length];
+  const body = Buffer.from(payload.map((b, i) => (mask ? b ^ mask[i % 4] : b)));
+  return Buffer.concat([Buffer.from(head), mask ?? Buffer.alloc(0), body]);
+}
+
+/** The close code in the server's close frame (the socket then ends). */
+function closeCode(socket: Socket): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let data = Buffer.alloc(0);
+    const timer = setTimeout(() => reject(new Error('no close frame within 3 s')), 3000);
+    socket.on('data', (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      // Skip the text message describing the probe; find the close frame (opcode 8).
+      for (let p = 0; p + 2 <= data.length; ) {
+        const len = data[p + 1] & 0x7f;
+        const header = len === 126 ? 4 : 2;
+        const size = len === 126 ? data.readUInt16BE(p + 2) : len;
+        if (p + header + size > data.length) break;
+        if ((data[p] & 0x0f) === 8) {
+          clearTimeout(timer);
+          return resolve(data.readUInt16BE(p + header));
+        }
+        p += header + size;
+      }
+    });
+  });
+}
+
+/** QEMU processes this test process started that are still alive. */
+function qemuChildren(): number {
+  try {
+    return execFileSync('ps', ['-o', 'comm=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter((c) => c.startsWith('qemu-system')).length;
+  } catch {
+    return 0; // ps exits 1 when there are no children
+  }
+}
+
+async function eventually(check: () => boolean, withinMs: number): Promise<number> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > withinMs) throw new Error(`not within ${withinMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Date.now() - start;
+}
+
+describe('dapdeck serve under hostile and careless clients', () => {
+  const probeUrl = () => `${open.url.replace('http', 'ws')}probe?selector=sim:cortex-m3`;
+  const alive = async () => expect((await fetch(`${open.url}api/probes`)).status).toBe(200);
+
+  it('closes a socket that sends an oversized message (1009) and serves on', async () => {
+    const ws = new WebSocket(probeUrl());
+    await new Promise((r) => ws.once('message', r));
+    const code = new Promise<number>((r) => ws.once('close', (c) => r(c)));
+    ws.send(new Uint8Array(MAX_MESSAGE_BYTES + 1));
+    expect(await code).toBe(1009);
+    await alive();
+  });
+
+  it('closes a socket that sends invalid UTF-8 text (1007) or an unmasked frame (1002), and serves on', async () => {
+    const bad = await rawSocket(open.url, '/probe?selector=sim:cortex-m3');
+    const code = closeCode(bad);
+    bad.write(frame(0x1, Uint8Array.of(0xc3, 0x28, 0xff))); // a text frame that is not UTF-8
+    expect(await code).toBe(1007);
+    bad.destroy();
+    const unmasked = await rawSocket(open.url, '/probe?selector=sim:cortex-m3');
+    const code2 = closeCode(unmasked);
+    unmasked.write(frame(0x2, Uint8Array.of(0x00, 0xff), false));
+    expect(await code2).toBe(1002);
+    unmasked.destroy();
+    await alive();
+    const again = await exchange(probeUrl(), [[0, 0xff]]);
+    expect(again.responses[0]).toEqual([0x00, 2, 0x00, 0x02]);
+  });
+
+  it('answers only to its own names: a DNS-rebinding Host is refused for HTTP and WebSocket', async () => {
+    const port = new URL(open.url).port;
+    expect(await rawGet(open.url, '/api/probes', { Host: `evil.example:${port}` })).toBe(421);
+    expect(await rawGet(open.url, '/api/probes', { Host: `localhost:${Number(port) + 1}` })).toBe(421);
+    expect(await rawGet(open.url, '/api/probes', { Host: `localhost:${port}` })).toBe(200);
+    expect(await rawGet(open.url, '/api/probes', { Host: `[::1]:${port}` })).toBe(200);
+    const rebound = new WebSocket(probeUrl(), { headers: { Host: `evil.example:${port}` }, origin: `http://evil.example:${port}` });
+    const status = await new Promise<number>((resolve, reject) => {
+      rebound.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      rebound.on('open', () => reject(new Error('a rebinding page got a probe socket')));
+      rebound.on('error', () => undefined);
+    });
+    expect(status).toBe(421);
+    // The Origin must name this server too, not merely agree with the Host header.
+    await expect(exchange(probeUrl(), [[0, 0xff]], `http://evil.example:${port}`)).rejects.toThrow(/403/);
+    const own = await exchange(probeUrl(), [[0, 0xff]], `http://localhost:${port}`);
+    expect(own.responses).toHaveLength(1);
+  });
+
+  it('refuses an empty token instead of running without authentication', async () => {
+    await expect(serve({ host: '0.0.0.0', port: 0, token: '' })).rejects.toThrow(ServeOptionError);
+    await expect(serve({ host: '0.0.0.0', port: 0, token: '  ' })).rejects.toThrow(/token is empty/);
+    // As a script with an unset $TOKEN runs it: a usage error (exit 2), nothing listening.
+    const cli = await new Promise<{ code: number; stderr: string }>((done) =>
+      execFile(process.execPath, [resolve(__dirname, '../../bin/dapdeck.cjs'), 'serve', '--host', '0.0.0.0', '--port', '0', '--token', ''], { timeout: 30_000 }, (err, _out, stderr) =>
+        done({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }),
+      ),
+    );
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toMatch(/^dapdeck: error: the token is empty/);
+  });
+
+  it('answers 400 to a malformed percent-encoding', async () => {
+    expect((await fetch(`${open.url}%`)).status).toBe(400);
+    expect((await fetch(`${open.url}%zz`)).status).toBe(400);
+    await alive();
+  });
+
+  it('does not read a response for a standalone DAP_TransferAbort (it has none)', async () => {
+    const ws = new WebSocket(probeUrl());
+    await new Promise((r) => ws.once('message', r));
+    const got: number[][] = [];
+    ws.on('message', (d, binary) => binary && got.push(Array.from(d as Buffer)));
+    ws.send(Uint8Array.of(0x07));
+    ws.send(Uint8Array.of(0x00, 0xff));
+    ws.send(Uint8Array.of(0x02, 0x01));
+    await eventually(() => got.length >= 2, 2000);
+    await new Promise((r) => setTimeout(r, 100));
+    ws.close();
+    expect(got).toEqual([
+      [0x00, 2, 0x00, 0x02],
+      [0x02, 0x01],
+    ]);
+  });
+
+  it('closes every emulated board a client opened within a second of the client leaving', async () => {
+    const before = qemuChildren();
+    const url = `${open.url.replace('http', 'ws')}probe?selector=emu:microbit&blank=1`;
+    // 1. The client leaves while QEMU is still starting.
+    const early = new WebSocket(url);
+    await new Promise((r) => early.once('open', r));
+    early.close();
+    await new Promise((r) => setTimeout(r, 400)); // QEMU starts in ~100 ms; then it must go
+    await eventually(() => qemuChildren() === before, 1000);
+    // 2. The probe model rejected a packet (its command stalls, as a real probe would): then the client leaves.
+    const stuck = new WebSocket(url);
+    await new Promise((r) => stuck.once('message', r));
+    expect(qemuChildren()).toBe(before + 1);
+    const error = new Promise<string>((r) => stuck.on('message', (d, binary) => !binary && r(String(d))));
+    stuck.send(Uint8Array.of(0x7f, 0x05)); // DAP_ExecuteCommands announcing 5 commands, carrying none
+    expect(await error).toMatch(/announces 5 commands/);
+    stuck.send(Uint8Array.of(0x00, 0xff)); // never answered: the probe stalled
+    stuck.close();
+    await eventually(() => qemuChildren() === before, 1000);
+    // 3. The client vanishes without a close handshake.
+    const dropped = new WebSocket(url);
+    await new Promise((r) => dropped.once('message', r));
+    dropped.terminate();
+    await eventually(() => qemuChildren() === before, 1000);
+    await alive();
   });
 });

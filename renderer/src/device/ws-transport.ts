@@ -22,12 +22,18 @@ export class WebSocketTransport implements DapTransport {
   constructor(readonly url: string) {}
 
   open(): Promise<void> {
+    // Opening again (a session opening the transport it was given) replaces the socket: the old one
+    // is closed, or the server would keep its board alive for a socket nobody reads.
+    if (this.ws) void this.close();
+    this.failure = null;
+    this.responses = [];
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url);
       ws.binaryType = 'arraybuffer';
       this.ws = ws;
       let ready = false;
       ws.onmessage = (event) => {
+        if (this.ws !== ws) return; // a replaced socket
         if (typeof event.data === 'string') {
           const message = JSON.parse(event.data) as { type: string; message?: string } & RemoteProbeInfo;
           if (message.type === 'probe') {
@@ -48,11 +54,13 @@ export class WebSocketTransport implements DapTransport {
         else this.responses.push(view);
       };
       ws.onerror = () => {
+        if (this.ws !== ws) return;
         const err = new Error(`cannot reach the probe server at ${this.url.replace(/token=[^&]+/, 'token=…')}`);
         if (!ready) reject(err);
         this.fail(err);
       };
       ws.onclose = (event) => {
+        if (this.ws !== ws) return;
         const err = new Error(`the probe server closed the connection${event.reason ? `: ${event.reason}` : ''}`);
         if (!ready) reject(err);
         this.fail(err);
@@ -66,8 +74,10 @@ export class WebSocketTransport implements DapTransport {
   }
 
   async close(): Promise<void> {
-    this.ws?.close();
+    const ws = this.ws;
     this.ws = null;
+    ws?.close();
+    this.fail(new Error('transport closed')); // nothing still waiting on this socket hangs
   }
 
   async write(data: BufferSource): Promise<void> {
