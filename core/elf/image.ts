@@ -47,6 +47,17 @@ export class FlashImage {
     return this.chunks.reduce((n, c) => n + c.data.length, 0);
   }
 
+  /** The bytes of this image inside [start, start+size) (empty when none are). */
+  within(start: number, size: number): FlashImage {
+    const chunks: ImageChunk[] = [];
+    for (const c of this.chunks) {
+      const from = Math.max(start, c.address);
+      const to = Math.min(start + size, c.address + c.data.length);
+      if (from < to) chunks.push({ ...c, address: from, data: c.data.subarray(from - c.address, to - c.address) });
+    }
+    return new FlashImage(this.name, chunks, this.entry);
+  }
+
   /** Refuse any byte that is not inside one of `regions`, naming the chunk and the address range. */
   checkInside(regions: readonly Region[]): void {
     for (const chunk of this.chunks) {

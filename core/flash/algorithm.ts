@@ -3,9 +3,10 @@
  * flash (the CMSIS-Pack "Flash Programming Algorithm" interface, FlashOS.h). Two file forms load
  * into the same model:
  * - .FLM: an ELF with PrgCode/PrgData sections, entry-point symbols and a FlashDevice in DevDscr;
- * - probe-rs target-description YAML: base64 instructions, pc_* entry offsets, flash properties.
+ * - probe-rs target-description YAML: base64 instructions, pc_* entry offsets, flash properties
+ *   (read by ./target-file.ts, with the chips and memory maps around them).
  */
-import { parse as parseYaml } from 'yaml';
+export { parseTargetYaml, type ChipDescription, type TargetDescription } from './target-file';
 import { ElfFile, SHT_NOBITS } from '../elf/elf';
 import { expandSectors, type Sector } from './planner';
 
@@ -43,6 +44,18 @@ export interface FlashAlgorithm {
   pcCrc32Sectors?: number;
   /** Offset of the data section: r9 (static base) for algorithms built read-write position-independent. */
   dataSectionOffset: number;
+  /** Preferred when several algorithms of a chip cover the same region (probe-rs `default`). */
+  default: boolean;
+  /** Where the code must be loaded (not position-independent); else anywhere in RAM. */
+  loadAddress?: number;
+  /** Where the page buffers must be; else after the code and stack. */
+  dataLoadAddress?: number;
+  /** Stack the algorithm needs (default 512 bytes, as CMSIS hosts give). */
+  stackSize?: number;
+  /** 'miniz': ProgramPage takes compressed pages (Espressif algorithms). */
+  transferEncoding: 'raw' | 'miniz';
+  /** Core names the algorithm runs on (empty: any). */
+  cores: string[];
   flash: FlashProperties;
 }
 
@@ -100,6 +113,9 @@ export function algorithmFromFlm(bytes: Uint8Array, name: string): FlashAlgorith
     pcCrc32: entries.pcCrc32,
     pcCrc32Sectors: entries.pcCrc32Sectors,
     dataSectionOffset: data ? data.address - code.address : blob.length,
+    default: false,
+    transferEncoding: 'raw',
+    cores: [],
     flash: device.flash,
   };
 }
@@ -136,95 +152,6 @@ function parseFlashDevice(d: Uint8Array, file: string): { name: string; flash: F
       sectors: expandSectors(start, size, layout),
       programPageTimeoutMs: v.getUint32(152, true) || 100,
       eraseSectorTimeoutMs: v.getUint32(156, true) || 3000,
-    },
-  };
-}
-
-/** The probe-rs target-description YAML subset Dapdeck reads: chips, memory maps, algorithms. */
-export interface TargetDescription {
-  name: string;
-  chips: ChipDescription[];
-  algorithms: FlashAlgorithm[];
-}
-
-export interface ChipDescription {
-  name: string;
-  /** probe-rs core types (armv6m, armv7m, armv7em, armv8m, …); empty when the file does not say. */
-  cores: string[];
-  flash: { start: number; size: number }[];
-  ram: { start: number; size: number }[];
-  algorithms: string[];
-}
-
-export function parseTargetYaml(text: string, file: string): TargetDescription {
-  let doc: any;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new AlgorithmError(`${file}: not valid YAML: ${(err as Error).message}`);
-  }
-  if (!doc || typeof doc !== 'object') throw new AlgorithmError(`${file}: empty target description`);
-  const algorithms: FlashAlgorithm[] = (doc.flash_algorithms ?? []).map((a: any, i: number) => algorithmFromYaml(a, `${file}: flash_algorithms[${i}]`));
-  const chips: ChipDescription[] = (doc.variants ?? doc.chips ?? []).map((c: any, i: number) => {
-    if (!c?.name) throw new AlgorithmError(`${file}: variants[${i}] has no name`);
-    const flash: { start: number; size: number }[] = [];
-    const ram: { start: number; size: number }[] = [];
-    for (const region of c.memory_map ?? []) {
-      const [kind, body] = Object.entries(region)[0] as [string, any];
-      const range = body?.range;
-      if (!range) continue;
-      const r = { start: num(range.start, `${file}: ${c.name} memory range start`), size: num(range.end, `${file}: ${c.name} memory range end`) - num(range.start, '') };
-      if (kind === 'Nvm') flash.push(r);
-      else if (kind === 'Ram') ram.push(r);
-    }
-    const cores = (c.cores ?? []).map((k: any) => String(k?.type ?? '')).filter(Boolean);
-    return { name: String(c.name), cores, flash, ram, algorithms: (c.flash_algorithms ?? []).map(String) };
-  });
-  return { name: String(doc.name ?? file), chips, algorithms };
-}
-
-function algorithmFromYaml(a: any, where: string): FlashAlgorithm {
-  if (!a?.instructions) throw new AlgorithmError(`${where}: no instructions`);
-  let blob: Uint8Array;
-  try {
-    blob = base64Decode(String(a.instructions).replace(/\s+/g, ''));
-  } catch {
-    throw new AlgorithmError(`${where}: instructions are not valid base64`);
-  }
-  const p = a.flash_properties;
-  if (!p?.address_range) throw new AlgorithmError(`${where}: no flash_properties.address_range`);
-  const start = num(p.address_range.start, `${where}: address_range.start`);
-  const size = num(p.address_range.end, `${where}: address_range.end`) - start;
-  const need = (key: string) => {
-    if (a[key] === undefined) throw new AlgorithmError(`${where}: no ${key}`);
-    return num(a[key], `${where}: ${key}`);
-  };
-  const opt = (key: string) => (a[key] === undefined || a[key] === null ? undefined : num(a[key], `${where}: ${key}`));
-  const origin = opt('load_address') ?? 0;
-  // probe-rs YAML entry points are absolute addresses for the algorithm's load address; we keep offsets.
-  const rel = (v: number | undefined) => (v === undefined ? undefined : v - (a.load_address !== undefined ? origin : 0));
-  return {
-    name: String(a.name ?? 'algorithm'),
-    description: String(a.description ?? a.name ?? ''),
-    blob,
-    pcInit: rel(opt('pc_init')),
-    pcUninit: rel(opt('pc_uninit')),
-    pcProgramPage: rel(need('pc_program_page'))!,
-    pcEraseSector: rel(need('pc_erase_sector'))!,
-    pcEraseAll: rel(opt('pc_erase_all')),
-    pcVerify: rel(opt('pc_verify')),
-    pcBlankCheck: rel(opt('pc_blank_check')),
-    pcCrc32: rel(opt('pc_dapdeck_crc32')),
-    pcCrc32Sectors: rel(opt('pc_dapdeck_crc32_sectors')),
-    dataSectionOffset: need('data_section_offset') - (a.load_address !== undefined ? origin : 0),
-    flash: {
-      start,
-      size,
-      pageSize: num(p.page_size, `${where}: page_size`),
-      erasedValue: p.erased_byte_value === undefined ? 0xff : num(p.erased_byte_value, `${where}: erased_byte_value`),
-      programPageTimeoutMs: p.program_page_timeout === undefined ? 100 : num(p.program_page_timeout, ''),
-      eraseSectorTimeoutMs: p.erase_sector_timeout === undefined ? 3000 : num(p.erase_sector_timeout, ''),
-      sectors: expandSectors(start, size, (p.sectors ?? []).map((s: any) => ({ offset: num(s.address, `${where}: sector address`), size: num(s.size, `${where}: sector size`) }))),
     },
   };
 }
@@ -267,12 +194,6 @@ function compressSectors(flash: FlashProperties): { size: string; address: strin
     lastSize = s.size;
   }
   return out;
-}
-
-function num(v: unknown, where: string): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
-  if (!Number.isFinite(n)) throw new AlgorithmError(`${where}: "${String(v)}" is not a number`);
-  return n;
 }
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';

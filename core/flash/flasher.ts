@@ -79,6 +79,7 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     options.onProgress({ ...p, rate: seconds > 0 ? p.done / seconds : 0 });
   };
   image.checkInside([{ name: `${algorithm.name} flash`, start: flash.start, size: flash.size }]);
+  if (algorithm.transferEncoding !== 'raw') throw new FlashError(`flash algorithm ${algorithm.name} takes ${algorithm.transferEncoding}-compressed pages, which Dapdeck does not send yet`);
   const geometry = { sectors: flash.sectors, pageSize: flash.pageSize, erasedValue: flash.erasedValue };
   const plans = touchedSectors(image.chunks, geometry);
   const report: FlashReport = {
@@ -107,9 +108,11 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     if (result !== 0) throw new FlashError(`flash algorithm ${what} failed (returned ${result})`, [...dirty]);
   };
 
+  const phase = new AlgorithmPhase(runner, algorithm);
+
   try {
     await runner.load();
-    if (algorithm.pcInit !== undefined) expectZero(await runner.call(algorithm.pcInit, [flash.start, 0, 1], 'Init', 1000), 'Init');
+    await phase.enter(FNC_VERIFY); // planning only reads flash (blank checks, CRCs)
 
     // Plan: final contents of every touched sector (partial ones keep their other bytes).
     progress({ phase: 'plan', done: 0, total: plans.length });
@@ -155,6 +158,7 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     }
 
     // Erase.
+    if (report.chipErase || toErase.length) await phase.enter(FNC_ERASE);
     if (report.chipErase) {
       if (algorithm.pcEraseAll === undefined) throw new FlashError(`flash algorithm ${algorithm.name} has no EraseChip entry point`);
       progress({ phase: 'erase', done: 0, total: 1 });
@@ -180,6 +184,7 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
       }
     }
     const total = pages.length * flash.pageSize;
+    if (pages.length) await phase.enter(FNC_PROGRAM);
     progress({ phase: 'program', done: 0, total });
     let pendingPage: { address: number } | null = null;
     for (const [i, page] of pages.entries()) {
@@ -205,6 +210,7 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     // Verify every sector we wrote (all touched sectors after a chip erase).
     const toVerify = report.chipErase ? work : changed;
     if (options.verify !== false) {
+      if (toVerify.length) await phase.enter(FNC_VERIFY);
       progress({ phase: 'verify', done: 0, total: toVerify.length });
       if (algorithm.pcCrc32 !== undefined || algorithm.pcCrc32Sectors !== undefined) {
         // Every written sector's CRC on the target, from as few calls as the routines allow, then
@@ -226,7 +232,7 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
       }
       report.verified = true;
     }
-    if (algorithm.pcUninit !== undefined) expectZero(await runner.call(algorithm.pcUninit, [1], 'UnInit', 1000), 'UnInit');
+    await phase.leave();
     dirty.clear();
   } catch (err) {
     await session.core.halt().catch(() => undefined);
@@ -241,6 +247,84 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     await runner.unload();
   }
   return report;
+}
+
+/** CMSIS FlashOS.h function codes: what Init prepares the flash controller for, and UnInit ends. */
+export const FNC_ERASE = 1;
+export const FNC_PROGRAM = 2;
+export const FNC_VERIFY = 3;
+
+/**
+ * The CMSIS algorithm contract: every operation runs between Init(adr, clk, fnc) and UnInit(fnc)
+ * with the fnc code of its kind. Vendor algorithms set the controller's mode there (Nordic's
+ * enables erasing in Init(…, 1) and writing in Init(…, 2)), so erasing or programming under
+ * another phase's Init does nothing.
+ */
+class AlgorithmPhase {
+  private current: number | null = null;
+
+  constructor(
+    private readonly runner: AlgorithmRunner,
+    private readonly algorithm: FlashAlgorithm,
+  ) {}
+
+  async enter(fnc: number): Promise<void> {
+    if (this.current === fnc) return;
+    await this.leave();
+    if (this.algorithm.pcInit !== undefined) {
+      const r = await this.runner.call(this.algorithm.pcInit, [this.algorithm.flash.start, 0, fnc], `Init(${fnc})`, 1000);
+      if (r !== 0) throw new FlashError(`flash algorithm Init(${hex32(this.algorithm.flash.start)}, 0, ${fnc}) failed (returned ${r})`);
+    }
+    this.current = fnc;
+  }
+
+  async leave(): Promise<void> {
+    const fnc = this.current;
+    if (fnc === null) return;
+    this.current = null;
+    if (this.algorithm.pcUninit !== undefined) {
+      const r = await this.runner.call(this.algorithm.pcUninit, [fnc], `UnInit(${fnc})`, 1000);
+      if (r !== 0) throw new FlashError(`flash algorithm UnInit(${fnc}) failed (returned ${r})`);
+    }
+  }
+}
+
+/** One programmable region of a chip and the algorithm that programs it. */
+export interface RegionFlash {
+  region: { start: number; size: number; name?: string };
+  algorithm: FlashAlgorithm;
+}
+
+/**
+ * Flash an image that may touch several regions (main flash, UICR, option bytes…), each with its
+ * own algorithm, in one run: every byte must fall in some region; regions the image does not
+ * touch are left alone. The report adds the regions' reports up (verified only if all were).
+ */
+export async function flashRegions(session: DebugSession, regions: readonly RegionFlash[], image: FlashImage, options: FlashOptions): Promise<FlashReport & { regions: { name: string; start: number; report: FlashReport }[] }> {
+  image.checkInside(regions.map((r) => ({ name: r.region.name ?? r.algorithm.name, start: r.region.start, size: r.region.size })));
+  const parts = regions.map((r) => ({ ...r, image: image.within(r.region.start, r.region.size) })).filter((p) => p.image.chunks.length > 0);
+  const total: FlashReport & { regions: { name: string; start: number; report: FlashReport }[] } = {
+    sectorsTouched: 0,
+    sectorsSkipped: 0,
+    sectorsErased: 0,
+    sectorsBlank: 0,
+    chipErase: false,
+    pagesProgrammed: 0,
+    bytesProgrammed: 0,
+    verified: parts.length > 0,
+    verifyMethod: 'none',
+    algorithmCalls: 0,
+    regions: [],
+  };
+  for (const part of parts) {
+    const r = await flashImage(session, part.algorithm, part.image, options);
+    total.regions.push({ name: part.region.name ?? part.algorithm.name, start: part.region.start, report: r });
+    for (const key of ['sectorsTouched', 'sectorsSkipped', 'sectorsErased', 'sectorsBlank', 'pagesProgrammed', 'bytesProgrammed', 'algorithmCalls'] as const) total[key] += r[key];
+    total.chipErase ||= r.chipErase;
+    total.verified &&= r.verified;
+    if (total.verifyMethod === 'none' || r.verifyMethod === 'read-back') total.verifyMethod = r.verifyMethod;
+  }
+  return total;
 }
 
 const erasedCrcs = new Map<string, number>();
@@ -350,19 +434,22 @@ export async function eraseFlash(session: DebugSession, algorithm: FlashAlgorith
   const runner = new AlgorithmRunner(session, algorithm, options.ram, algorithm.flash.start);
   try {
     await runner.load();
-    if (algorithm.pcInit !== undefined) await runner.call(algorithm.pcInit, [algorithm.flash.start, 0, 1], 'Init', 1000);
+    const phase = new AlgorithmPhase(runner, algorithm);
+    await phase.enter(FNC_ERASE);
     const sectors = options.range
       ? algorithm.flash.sectors.filter((s) => s.address < options.range!.start + options.range!.size && s.address + s.size > options.range!.start)
       : null;
     if (!sectors && algorithm.pcEraseAll !== undefined) {
       const r = await runner.call(algorithm.pcEraseAll, [], 'EraseChip', 20_000);
       if (r !== 0) throw new FlashError(`flash algorithm EraseChip failed (returned ${r})`);
+      await phase.leave();
       return algorithm.flash.sectors.length;
     }
     for (const s of sectors ?? algorithm.flash.sectors) {
       const r = await runner.call(algorithm.pcEraseSector, [s.address], `EraseSector(${hex32(s.address)})`, algorithm.flash.eraseSectorTimeoutMs);
       if (r !== 0) throw new FlashError(`flash algorithm EraseSector(${hex32(s.address)}) failed (returned ${r})`, [s.address]);
     }
+    await phase.leave();
     return (sectors ?? algorithm.flash.sectors).length;
   } finally {
     await runner.unload();

@@ -29,7 +29,8 @@ export interface Placement {
   crcResults?: number;
 }
 
-const STACK_SIZE = 512;
+/** Stack for an algorithm that does not say (what CMSIS hosts such as pyOCD and probe-rs give). */
+const DEFAULT_STACK_SIZE = 512;
 const CRC_TABLE_SIZE = 1024;
 /** Sectors one several-sector CRC call covers (its results take 4 bytes each after the table). */
 export const CRC_SECTORS_PER_CALL = 256;
@@ -51,21 +52,26 @@ export class AlgorithmRunner {
     readonly trap: number,
   ) {
     const align = (n: number, a: number) => Math.ceil(n / a) * a;
-    const base = align(ram.start, 4);
+    // An algorithm that is not position-independent names its load address (it must be in the RAM).
+    const base = algorithm.loadAddress ?? align(ram.start, 4);
+    const stackSize = algorithm.stackSize ?? DEFAULT_STACK_SIZE;
+    if (algorithm.loadAddress !== undefined && (base < ram.start || base + algorithm.blob.length > ram.start + ram.size)) {
+      throw new DebugError('target', `flash algorithm ${algorithm.name} must be loaded at ${hex32(base)}, outside RAM ${hex32(ram.start)}..${hex32(ram.start + ram.size)}`);
+    }
     const code = align(algorithm.blob.length, 8);
-    const stackTop = base + code + STACK_SIZE;
+    const stackTop = align(base + code + stackSize, 8); // AAPCS: SP 8-byte aligned at a public call
     const page = align(algorithm.flash.pageSize, 4);
     // Page buffers aligned to the page size (up to 1 KiB) so a page never straddles a TAR
     // auto-increment block: even a host that streams without rewriting TAR writes them correctly.
-    const first = align(stackTop, Math.min(1024, page));
+    const first = algorithm.dataLoadAddress ?? align(stackTop, Math.min(1024, page));
     const buffers: [number, number] = [first, first + page];
     const crcTable = algorithm.pcCrc32 !== undefined || algorithm.pcCrc32Sectors !== undefined ? first + 2 * page : undefined;
     const crcResults = crcTable !== undefined && algorithm.pcCrc32Sectors !== undefined ? crcTable + CRC_TABLE_SIZE : undefined;
     const end = first + 2 * page + (crcTable !== undefined ? CRC_TABLE_SIZE : 0) + (crcResults !== undefined ? CRC_SECTORS_PER_CALL * 4 : 0);
-    if (end > ram.start + ram.size) {
+    if (end > ram.start + ram.size || first < stackTop) {
       throw new DebugError(
         'target',
-        `flash algorithm ${algorithm.name} does not fit in RAM ${hex32(ram.start)}..${hex32(ram.start + ram.size)}: needs ${end - ram.start} bytes (code ${code}, stack ${STACK_SIZE}, 2 page buffers of ${page}${crcTable !== undefined ? `, CRC table ${CRC_TABLE_SIZE}` : ''}${crcResults !== undefined ? `, CRC results ${CRC_SECTORS_PER_CALL * 4}` : ''})`,
+        `flash algorithm ${algorithm.name} does not fit in RAM ${hex32(ram.start)}..${hex32(ram.start + ram.size)}: needs ${end - ram.start} bytes${first < stackTop ? ` (its data_load_address ${hex32(first)} is inside its code or stack)` : ''} (code ${code}, stack ${stackSize}, 2 page buffers of ${page}${crcTable !== undefined ? `, CRC table ${CRC_TABLE_SIZE}` : ''}${crcResults !== undefined ? `, CRC results ${CRC_SECTORS_PER_CALL * 4}` : ''})`,
       );
     }
     this.placement = { base, staticBase: base + algorithm.dataSectionOffset, stackTop, buffers, crcTable, crcResults };

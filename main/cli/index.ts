@@ -23,8 +23,8 @@ import { SwoReader } from '../../core/dap/swo';
 import { registerServe } from './serve';
 import { SingleBar } from 'cli-progress';
 import { loadImage, type ImageFormat } from '../../core/elf';
-import { describeReport, eraseFlash, flashImage, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
-import { resolveChip } from '../targets';
+import { describeReport, eraseFlash, flashRegions, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
+import { resolveChip, type ResolvedChip } from '../targets';
 import { checkChipCore } from '../../core/flash/chip-check';
 import { emulateFlashAlgorithm } from '../../core/sim/flash-emulator';
 import { MemoryTarget } from '../../core/sim/memory-target';
@@ -240,15 +240,22 @@ function flashOptions(cmd: Command): Command {
     .option('--target-file <file.yaml>', 'add a probe-rs target description (repeatable)', (v: string, prev: string[] = []) => [...prev, v]);
 }
 
+/** The chip --chip names (held to the core the target reports); a replaced built-in is said once. */
+function chooseChip(opts: FlashCliOptions, session: DebugSession): ResolvedChip {
+  const resolved = resolveChip(opts.chip, { targetFiles: opts.targetFile, algo: opts.algo });
+  if (resolved.notice) process.stderr.write(`dapdeck: ${resolved.notice}\n`);
+  if (session.summary) checkChipCore(resolved.chip, session.summary.core);
+  return resolved;
+}
+
 const PHASE_LABEL: Record<FlashPhase, string> = { plan: 'Checking', erase: 'Erasing ', program: 'Writing ', verify: 'Verifying' };
 
 /** Flash `file` with a progress bar on a terminal, plain phase lines otherwise; Ctrl-C cancels cleanly. */
 async function flashFile(session: DebugSession, file: string, opts: FlashCliOptions, probe?: OpenedProbe): Promise<FlashReport> {
-  const { chip, algorithm, ram } = resolveChip(opts.chip, { targetFiles: opts.targetFile, algo: opts.algo });
-  if (session.summary) checkChipCore(chip, session.summary.core);
+  const { chip, regions, ram } = chooseChip(opts, session);
   // The in-process model has memory but no CPU to run code: it carries out the algorithm's calls
   // itself, at the chip's datasheet timings (QEMU boards run the real algorithm).
-  if (probe?.target instanceof MemoryTarget) emulateFlashAlgorithm(probe.target, algorithm);
+  if (probe?.target instanceof MemoryTarget) for (const r of regions) emulateFlashAlgorithm(probe.target, r.algorithm);
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
@@ -264,7 +271,7 @@ async function flashFile(session: DebugSession, file: string, opts: FlashCliOpti
   let phase: FlashPhase | null = null;
   const started = Date.now();
   try {
-    const report = await flashImage(session, algorithm, image, {
+    const report = await flashRegions(session, regions, image, {
       ram,
       verify: opts.verify,
       chipErase: opts.chipErase,
@@ -311,8 +318,7 @@ flashOptions(program.command('erase').description('erase the whole flash (or --r
   .option('--range <range>', 'erase only the sectors covering START..END')
   .action(async (opts: FlashCliOptions & { range?: string }) => {
     await withSession({ ...opts, blank: true }, async (session) => {
-      const { algorithm, ram, chip } = resolveChip(opts.chip, { targetFiles: opts.targetFile, algo: opts.algo });
-      if (session.summary) checkChipCore(chip, session.summary.core);
+      const { regions, ram, chip } = chooseChip(opts, session);
       let range: { start: number; size: number } | undefined;
       if (opts.range) {
         const m = /^(.+)\.\.(.+)$/.exec(opts.range);
@@ -320,7 +326,11 @@ flashOptions(program.command('erase').description('erase the whole flash (or --r
         const start = parseAddress(m[1]);
         range = { start, size: parseAddress(m[2]) - start };
       }
-      const sectors = await eraseFlash(session, algorithm, { ram, range });
+      let sectors = 0;
+      for (const r of regions) {
+        if (range && (range.start >= r.region.start + r.region.size || range.start + range.size <= r.region.start)) continue;
+        sectors += await eraseFlash(session, r.algorithm, { ram, range });
+      }
       console.log(`${chip.name}: erased ${sectors} sector${sectors === 1 ? '' : 's'}`);
     });
   });

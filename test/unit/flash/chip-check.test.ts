@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { checkChipCore, coreType } from '../../../core/flash/chip-check';
 import type { ChipDescription } from '../../../core/flash/algorithm';
 
-const chip = (cores: string[]): ChipDescription => ({ name: 'nRF51822_xxAA', cores, flash: [], ram: [], algorithms: [] });
+const chip = (cores: string[]): ChipDescription => ({ name: 'nRF51822_xxAA', family: 'nRF51 Series', cores, coreList: [], memoryMap: [], flash: [], ram: [], algorithms: [] });
 const core = (name: string, arch: string) => ({ cpuid: 0, name, arch, revision: 'r0p0' });
 
 describe('chip check', () => {
