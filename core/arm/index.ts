@@ -3,3 +3,4 @@ export * from './dp';
 export * from './mem-ap';
 export * from './cortex-m';
 export * from './session';
+export * from './faults';

@@ -67,7 +67,32 @@ export const DHCSR = {
 
 export const DCRSR_REGWNR = 1 << 16;
 
-export const DEMCR = { VC_CORERESET: 1 << 0, TRCENA: 1 << 24 } as const;
+/**
+ * DEMCR (ARMv7-M C1.6.5): the vector catch bits and TRCENA. ARMv6-M implements only VC_CORERESET
+ * and VC_HARDERR (and DWTENA in place of TRCENA).
+ */
+export const DEMCR = {
+  VC_CORERESET: 1 << 0,
+  VC_MMERR: 1 << 4,
+  VC_NOCPERR: 1 << 5,
+  VC_CHKERR: 1 << 6,
+  VC_STATERR: 1 << 7,
+  VC_BUSERR: 1 << 8,
+  VC_INTERR: 1 << 9,
+  VC_HARDERR: 1 << 10,
+  TRCENA: 1 << 24,
+} as const;
+
+/** SCB fault status and address registers (ARMv7-M B3.2.15–B3.2.18). */
+export const SCB = {
+  ICSR: 0xe000ed04,
+  VTOR: 0xe000ed08,
+  SHCSR: 0xe000ed24,
+  CFSR: 0xe000ed28,
+  HFSR: 0xe000ed2c,
+  MMFAR: 0xe000ed34,
+  BFAR: 0xe000ed38,
+} as const;
 export const AIRCR = { VECTKEY: 0x05fa0000, VECTRESET: 1 << 0, SYSRESETREQ: 1 << 2 } as const;
 export const DFSR = { HALTED: 1 << 0, BKPT: 1 << 1, DWTTRAP: 1 << 2, VCATCH: 1 << 3, EXTERNAL: 1 << 4 } as const;
 

@@ -4,6 +4,7 @@
  * CoreSight component IDs. Every other address goes to the target's bus.
  */
 import { BusFault, type SimTarget } from './target';
+import { DEMCR as DEMCR_BITS, DFSR as DFSR_BITS, DHCSR as DHCSR_BITS } from '../arm/registers';
 
 const CPUID = 0xe000ed00;
 const AIRCR = 0xe000ed0c;
@@ -134,7 +135,9 @@ export class CortexMDebugModel {
         this.dcrdr = value;
         return;
       case DEMCR:
-        this.demcr = value & 0x010f07f1;
+        // ARMv6-M implements only VC_HARDERR and VC_CORERESET of the catch bits (and DWTENA, bit 24).
+        this.demcr = value & (this.options.arch === 'v6m' ? 0x01000401 : 0x010f07f1);
+        await this.tellDebugControl();
         return;
       case FP_CTRL:
         // The KEY bit must be written as one for the write to take effect (ARMv7-M C1.11.3).
@@ -190,19 +193,39 @@ export class CortexMDebugModel {
     return (address >= 0xe0000000 && address < 0xe0002000) || (address >= 0xe0040000 && address < 0xe0041000);
   }
 
-  /** A core that stopped by itself (breakpoint) reports it in DFSR.BKPT. */
+  /**
+   * A core that stopped by itself reports why in DFSR: BKPT for an FPB comparator or a BKPT
+   * instruction, VCATCH for a vector catch (ARMv7-M C1.6.1).
+   */
   private async noteHaltReason(): Promise<void> {
-    if ((await this.target.isHalted()) && this.target.haltReason() === 'breakpoint') this.dfsr |= 1 << 1;
+    if (!(await this.target.isHalted())) return;
+    const reason = this.target.haltReason();
+    if (reason === 'breakpoint' || reason === 'bkpt') this.dfsr |= DFSR_BITS.BKPT;
+    else if (reason === 'vector-catch') this.dfsr |= DFSR_BITS.VCATCH;
+  }
+
+  /** The backend needs C_DEBUGEN and DEMCR to decide what a BKPT or a fault does. */
+  private debugControlSent = '';
+  private async tellDebugControl(): Promise<void> {
+    if (!this.target.setDebugControl) return;
+    const control = { debugEnabled: (this.dhcsrControl & C_DEBUGEN) !== 0, demcr: this.demcr & ~DEMCR_BITS.TRCENA };
+    const key = `${control.debugEnabled}:${control.demcr}`;
+    if (key === this.debugControlSent) return;
+    this.debugControlSent = key;
+    await this.target.setDebugControl(control);
   }
 
   private async readDhcsr(): Promise<number> {
     await this.noteHaltReason();
     const halted = await this.target.isHalted();
+    const lockup = !halted && (await this.target.isLockedUp?.()) === true;
     let value = this.dhcsrControl & 0xf;
     if (halted) value |= S_HALT;
+    if (lockup) value |= DHCSR_BITS.S_LOCKUP;
     // S_REGRDY is only meaningful while halted; a transfer requested while running never completes.
     if (this.regReady && halted) value |= S_REGRDY;
-    if (!halted) value |= S_RETIRE_ST;
+    // A locked-up core retires no instructions.
+    if (!halted && !lockup) value |= S_RETIRE_ST;
     if (this.resetSeen) value |= S_RESET_ST;
     this.resetSeen = false; // S_RESET_ST clears on read
     return value >>> 0;
@@ -217,12 +240,14 @@ export class CortexMDebugModel {
     if (!(next & C_DEBUGEN)) {
       // Clearing C_DEBUGEN releases a halted core.
       this.dhcsrControl = 0;
+      await this.tellDebugControl();
       if (halted && wasDebug) await this.target.resume();
       return;
     }
     // C_MASKINTS may only change while halted.
     const maskints = halted ? next & C_MASKINTS : this.dhcsrControl & C_MASKINTS;
     this.dhcsrControl = (next & (C_DEBUGEN | C_HALT | C_STEP)) | maskints;
+    await this.tellDebugControl();
     if (next & C_HALT) {
       if (!halted) {
         await this.target.halt();

@@ -2,7 +2,9 @@
  * An in-process Cortex-M target for fast tests: real memory maps, a fake core (no instruction
  * execution), and hooks for MMIO models and for emulating code that runs when the core resumes.
  */
-import { BusFault, type HaltReason, type MemoryRegion, type SimTarget } from './target';
+import { BusFault, type DebugControl, type HaltReason, type MemoryRegion, type SimTarget } from './target';
+import { SCB } from '../arm/registers';
+import { EXCEPTION, HFSR, bkptImmediate, vectorCatchBit } from '../arm/faults';
 
 export type MemoryTargetPreset = 'cortex-m0' | 'cortex-m3';
 
@@ -68,6 +70,8 @@ export class MemoryTarget implements SimTarget {
   /** Total modeled seconds the core spent running emulated code (e.g. flash algorithm calls). */
   busySeconds = 0;
   resets = 0;
+  private debug: DebugControl = { debugEnabled: false, demcr: 0 };
+  private lockedUp = false;
 
   constructor(preset: MemoryTargetPreset = 'cortex-m3') {
     const spec = PRESETS[preset];
@@ -183,6 +187,7 @@ export class MemoryTarget implements SimTarget {
   async halt(): Promise<void> {
     this.settle();
     this.haltAt = null;
+    this.lockedUp = false; // a debugger halt ends lockup (ARMv7-M B1.5.15)
     if (!this.halted) {
       this.halted = true;
       this.reason = 'request';
@@ -190,8 +195,14 @@ export class MemoryTarget implements SimTarget {
   }
 
   async resume(): Promise<void> {
+    if (this.lockedUp) return; // only a reset or a halt ends lockup
     this.halted = false;
     const outcome = this.onResume?.({ target: this, pc: this.registers[15] });
+    // The fake core executes nothing, except that a BKPT where it resumes is met at once.
+    if (!outcome && this.bkptAtPc() !== null) {
+      await this.breakpointInstruction();
+      return;
+    }
     if (outcome) {
       // The core runs for the emulated duration, concurrently with the probe (which may keep
       // transferring data meanwhile), and halts when the probe's clock has moved past it.
@@ -201,11 +212,140 @@ export class MemoryTarget implements SimTarget {
     }
   }
 
-  /** The fake core executes a 16-bit instruction: PC advances by 2. */
+  /** The fake core executes a 16-bit instruction: PC advances by 2 (a BKPT is a debug event instead). */
   async step(): Promise<void> {
+    if (this.bkptAtPc() !== null) {
+      await this.breakpointInstruction();
+      if (this.halted) return;
+      this.halted = true;
+      this.reason = 'step';
+      return;
+    }
     this.registers[15] = (this.registers[15] + 2) >>> 0;
     this.halted = true;
     this.reason = 'step';
+  }
+
+  async setDebugControl(control: DebugControl): Promise<void> {
+    this.debug = { ...control };
+  }
+
+  async isLockedUp(): Promise<boolean> {
+    return this.lockedUp;
+  }
+
+  /** The BKPT immediate of the instruction at PC, or null when it is not a BKPT (encoding 0xBExx). */
+  private bkptAtPc(): number | null {
+    const pc = this.registers[15];
+    const region = this.backing(pc);
+    if (!region || region.offset + 2 > region.bytes.length) return null;
+    return bkptImmediate(region.bytes[region.offset] | (region.bytes[region.offset + 1] << 8));
+  }
+
+  /**
+   * BKPT as silicon treats it (ARMv7-M C1.5): with halting debug enabled the core halts at the
+   * instruction (DFSR.BKPT); without it the debug event escalates to HardFault with HFSR.DEBUGEVT.
+   */
+  private async breakpointInstruction(): Promise<void> {
+    if (this.debug.debugEnabled) {
+      this.halted = true;
+      this.reason = 'bkpt';
+      return;
+    }
+    await this.takeException(EXCEPTION.HardFault, { hfsr: HFSR.DEBUGEVT });
+  }
+
+  /**
+   * Exception entry as the core performs it (ARMv7-M B1.5.6): the eight-word frame on the current
+   * stack, LR = EXC_RETURN, PC from the vector table. A configurable fault whose handler is disabled
+   * in SHCSR (and every fault on ARMv6-M) escalates to HardFault (HFSR.FORCED). A fault while in
+   * HardFault or NMI, or a handler the core cannot execute, is lockup. With halting debug enabled, a
+   * DEMCR vector catch for the exception halts the core on the handler's first instruction.
+   * Tests use it to model a firmware fault; `status` sets the fault status registers it would set.
+   */
+  async takeException(exception: number, status: { cfsr?: number; hfsr?: number; mmfar?: number; bfar?: number } = {}): Promise<void> {
+    const v6m = this.cpuid === PRESETS['cortex-m0'].cpuid;
+    const current = this.registers[16] & 0x1ff;
+    if (exception >= 4 && exception <= 6) {
+      const enable = 1 << (16 + exception - 4); // SHCSR MEMFAULTENA, BUSFAULTENA, USGFAULTENA
+      if (v6m || !(this.readWord(SCB.SHCSR) & enable)) {
+        this.orWord(SCB.CFSR, status.cfsr ?? 0);
+        if (status.mmfar !== undefined) this.writeWord(SCB.MMFAR, status.mmfar);
+        if (status.bfar !== undefined) this.writeWord(SCB.BFAR, status.bfar);
+        return this.takeException(EXCEPTION.HardFault, { hfsr: HFSR.FORCED });
+      }
+    }
+    if (exception === EXCEPTION.HardFault && (current === EXCEPTION.HardFault || current === EXCEPTION.NMI)) {
+      this.enterLockup();
+      return;
+    }
+    if (!v6m) {
+      this.orWord(SCB.CFSR, status.cfsr ?? 0);
+      this.orWord(SCB.HFSR, status.hfsr ?? 0);
+      if (status.mmfar !== undefined) this.writeWord(SCB.MMFAR, status.mmfar);
+      if (status.bfar !== undefined) this.writeWord(SCB.BFAR, status.bfar);
+    }
+    const r = this.registers;
+    let sp = r[13];
+    const pad = !v6m && sp & 4 ? 4 : 0;
+    sp = (sp - 32 - pad) >>> 0;
+    const frame = [r[0], r[1], r[2], r[3], r[12], r[14], r[15], (r[16] & ~(1 << 9)) | (pad ? 1 << 9 : 0)];
+    const bytes = new Uint8Array(32);
+    frame.forEach((w, i) => bytes.set([w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff, w >>> 24], 4 * i));
+    const vtor = v6m ? 0 : this.readWord(SCB.VTOR);
+    let vector: number;
+    try {
+      await this.writeMemory(sp, bytes);
+      vector = this.readWord(vtor + 4 * exception);
+    } catch (err) {
+      if (!(err instanceof BusFault)) throw err;
+      this.enterLockup(); // a stacking or vector fetch fault this model does not derive further
+      return;
+    }
+    r[13] = sp;
+    r[17] = sp;
+    r[14] = current === 0 ? 0xfffffff9 : 0xfffffff1;
+    r[15] = vector & ~1;
+    r[16] = ((vector & 1) << 24) | exception;
+    const executable = (vector & 1) === 1 && this.backing(vector & ~1) !== null;
+    if (!executable && (exception === EXCEPTION.HardFault || exception === EXCEPTION.NMI)) {
+      this.enterLockup();
+      return;
+    }
+    if (this.debug.debugEnabled && this.debug.demcr & vectorCatchBit(exception, this.readWord(SCB.CFSR) | (status.cfsr ?? 0))) {
+      this.halted = true;
+      this.reason = 'vector-catch';
+      this.haltAt = null;
+    }
+  }
+
+  private enterLockup(): void {
+    this.lockedUp = true;
+    this.halted = false;
+    this.haltAt = null;
+  }
+
+  private readWord(address: number): number {
+    const region = this.backing(address);
+    if (region) {
+      const b = region.bytes;
+      const o = region.offset;
+      return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+    }
+    if (address >= PPB_START && address < PPB_START + PPB_SIZE) {
+      let w = 0;
+      for (let i = 3; i >= 0; i--) w = (w << 8) | (this.ppb.get(address + i) ?? 0);
+      return w >>> 0;
+    }
+    throw new BusFault(address, 'read');
+  }
+
+  private writeWord(address: number, value: number): void {
+    for (let i = 0; i < 4; i++) this.ppb.set(address + i, (value >>> (8 * i)) & 0xff);
+  }
+
+  private orWord(address: number, bits: number): void {
+    if (bits) this.writeWord(address, this.readWord(address) | bits);
   }
 
   async isHalted(): Promise<boolean> {
@@ -235,6 +375,8 @@ export class MemoryTarget implements SimTarget {
   /** Reset: SP and PC from the vector table (ARMv7-M B1.5.5), xPSR with the Thumb bit. */
   async reset(options: { halt: boolean }): Promise<void> {
     this.resets++;
+    this.lockedUp = false;
+    for (const a of [SCB.CFSR, SCB.HFSR, SCB.MMFAR, SCB.BFAR, SCB.SHCSR, SCB.VTOR]) this.writeWord(a, 0);
     this.registers.fill(0);
     const v = await this.readMemory(0, 8);
     const sp = (v[0] | (v[1] << 8) | (v[2] << 16) | (v[3] << 24)) >>> 0;

@@ -34,7 +34,22 @@ export interface MemoryRegion {
  */
 export type CoreRegister = number;
 
-export type HaltReason = 'request' | 'breakpoint' | 'step' | 'vector-catch' | 'unknown';
+/**
+ * Why a core stopped by itself or on request: 'breakpoint' is an FPB comparator, 'bkpt' a BKPT
+ * instruction (both set DFSR.BKPT), 'vector-catch' a DEMCR catch (DFSR.VCATCH).
+ */
+export type HaltReason = 'request' | 'breakpoint' | 'bkpt' | 'step' | 'vector-catch' | 'unknown';
+
+/**
+ * What the debugger has enabled (ARMv7-M C1.6.2 DHCSR.C_DEBUGEN, C1.6.5 DEMCR): with halting debug
+ * on, a BKPT halts the core instead of escalating to HardFault, and the DEMCR VC_* bits halt the
+ * core on entry to the matching fault handler.
+ */
+export interface DebugControl {
+  debugEnabled: boolean;
+  /** DEMCR as written (only the VC_* bits matter to a backend). */
+  demcr: number;
+}
 
 export interface SimTarget {
   /** e.g. "QEMU microbit (nRF51822, Cortex-M0)". */
@@ -57,6 +72,13 @@ export interface SimTarget {
   /** Whether the core is halted now (a breakpoint hit while running shows up here). */
   isHalted(): Promise<boolean>;
   haltReason(): HaltReason;
+  /**
+   * The core is in lockup (an unrecoverable fault in HardFault or NMI): not halted, executing
+   * nothing, DHCSR.S_LOCKUP set until a reset or a debugger halt. Backends that cannot lock up omit it.
+   */
+  isLockedUp?(): Promise<boolean>;
+  /** DHCSR.C_DEBUGEN and DEMCR changed (the debug model calls this on every change). */
+  setDebugControl?(control: DebugControl): Promise<void>;
   /** Only valid while halted. */
   readRegister(reg: CoreRegister): Promise<number>;
   writeRegister(reg: CoreRegister, value: number): Promise<void>;

@@ -21,7 +21,7 @@ export class GdbRemote {
   private buffer = '';
   private ackMode = true;
   private waiting: { resolve: (p: string) => void; reject: (e: Error) => void } | null = null;
-  private stopWaiters: ((s: StopReply) => void)[] = [];
+  private stopWaiters: { resolve: (s: StopReply) => void; reject: (e: Error) => void }[] = [];
   /** Called for every stop reply (the target's own breakpoints included). */
   onStop: ((s: StopReply) => void) | null = null;
   private chain: Promise<unknown> = Promise.resolve();
@@ -77,9 +77,19 @@ export class GdbRemote {
   /** The next stop reply (T/S packet), e.g. after resume() or interrupt(). */
   waitForStop(timeoutMs: number): Promise<StopReply> {
     return new Promise((resolve, reject) => {
-      const waiter = (s: StopReply) => {
-        clearTimeout(timer);
-        resolve(s);
+      if (this.closed) {
+        reject(this.closed);
+        return;
+      }
+      const waiter = {
+        resolve: (s: StopReply) => {
+          clearTimeout(timer);
+          resolve(s);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       };
       const timer = setTimeout(() => {
         this.stopWaiters = this.stopWaiters.filter((w) => w !== waiter);
@@ -167,7 +177,7 @@ export class GdbRemote {
       const reply = { signal: parseInt(packet.slice(1, 3), 16), raw: packet };
       const waiters = this.stopWaiters;
       this.stopWaiters = [];
-      for (const w of waiters) w(reply);
+      for (const w of waiters) w.resolve(reply);
       this.onStop?.(reply);
     }
   }
@@ -181,6 +191,10 @@ export class GdbRemote {
     this.closed = err;
     this.waiting?.reject(err);
     this.waiting = null;
+    // Nobody waits forever (or for a timer) on a stop that can no longer come.
+    const waiters = this.stopWaiters;
+    this.stopWaiters = [];
+    for (const w of waiters) w.reject(err);
   }
 }
 
