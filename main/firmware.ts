@@ -14,13 +14,14 @@ function findRoot(from: string): string {
   }
 }
 
-export function sampleFirmwarePath(sample: string, board: string): string {
-  return resolve(REPO_ROOT, '.cache', 'firmware', `${sample}-${board}.elf`);
+/** A sample's ELF; `variant` names a build from the sample's `variants` file. */
+export function sampleFirmwarePath(sample: string, board: string, variant?: string): string {
+  return resolve(REPO_ROOT, '.cache', 'firmware', `${sample}${variant ? `-${variant}` : ''}-${board}.elf`);
 }
 
 /** The sample's ELF, built with scripts/build-firmware.sh when missing or stale (the script decides). */
-export function ensureSampleFirmware(sample: string, board: string): string {
-  const path = sampleFirmwarePath(sample, board);
+export function ensureSampleFirmware(sample: string, board: string, variant?: string): string {
+  const path = sampleFirmwarePath(sample, board, variant);
   try {
     execFileSync('bash', [resolve(REPO_ROOT, 'scripts', 'build-firmware.sh'), sample], { stdio: ['ignore', 'ignore', 'inherit'] });
   } catch (err) {

@@ -64,20 +64,30 @@ for sample in "${samples[@]}"; do
   # A sample may be for some boards only (a flash algorithm is chip-specific) and bring its own
   # linker script (the .FLM layout) instead of the shared board one.
   [ -f "$src/boards" ] && read -r -a boards < "$src/boards"
+  # A sample may also come in variants built from the same source with extra rustc flags: each line
+  # of its `variants` file is "NAME FLAG..." and gives .cache/firmware/SAMPLE-NAME-BOARD.elf.
+  builds=("")
+  if [ -f "$src/variants" ]; then
+    while read -r name flags; do [ -n "$name" ] && builds+=("$name $flags"); done < "$src/variants"
+  fi
   for board in "${boards[@]}"; do
-    elf="$out/$sample-$board.elf"
+   for build in "${builds[@]}"; do
+    read -r variant flags <<< "$build" || true
+    elf="$out/$sample${variant:+-$variant}-$board.elf"
     if [ -f "$elf" ] && [ -z "$(find "$src" firmware-samples/common scripts/build-firmware.sh -newer "$elf" -type f 2>/dev/null | head -n1)" ]; then
       continue
     fi
     target=$(board_target "$board")
     script="firmware-samples/common/$board.x"
     [ -f "$src/link.x" ] && script="$src/link.x"
+    # shellcheck disable=SC2086 # the variant's flags are words
     "$RUSTC" --edition 2018 --crate-type bin --crate-name "${sample//-/_}" --target "$target" --sysroot "$sysroot" \
       -C opt-level=s -C panic=abort -C debuginfo=2 -C codegen-units=1 \
       -C linker=rust-lld -C linker-flavor=ld.lld \
-      -C link-arg=-T"$script" -C link-arg=-Map="$out/$sample-$board.map" \
+      -C link-arg=-T"$script" -C link-arg=-Map="${elf%.elf}.map" \
       --extern defmt_macros="$macros" \
-      --cfg "board=\"$board\"" -o "$elf" "$src/src/main.rs"
+      --cfg "board=\"$board\"" $flags -o "$elf" "$src/src/main.rs"
     echo "build-firmware: $elf ($(stat -c %s "$elf") bytes)"
+   done
   done
 done

@@ -90,13 +90,18 @@ export function sectorCrc(contents: Uint8Array): number {
   return crc32(contents);
 }
 
-/** Expand "N sectors of S bytes from A" descriptions (as FLM and probe-rs YAML give them). */
+/**
+ * Expand "N sectors of S bytes from A" descriptions (as FLM and probe-rs YAML give them). A sector
+ * running past the next layout entry or the end of flash is cut there (a 4 KiB erase unit over a
+ * 256-byte UICR is the UICR).
+ */
 export function expandSectors(start: number, size: number, layout: readonly { offset: number; size: number }[]): Sector[] {
   const sectors: Sector[] = [];
   const sorted = [...layout].sort((a, b) => a.offset - b.offset);
   for (let i = 0; i < sorted.length; i++) {
     const end = i + 1 < sorted.length ? sorted[i + 1].offset : size;
-    for (let off = sorted[i].offset; off < end; off += sorted[i].size) sectors.push({ address: start + off, size: sorted[i].size });
+    if (!(sorted[i].size > 0)) throw new RangeError(`sector size ${sorted[i].size} at offset 0x${sorted[i].offset.toString(16)} is not positive`);
+    for (let off = sorted[i].offset; off < end; off += sorted[i].size) sectors.push({ address: start + off, size: Math.min(sorted[i].size, end - off) });
   }
   return sectors;
 }

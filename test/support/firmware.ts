@@ -3,6 +3,6 @@ import { ensureSampleFirmware } from '../../main/firmware';
 
 export type Board = 'microbit' | 'lm3s6965evb';
 
-export function firmwarePath(sample: string, board: Board): string {
-  return ensureSampleFirmware(sample, board);
+export function firmwarePath(sample: string, board: Board, variant?: string): string {
+  return ensureSampleFirmware(sample, board, variant);
 }

@@ -1,9 +1,16 @@
 //! Flash algorithm for the nRF51 NVMC (nRF51 Series Reference Manual v3.0, chapter 6 "NVMC"),
 //! in the CMSIS-Pack .FLM form: the host loads it into RAM and calls the entry points below.
+//! It programs the code flash (0x0, 256 KiB) and the UICR (0x10001000, erased as a whole by
+//! ERASEUICR): a target file may give it either range.
 //!
 //! It touches no static data (only registers, the stack and PC-relative literals), so it runs
 //! wherever it is loaded without relocation. Every function returns 0 on success, as the CMSIS
 //! flash algorithm interface specifies (Verify: the end address on success).
+//!
+//! Built twice (see `variants`): as is, every erase and write sets the NVMC mode itself; with
+//! `--cfg mode_in_init` (the "vendor-style" variant) the mode is set only by Init(adr, clk, fnc),
+//! erase-enable for fnc 1 and write-enable for fnc 2, as Nordic's own algorithms do. That variant
+//! programs nothing for a host that does not call Init with the right fnc before each phase.
 #![no_std]
 #![no_main]
 
@@ -13,6 +20,10 @@ const NVMC_READY: u32 = 0x4001_E400;
 const NVMC_CONFIG: u32 = 0x4001_E504;
 const NVMC_ERASEPAGE: u32 = 0x4001_E508;
 const NVMC_ERASEALL: u32 = 0x4001_E50C;
+const NVMC_ERASEUICR: u32 = 0x4001_E514;
+const UICR_START: u32 = 0x1000_1000;
+/// UICR registers end with CUSTOMER[31] at 0x100010FC (reference manual v3.0, chapter 7).
+const UICR_SIZE: u32 = 0x100;
 const CONFIG_REN: u32 = 0;
 const CONFIG_WEN: u32 = 1;
 const CONFIG_EEN: u32 = 2;
@@ -35,9 +46,37 @@ fn wait_ready() {
     while read(NVMC_READY) & 1 == 0 {}
 }
 
+/// The NVMC mode for an erase or a write: set around each operation, or (vendor-style) left as Init set it.
+#[inline(always)]
+fn enter_mode(mode: u32) {
+    if cfg!(not(mode_in_init)) {
+        write(NVMC_CONFIG, mode);
+    }
+}
+
+#[inline(always)]
+fn leave_mode() {
+    if cfg!(not(mode_in_init)) {
+        write(NVMC_CONFIG, CONFIG_REN);
+    }
+}
+
+/// [address, address+size) inside the code flash or inside the UICR.
+#[inline(always)]
+fn programmable(address: u32, size: u32) -> bool {
+    (address < FLASH_SIZE && size <= FLASH_SIZE - address) || (address >= UICR_START && address - UICR_START < UICR_SIZE && size <= UICR_SIZE - (address - UICR_START))
+}
+
 #[no_mangle]
-pub extern "C" fn Init(_address: u32, _clock: u32, _function: u32) -> u32 {
-    write(NVMC_CONFIG, CONFIG_REN);
+pub extern "C" fn Init(_address: u32, _clock: u32, function: u32) -> u32 {
+    let mode = if cfg!(mode_in_init) && function == 1 {
+        CONFIG_EEN
+    } else if cfg!(mode_in_init) && function == 2 {
+        CONFIG_WEN
+    } else {
+        CONFIG_REN
+    };
+    write(NVMC_CONFIG, mode);
     0
 }
 
@@ -49,32 +88,36 @@ pub extern "C" fn UnInit(_function: u32) -> u32 {
 
 #[no_mangle]
 pub extern "C" fn EraseChip() -> u32 {
-    write(NVMC_CONFIG, CONFIG_EEN);
+    enter_mode(CONFIG_EEN);
     write(NVMC_ERASEALL, 1);
     wait_ready();
-    write(NVMC_CONFIG, CONFIG_REN);
+    leave_mode();
     0
 }
 
 #[no_mangle]
 pub extern "C" fn EraseSector(address: u32) -> u32 {
-    if address % PAGE_SIZE != 0 || address >= FLASH_SIZE {
+    if address == UICR_START {
+        enter_mode(CONFIG_EEN);
+        write(NVMC_ERASEUICR, 1);
+    } else if address % PAGE_SIZE == 0 && address < FLASH_SIZE {
+        enter_mode(CONFIG_EEN);
+        write(NVMC_ERASEPAGE, address);
+    } else {
         return 1;
     }
-    write(NVMC_CONFIG, CONFIG_EEN);
-    write(NVMC_ERASEPAGE, address);
     wait_ready();
-    write(NVMC_CONFIG, CONFIG_REN);
+    leave_mode();
     0
 }
 
 /// Program `size` bytes (a multiple of 4) at `address` from the RAM buffer `data`, a word at a time.
 #[no_mangle]
 pub extern "C" fn ProgramPage(address: u32, size: u32, data: *const u8) -> u32 {
-    if address % 4 != 0 || size % 4 != 0 || address + size > FLASH_SIZE {
+    if address % 4 != 0 || size % 4 != 0 || !programmable(address, size) {
         return 1;
     }
-    write(NVMC_CONFIG, CONFIG_WEN);
+    enter_mode(CONFIG_WEN);
     let mut offset = 0;
     while offset < size {
         let word = unsafe { core::ptr::read_unaligned(data.add(offset as usize) as *const u32) };
@@ -82,7 +125,7 @@ pub extern "C" fn ProgramPage(address: u32, size: u32, data: *const u8) -> u32 {
         wait_ready();
         offset += 4;
     }
-    write(NVMC_CONFIG, CONFIG_REN);
+    leave_mode();
     0
 }
 
