@@ -23,7 +23,8 @@ const nodeImportRule = {
   ],
 };
 // core/'s layers, each with the layers it may import (the hardware stack bottom-up; capture/ sits
-// on rtt, defmt and trace; sim/ is the virtual bench, which models probe and flash algorithms).
+// on rtt, defmt and trace; sim/ is the virtual bench, which models probe and flash algorithms; gdb/
+// is the GDB remote protocol server over a debug session and the flasher).
 const coreLayers = {
   dap: [],
   elf: [],
@@ -34,6 +35,7 @@ const coreLayers = {
   trace: ['dap'],
   capture: ['rtt', 'defmt', 'trace', 'dap', 'elf'],
   sim: ['dap', 'flash', 'arm', 'elf'],
+  gdb: ['arm', 'flash', 'dap', 'elf'],
 };
 const layerRules = Object.entries(coreLayers).map(([layer, below]) => {
   const above = Object.keys(coreLayers).filter((l) => l !== layer && !below.includes(l));

@@ -3,7 +3,7 @@
  * registers (ARMv7-M ARM C1.6; ARMv6-M ARM C1.6), FPB breakpoints (C1.11), the ROM table and
  * CoreSight component IDs. Every other address goes to the target's bus.
  */
-import { BusFault, type SimTarget } from './target';
+import { BusFault, type SimTarget, type WatchAccess } from './target';
 import { DEMCR as DEMCR_BITS, DFSR as DFSR_BITS, DHCSR as DHCSR_BITS } from '../arm/registers';
 
 const CPUID = 0xe000ed00;
@@ -17,6 +17,20 @@ const FP_CTRL = 0xe0002000;
 const FP_REMAP = 0xe0002004;
 const FP_COMP0 = 0xe0002008;
 const ROM_TABLE = 0xe00ff000;
+const DWT_CTRL = 0xe0001000;
+const DWT_COMP0 = 0xe0001020;
+const FUNCTION_MATCHED = 1 << 24;
+/** DWT_FUNCTION[3:0] data-address watchpoint encodings (ARMv6-M and ARMv7-M C1.8). */
+const WATCH_FUNCTIONS: Record<number, WatchAccess> = { 0b0101: 'read', 0b0110: 'write', 0b0111: 'access' };
+
+/** One DWT comparator: its registers and what it has armed on the target. */
+interface DwtComparator {
+  comp: number;
+  mask: number;
+  fn: number;
+  matched: boolean;
+  armed: { address: number; length: number; access: WatchAccess } | null;
+}
 
 const S_REGRDY = 1 << 16;
 const S_HALT = 1 << 17;
@@ -48,6 +62,34 @@ export class CortexMDebugModel {
     readonly options: CortexMDebugOptions,
   ) {
     this.fpComp = new Array(options.arch === 'v6m' ? 4 : 6).fill(0);
+    // Cortex-M0: 2 DWT comparators; Cortex-M3: 4 (their TRMs; DWT_CTRL.NUMCOMP reports it).
+    this.dwt = Array.from({ length: options.arch === 'v6m' ? 2 : 4 }, () => ({ comp: 0, mask: 0, fn: 0, matched: false, armed: null }));
+  }
+
+  private readonly dwt: DwtComparator[];
+
+  private dwtRegister(address: number): { c: DwtComparator; field: 'comp' | 'mask' | 'fn' } | null {
+    const offset = address - DWT_COMP0;
+    if (offset < 0 || offset >= 16 * this.dwt.length || offset % 16 === 12) return null;
+    return { c: this.dwt[offset >> 4], field: (['comp', 'mask', 'fn'] as const)[(offset % 16) >> 2] };
+  }
+
+  private async writeDwt(c: DwtComparator, field: 'comp' | 'mask' | 'fn', value: number): Promise<void> {
+    if (field === 'comp') c.comp = value >>> 0;
+    else if (field === 'mask') c.mask = value & 0x1f;
+    else c.fn = value & 0xf;
+    // What the comparator now watches, passed on to a target that runs code (QEMU).
+    const access = WATCH_FUNCTIONS[c.fn];
+    const length = 2 ** c.mask;
+    const want = access ? { address: (c.comp - (c.comp % length)) >>> 0, length, access } : null;
+    const same = want && c.armed && want.address === c.armed.address && want.length === c.armed.length && want.access === c.armed.access;
+    if (same || (!want && !c.armed)) return;
+    if (c.armed) await this.target.clearWatchpoint?.(c.armed.address, c.armed.length, c.armed.access);
+    c.armed = null;
+    if (want && this.target.setWatchpoint) {
+      await this.target.setWatchpoint(want.address, want.length, want.access);
+      c.armed = want;
+    }
   }
 
   /** The target was reset from outside (nRESET, power): DHCSR reports it once. */
@@ -108,6 +150,15 @@ export class CortexMDebugModel {
         return 0;
     }
     if (address >= FP_COMP0 && address < FP_COMP0 + 4 * this.fpComp.length) return this.fpComp[(address - FP_COMP0) >> 2] >>> 0;
+    if (address === DWT_CTRL) return (((this.ppbScratch.get(DWT_CTRL) ?? 0) & 0x0fffffff) | (this.dwt.length << 28)) >>> 0;
+    const dwt = this.dwtRegister(address);
+    if (dwt) {
+      if (dwt.field !== 'fn') return dwt.c[dwt.field] >>> 0;
+      await this.noteHaltReason();
+      const value = (dwt.c.fn | (dwt.c.matched ? FUNCTION_MATCHED : 0)) >>> 0;
+      dwt.c.matched = false; // MATCHED clears on read
+      return value;
+    }
     const rom = this.romTableWord(address);
     if (rom !== undefined) return rom;
     if (address === 0xe0000fb4) return this.itmUnlocked ? 0b01 : 0b11; // ITM LSR: implemented, locked?
@@ -147,6 +198,12 @@ export class CortexMDebugModel {
         return;
     }
     if (address >= FP_COMP0 && address < FP_COMP0 + 4 * this.fpComp.length) return this.writeFpComp((address - FP_COMP0) >> 2, value);
+    const dwt = this.dwtRegister(address);
+    if (dwt) {
+      // The DWT ignores writes until DEMCR.TRCENA (DWTENA on ARMv6-M) powers it up.
+      if (this.demcr & DEMCR_BITS.TRCENA) await this.writeDwt(dwt.c, dwt.field, value);
+      return;
+    }
     if (this.romTableWord(address) !== undefined) return;
     if (this.isPpbScratch(address)) {
       // ITM, DWT and TPIU ignore writes until DEMCR.TRCENA powers trace up; the ITM's control
@@ -193,15 +250,32 @@ export class CortexMDebugModel {
     return (address >= 0xe0000000 && address < 0xe0002000) || (address >= 0xe0040000 && address < 0xe0041000);
   }
 
+  /** Whether this halt's reason is already in DFSR (it is set once per halt; a debugger's clear sticks). */
+  private haltNoted = false;
+
   /**
-   * A core that stopped by itself reports why in DFSR: BKPT for an FPB comparator or a BKPT
-   * instruction, VCATCH for a vector catch (ARMv7-M C1.6.1).
+   * A core that stopped by itself reports why in DFSR, once per halt: BKPT for an FPB comparator
+   * or a BKPT instruction, VCATCH for a vector catch, DWTTRAP (and the comparator's MATCHED) for
+   * a watchpoint (ARMv7-M C1.6.1, C1.8.7).
    */
   private async noteHaltReason(): Promise<void> {
-    if (!(await this.target.isHalted())) return;
+    if (!(await this.target.isHalted())) {
+      this.haltNoted = false;
+      return;
+    }
+    if (this.haltNoted) return;
+    this.haltNoted = true;
     const reason = this.target.haltReason();
     if (reason === 'breakpoint' || reason === 'bkpt') this.dfsr |= DFSR_BITS.BKPT;
     else if (reason === 'vector-catch') this.dfsr |= DFSR_BITS.VCATCH;
+    else if (reason === 'watchpoint') {
+      this.dfsr |= DFSR_BITS.DWTTRAP;
+      const hit = this.target.watchpointHit?.() ?? null;
+      const armed = this.dwt.filter((c) => c.armed);
+      for (const c of armed) {
+        if (hit === null ? armed.length === 1 : hit >= c.armed!.address && hit < c.armed!.address + c.armed!.length) c.matched = true;
+      }
+    }
   }
 
   /** The backend needs C_DEBUGEN and DEMCR to decide what a BKPT or a fault does. */
@@ -241,7 +315,10 @@ export class CortexMDebugModel {
       // Clearing C_DEBUGEN releases a halted core.
       this.dhcsrControl = 0;
       await this.tellDebugControl();
-      if (halted && wasDebug) await this.target.resume();
+      if (halted && wasDebug) {
+        this.haltNoted = false;
+        await this.target.resume();
+      }
       return;
     }
     // C_MASKINTS may only change while halted.
@@ -256,6 +333,7 @@ export class CortexMDebugModel {
       return;
     }
     if (halted) {
+      this.haltNoted = false;
       if (next & C_STEP) {
         await this.target.step();
         this.dfsr |= 1;

@@ -36,9 +36,12 @@ export type CoreRegister = number;
 
 /**
  * Why a core stopped by itself or on request: 'breakpoint' is an FPB comparator, 'bkpt' a BKPT
- * instruction (both set DFSR.BKPT), 'vector-catch' a DEMCR catch (DFSR.VCATCH).
+ * instruction (both set DFSR.BKPT), 'vector-catch' a DEMCR catch (DFSR.VCATCH), 'watchpoint' a DWT
+ * comparator (DFSR.DWTTRAP).
  */
-export type HaltReason = 'request' | 'breakpoint' | 'bkpt' | 'step' | 'vector-catch' | 'unknown';
+export type HaltReason = 'request' | 'breakpoint' | 'bkpt' | 'step' | 'vector-catch' | 'watchpoint' | 'unknown';
+
+export type WatchAccess = 'read' | 'write' | 'access';
 
 /**
  * What the debugger has enabled (ARMv7-M C1.6.2 DHCSR.C_DEBUGEN, C1.6.5 DEMCR): with halting debug
@@ -87,6 +90,14 @@ export interface SimTarget {
   /** Hardware breakpoints (the FPB model calls these when FP_COMPn is written/cleared). */
   setBreakpoint(address: number): Promise<void>;
   clearBreakpoint(address: number): Promise<void>;
+  /**
+   * Data watchpoints (the DWT model calls these when a comparator is armed/disarmed). Backends
+   * that run no code leave them out: the comparators are then registers only.
+   */
+  setWatchpoint?(address: number, length: number, access: WatchAccess): Promise<void>;
+  clearWatchpoint?(address: number, length: number, access: WatchAccess): Promise<void>;
+  /** After a 'watchpoint' halt: the data address whose access stopped the core. */
+  watchpointHit?(): number | null;
   /**
    * Modeled target-side time (e.g. a flash algorithm running) since the last call, which the probe
    * model adds to its wire clock. Backends without a model of their own timing omit it.

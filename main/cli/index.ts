@@ -15,6 +15,7 @@ import { DefmtTableError, defmtTableFromElf, type DefmtTable } from '../../core/
 import { parseFilter } from '../../core/defmt/present';
 import { ElfFile } from '../../core/elf/elf';
 import { streamRtt } from './stream';
+import { runGdbServer, type GdbCliOptions } from './gdb';
 import { decodeInput } from './decode';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ItmTrace, SystemViewTrace, formatStatsTable, statsRows, toChromeTrace } from '../../core/trace/session';
@@ -592,6 +593,30 @@ streamOptions(probeOptions(program.command('attach').description('stream a runni
 function ensureSampleElfPath(probe: OpenedProbe): string | undefined {
   return probe.elf;
 }
+
+outputOptions(probeOptions(program.command('gdb').description('GDB server (gdb-multiarch, arm-none-eabi-gdb, VS Code Cortex-Debug): breakpoints, watchpoints, load into flash; RTT keeps streaming here')))
+  .option('--port <n>', 'TCP port (0 = any free one)', '1337')
+  .option('--host <address>', 'address to listen on (the protocol has no authentication: anything but loopback only on a trusted network)', '127.0.0.1')
+  .option('-c, --chip <name>', 'target chip: GDB\'s load then programs flash with its flash algorithm (verified, unchanged sectors skipped)')
+  .option('--algo <file.flm>', 'use this CMSIS-Pack flash algorithm (.FLM) instead of the chip\'s')
+  .option('--target-file <file.yaml>', 'add a probe-rs target description (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+  .option('--blank', 'emulated boards start with blank flash (the firmware arrives by GDB\'s load)')
+  .option('--no-rtt', 'do not stream RTT while the core runs')
+  .option('--channels <list>', 'up channels to print, e.g. "0,1" (default: the defmt channel, else 0)')
+  .option('--defmt-channel <n>', 'up channel carrying defmt frames', '0')
+  .option('--rtt-scan <range>', 'RAM range to search for the control block, START..END')
+  .option('--rtt-port <n>', 'also serve one up channel\'s raw bytes over TCP (e.g. for dapdeck decode tcp://HOST:PORT)')
+  .option('--rtt-channel <n>', 'the up channel --rtt-port serves (default: the defmt channel)')
+  .option('--once', 'exit when the first GDB client detaches')
+  .action(async (opts: ProbeOptions & GdbCliOptions & StreamCliOptions) => {
+    await withSession({ ...opts, blank: opts.blank }, async (session, probe) => {
+      const elf = opts.elf ?? probe.elf;
+      const facts = elfFacts(elf);
+      const defmtChannel = parseNumber(opts.defmtChannel, '--defmt-channel');
+      const channels = opts.channels ? opts.channels.split(',').map((c) => parseNumber(c, '--channels')) : [facts.table ? defmtChannel : 0];
+      await runGdbServer(session, probe, opts, { facts, scan: scanRanges(opts.rttScan, probe), channels, defmtChannel, output: outputSettings(opts) });
+    });
+  });
 
 const rtt = program.command('rtt').description('SEGGER RTT channels');
 

@@ -13,7 +13,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { BusFault, type DebugControl, type HaltReason, type MemoryRegion, type SimTarget } from '../../core/sim/target';
+import { BusFault, type DebugControl, type HaltReason, type MemoryRegion, type SimTarget, type WatchAccess } from '../../core/sim/target';
 import { DEMCR, SCB } from '../../core/arm/registers';
 import { EXCEPTION, bkptImmediate, vectorCatchBit } from '../../core/arm/faults';
 import { GdbRemote, bytesToHex, hexToBytes, leHexToU32, u32ToLeHex } from './gdb-remote';
@@ -51,6 +51,8 @@ export const BOARDS: Record<QemuBoard, BoardSpec> = {
     ],
   },
 };
+
+const WATCH_TYPE: Record<WatchAccess, number> = { write: 2, read: 3, access: 4 };
 
 /** GDB register numbers in QEMU's arm-m-profile.xml: r0–r15 are 0–15, xPSR is 25. */
 const GDB_XPSR = 25;
@@ -144,7 +146,7 @@ export class QemuTarget implements SimTarget {
     private readonly qmp: Qmp,
   ) {
     const spec = BOARDS[board];
-    gdb.onStop = () => this.onStop();
+    gdb.onStop = (reply) => this.onStop(reply.raw);
     // 'close' comes after stderr has been read to its end (QEMU's last words name a lockup).
     child.once('close', () => this.onExit());
     this.description = spec.description;
@@ -352,11 +354,20 @@ export class QemuTarget implements SimTarget {
     await stop;
   }
 
-  /** Every stop reply: after our interrupt it is a halt request; otherwise the guest met a breakpoint. */
-  private onStop(): void {
+  /**
+   * Every stop reply: after our interrupt it is a halt request; a `watch`/`rwatch`/`awatch` stop
+   * is a DWT comparator firing; otherwise the guest met a breakpoint.
+   */
+  private onStop(raw: string): void {
     if (!this.running) return; // the reply to a step
     this.running = false;
+    const watch = /(?:^|;)(?:r|a)?watch:([0-9a-f]+);/i.exec(raw.slice(3));
+    this.watchHit = watch ? parseInt(watch[1], 16) >>> 0 : null;
     if (this.stopRequested) return;
+    if (watch) {
+      this.reason = 'watchpoint';
+      return;
+    }
     // The guest stopped by itself: at a debugger breakpoint or at one of our catch points.
     this.reason = 'breakpoint';
     const judged = this.judgeStop(-1, 'run').then(async (stopped) => {
@@ -508,6 +519,30 @@ export class QemuTarget implements SimTarget {
       out.push(leHexToU32(reply));
     }
     return out;
+  }
+
+  private watchHit: number | null = null;
+
+  watchpointHit(): number | null {
+    return this.reason === 'watchpoint' && !this.lastStep ? this.watchHit : null;
+  }
+
+  /**
+   * QEMU's M-profile model has no DWT: the probe model's comparators become watchpoints in
+   * QEMU's stub (Z2 write, Z3 read, Z4 access), which stop the guest after the access as the DWT
+   * does on silicon.
+   */
+  async setWatchpoint(address: number, length: number, access: WatchAccess): Promise<void> {
+    await this.whileStopped(async () => {
+      const reply = await this.gdb.request(`Z${WATCH_TYPE[access]},${address.toString(16)},${length.toString(16)}`);
+      if (reply !== 'OK') throw new Error(`GDB stub refused a ${access} watchpoint at 0x${address.toString(16)}: ${reply || 'not supported'}`);
+    });
+  }
+
+  async clearWatchpoint(address: number, length: number, access: WatchAccess): Promise<void> {
+    await this.whileStopped(async () => {
+      await this.gdb.request(`z${WATCH_TYPE[access]},${address.toString(16)},${length.toString(16)}`);
+    });
   }
 
   /** Let a stop reply that has already arrived update our state. */

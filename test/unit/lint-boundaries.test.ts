@@ -23,6 +23,10 @@ describe('runtime boundaries', () => {
     expect(await ruleIds("import { ChannelRouter } from '../capture/router';\nexport const r = ChannelRouter;\n", 'core/trace/example.ts')).toContain('no-restricted-imports');
     expect(await ruleIds("import { DefmtStream } from '../defmt';\nexport const s = DefmtStream;\n", 'core/capture/example.ts')).toEqual([]);
     expect(await ruleIds("import { hex32 } from '../dap/protocol';\nexport const h = hex32;\n", 'core/arm/example.ts')).toEqual([]);
+    // gdb/ serves a debug session and the flasher; nothing below may know about it.
+    expect(await ruleIds("import { flashImage } from '../flash/flasher';\nexport const f = flashImage;\n", 'core/gdb/example.ts')).toEqual([]);
+    expect(await ruleIds("import { RttSession } from '../rtt/session';\nexport const r = RttSession;\n", 'core/gdb/example.ts')).toContain('no-restricted-imports');
+    expect(await ruleIds("import { GdbServerSession } from '../gdb/server';\nexport const g = GdbServerSession;\n", 'core/flash/example.ts')).toContain('no-restricted-imports');
   });
 
   it('refuse Node imports in renderer/', async () => {

@@ -1,0 +1,322 @@
+/**
+ * The GDB server's view of a debug session: registers through DCRSR, memory through the MEM-AP,
+ * run control, breakpoints (a BKPT instruction written into RAM, an FPB comparator for code in
+ * flash, chosen by address), DWT watchpoints, and GDB's `load` through the chip's flash algorithm
+ * with the same plan/skip/verify as `dapdeck flash`.
+ */
+import type { DebugSession } from '../arm/session';
+import { DwtWatchpoints, type WatchKind } from '../arm/dwt';
+import { CoreReg } from '../arm/registers';
+import { DebugError } from '../dap/errors';
+import { hex32 } from '../dap/protocol';
+import { FlashImage, type ImageChunk } from '../elf/image';
+import type { FlashAlgorithm } from '../flash/algorithm';
+import { describeReport, flashImage, type FlashOptions } from '../flash/flasher';
+import type { RamRegion } from '../flash/runner';
+import { leWord, parseLeWord } from './packets';
+import type { GdbTarget, StopReason, WatchType } from './server';
+import { flashRegions, memoryMapXml, registerSet, SPECIAL_SHIFT, targetXml, type GdbRegister } from './target-description';
+
+/** BKPT #0 (Thumb, 0xBE00): halts the core in halting debug (ARMv7-M A7.7.17). */
+const BKPT = Uint8Array.of(0x00, 0xbe);
+/** Media and VFP Feature Register 0: non-zero when the FP extension is present. */
+const MVFR0 = 0xe000ef40;
+
+export interface SessionTargetOptions {
+  /** Where flash is (breakpoints there use the FPB; memory writes there are checked). */
+  flash: readonly { start: number; size: number }[];
+  /** The chip's flash algorithm: enables the memory map and GDB's `load` into flash. */
+  algorithm?: { algorithm: FlashAlgorithm; ram: RamRegion; options?: Pick<FlashOptions, 'chipErase' | 'skipUnchanged'> };
+}
+
+export class SessionTarget implements GdbTarget {
+  private readonly dwt: DwtWatchpoints;
+  /** Software breakpoints: address → the halfword the BKPT replaced. */
+  private readonly software = new Map<number, Uint8Array>();
+  private readonly hardware = new Set<number>();
+  private erased: { start: number; size: number }[] = [];
+  private written: ImageChunk[] = [];
+
+  private constructor(
+    readonly session: DebugSession,
+    readonly registers: GdbRegister[],
+    private readonly options: SessionTargetOptions,
+  ) {
+    this.dwt = new DwtWatchpoints(session.ap);
+  }
+
+  static async create(session: DebugSession, options: SessionTargetOptions): Promise<SessionTarget> {
+    const arch = session.core.identity?.arch ?? (await session.core.identify()).arch;
+    const mainline = arch !== 'armv6-m' && arch !== 'armv8-m.base';
+    const fpu = (arch === 'armv7e-m' || arch === 'armv8-m.main') && (await session.ap.read32(MVFR0)) !== 0;
+    return new SessionTarget(session, registerSet({ mainline, fpu }), options);
+  }
+
+  targetXml(): string {
+    return targetXml(this.registers);
+  }
+
+  memoryMapXml(): string | null {
+    const algo = this.options.algorithm?.algorithm;
+    return algo ? memoryMapXml(flashRegions(algo.flash.sectors)) : null;
+  }
+
+  registerCount(): number {
+    return this.registers.length;
+  }
+
+  // ---- registers ----
+
+  private regsels(regs: readonly GdbRegister[]): number[] {
+    const set = new Set<number>();
+    for (const r of regs) {
+      const s = r.source;
+      if ('reg' in s) set.add(s.reg);
+      else if ('special' in s) set.add(CoreReg.special);
+      else set.add(s.sPair).add(s.sPair + 1);
+    }
+    return [...set];
+  }
+
+  private async values(regs: readonly GdbRegister[]): Promise<string[]> {
+    const sels = this.regsels(regs);
+    const raw = await this.session.core.readCoreRegisters(sels);
+    const value = new Map(sels.map((s, i) => [s, raw[i]]));
+    return regs.map((r) => {
+      const s = r.source;
+      if ('reg' in s) return leWord(value.get(s.reg)!);
+      if ('special' in s) return leWord((value.get(CoreReg.special)! >>> SPECIAL_SHIFT[s.special]) & 0xff);
+      return leWord(value.get(s.sPair)!) + leWord(value.get(s.sPair + 1)!);
+    });
+  }
+
+  private register(n: number): GdbRegister {
+    const r = this.registers[n];
+    if (!r) throw new DebugError('core', `no register ${n} (the target description has ${this.registers.length})`);
+    return r;
+  }
+
+  async readAllRegisters(): Promise<string> {
+    return (await this.values(this.registers)).join('');
+  }
+
+  async readRegister(n: number): Promise<string> {
+    return (await this.values([this.register(n)]))[0];
+  }
+
+  async writeRegister(n: number, hex: string): Promise<void> {
+    const r = this.register(n);
+    if (hex.length !== r.bits / 4) throw new DebugError('core', `register ${r.name} takes ${r.bits / 4} hex digits, got ${hex.length}`);
+    const s = r.source;
+    if ('reg' in s) return this.session.core.writeCoreRegister(s.reg, parseLeWord(hex));
+    if ('sPair' in s) {
+      return this.session.core.writeCoreRegisters([
+        [s.sPair, parseLeWord(hex.slice(0, 8))],
+        [s.sPair + 1, parseLeWord(hex.slice(8))],
+      ]);
+    }
+    const shift = SPECIAL_SHIFT[s.special];
+    const old = await this.session.core.readCoreRegister(CoreReg.special);
+    const next = ((old & ~(0xff << shift)) | ((parseLeWord(hex) & 0xff) << shift)) >>> 0;
+    await this.session.core.writeCoreRegister(CoreReg.special, next);
+  }
+
+  async writeAllRegisters(hex: string): Promise<void> {
+    let at = 0;
+    for (const [n, r] of this.registers.entries()) {
+      const digits = hex.slice(at, at + r.bits / 4);
+      at += r.bits / 4;
+      if (digits.length < r.bits / 4) break;
+      if (/x/i.test(digits)) continue; // GDB marks registers it has no value for
+      await this.writeRegister(n, digits);
+    }
+  }
+
+  // ---- memory ----
+
+  async readMemory(address: number, length: number): Promise<Uint8Array> {
+    return this.session.ap.readMemory(address, length);
+  }
+
+  /** RAM and peripherals take bus writes; flash does not (real flash needs its controller), so a write there must already match. */
+  async writeMemory(address: number, data: Uint8Array): Promise<void> {
+    await this.session.ap.writeMemory(address, data);
+    const flash = this.options.flash.find((f) => address < f.start + f.size && address + data.length > f.start);
+    if (!flash) return;
+    const back = await this.session.ap.readMemory(address, data.length);
+    const bad = back.findIndex((b, i) => b !== data[i]);
+    if (bad >= 0) {
+      throw new DebugError(
+        'target',
+        `${hex32(address + bad)} is flash, which memory writes cannot change (reads 0x${back[bad].toString(16).padStart(2, '0')}, GDB wrote 0x${data[bad].toString(16).padStart(2, '0')})${this.options.algorithm ? '' : ': start dapdeck gdb with --chip so GDB\'s load programs it with the flash algorithm'}`,
+      );
+    }
+  }
+
+  // ---- run control ----
+
+  halt(): Promise<void> {
+    return this.session.core.halt();
+  }
+
+  resume(): Promise<void> {
+    return this.session.core.resume();
+  }
+
+  step(): Promise<void> {
+    return this.session.core.step();
+  }
+
+  isHalted(): Promise<boolean> {
+    return this.session.core.isHalted();
+  }
+
+  async stopReason(): Promise<StopReason> {
+    const cause = await this.session.core.haltCause();
+    switch (cause) {
+      case 'breakpoint': {
+        const pc = await this.session.core.readCoreRegister(CoreReg.pc);
+        return { kind: 'breakpoint', software: this.software.has(pc & ~1) };
+      }
+      case 'watchpoint': {
+        const wp = (await this.dwt.matched()) ?? (this.dwt.active.length === 1 ? this.dwt.active[0] : null);
+        if (!wp) return { kind: 'other', description: 'DWT event with no armed watchpoint matched' };
+        return { kind: 'watchpoint', type: wp.kind === 'write' ? 'watch' : wp.kind === 'read' ? 'rwatch' : 'awatch', address: wp.address };
+      }
+      case 'vector-catch':
+        return { kind: 'reset' };
+      case 'request':
+        return { kind: 'request' };
+      default:
+        return { kind: 'other', description: cause };
+    }
+  }
+
+  async expedite(): Promise<{ pc: number; sp: number }> {
+    const [pc, sp] = await this.session.core.readCoreRegisters([CoreReg.pc, CoreReg.sp]);
+    return { pc, sp };
+  }
+
+  reset(halt: boolean): Promise<void> {
+    return this.session.core.reset({ halt });
+  }
+
+  // ---- breakpoints and watchpoints ----
+
+  private inFlash(address: number): boolean {
+    return this.options.flash.some((f) => address >= f.start && address < f.start + f.size);
+  }
+
+  async insertBreakpoint(type: 0 | 1, address: number, _kind: number): Promise<void> {
+    const addr = address & ~1;
+    if (this.software.has(addr) || this.hardware.has(addr)) return;
+    if (type === 0 && !this.inFlash(addr)) {
+      // Code in RAM: a BKPT instruction, as long as the memory takes it (else fall back to the FPB).
+      const original = await this.session.ap.readMemory(addr, 2);
+      await this.session.ap.writeMemory(addr, BKPT);
+      const back = await this.session.ap.readMemory(addr, 2);
+      if (back[0] === BKPT[0] && back[1] === BKPT[1]) {
+        this.software.set(addr, original);
+        return;
+      }
+    }
+    await this.session.core.setBreakpoint(addr);
+    this.hardware.add(addr);
+  }
+
+  async removeBreakpoint(_type: 0 | 1, address: number, _kind: number): Promise<void> {
+    const addr = address & ~1;
+    const original = this.software.get(addr);
+    if (original) {
+      await this.session.ap.writeMemory(addr, original);
+      this.software.delete(addr);
+      return;
+    }
+    if (this.hardware.delete(addr)) await this.session.core.clearBreakpoint(addr);
+  }
+
+  insertWatchpoint(type: WatchType, address: number, length: number): Promise<void> {
+    return this.dwt.set({ address, length, kind: type as WatchKind });
+  }
+
+  removeWatchpoint(type: WatchType, address: number, length: number): Promise<void> {
+    return this.dwt.clear({ address, length, kind: type as WatchKind });
+  }
+
+  // ---- flash (GDB's load) ----
+
+  private requireAlgorithm() {
+    const a = this.options.algorithm;
+    if (!a) throw new DebugError('target', 'no flash algorithm: start dapdeck gdb with --chip to let GDB program flash');
+    return a;
+  }
+
+  async flashErase(address: number, length: number): Promise<void> {
+    this.requireAlgorithm();
+    this.erased.push({ start: address, size: length });
+  }
+
+  async flashWrite(address: number, data: Uint8Array): Promise<void> {
+    this.requireAlgorithm();
+    this.written.push({ address, data: Uint8Array.from(data), source: `vFlashWrite at ${hex32(address)}` });
+  }
+
+  /**
+   * GDB erased blocks and wrote into them: the blocks' final contents are the erased value with
+   * the writes laid over them. That image goes through the flasher, which skips sectors already
+   * holding it, erases and programs the rest, and verifies; then the core starts from reset.
+   */
+  async flashDone(): Promise<string> {
+    const { algorithm, ram, options } = this.requireAlgorithm();
+    const erased = this.erased;
+    const written = this.written;
+    this.erased = [];
+    this.written = [];
+    const chunks: ImageChunk[] = [];
+    for (const range of mergeRanges(erased)) {
+      const data = new Uint8Array(range.size).fill(algorithm.flash.erasedValue);
+      for (const w of written) {
+        const from = Math.max(w.address, range.start);
+        const to = Math.min(w.address + w.data.length, range.start + range.size);
+        if (from < to) data.set(w.data.subarray(from - w.address, to - w.address), from - range.start);
+      }
+      chunks.push({ address: range.start, data, source: `GDB flash block ${hex32(range.start)}` });
+    }
+    for (const w of written) {
+      if (!erased.some((r) => w.address >= r.start && w.address + w.data.length <= r.start + r.size)) {
+        throw new DebugError('target', `GDB wrote flash at ${hex32(w.address)} (${w.data.length} bytes) outside the blocks it erased`);
+      }
+    }
+    if (!chunks.length) return 'nothing to flash';
+    const report = await flashImage(this.session, algorithm, new FlashImage('GDB load', chunks), { ram, verify: true, ...options });
+    if (!report.verified) throw new DebugError('target', `flash not verified: ${describeReport(report)}`);
+    // The algorithm ran on the core: start the firmware from a clean reset (SP from its vector table).
+    await this.session.core.reset({ halt: true });
+    await this.session.core.haltCause();
+    return describeReport(report);
+  }
+
+  // ---- leaving ----
+
+  /** Every breakpoint and watchpoint this client set, removed. */
+  async clearAll(): Promise<void> {
+    for (const addr of [...this.software.keys()]) await this.removeBreakpoint(0, addr, 2);
+    for (const addr of [...this.hardware]) await this.removeBreakpoint(1, addr, 2);
+    await this.dwt.clearAll();
+  }
+
+  async detach(): Promise<void> {
+    await this.clearAll();
+    if (await this.session.core.isHalted()) await this.session.core.resume();
+  }
+}
+
+function mergeRanges(ranges: readonly { start: number; size: number }[]): { start: number; size: number }[] {
+  const out: { start: number; size: number }[] = [];
+  for (const r of [...ranges].sort((a, b) => a.start - b.start)) {
+    const last = out[out.length - 1];
+    if (last && r.start <= last.start + last.size) last.size = Math.max(last.size, r.start + r.size - last.start);
+    else out.push({ ...r });
+  }
+  return out;
+}

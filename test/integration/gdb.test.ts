@@ -1,0 +1,192 @@
+/**
+ * `dapdeck gdb` driven by Debian's gdb-multiarch 13.1 (a client nobody here wrote) in batch mode,
+ * on both emulated boards, through the strict probe model: load, break, continue, bt, registers,
+ * print, watch (old and new value), stepi, next, monitor reset halt, detach; Dapdeck's own read of
+ * flash afterwards; the firmware's defmt log printed between stops.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DebugSession } from '../../core/arm/session';
+import { defmtTableFromElf } from '../../core/defmt';
+import { ElfFile } from '../../core/elf/elf';
+import { loadImage } from '../../core/elf';
+import { openProbe, type OpenedProbe } from '../../main/probe/registry';
+import { runGdbServer, type GdbCliOptions } from '../../main/cli/gdb';
+import { runningQemuCount } from '../../main/emu/qemu-target';
+import { firmwarePath, type Board } from '../support/firmware';
+
+const BIN = resolve(__dirname, '../../bin/dapdeck.cjs');
+
+interface Served {
+  port: number;
+  session: DebugSession;
+  probe: OpenedProbe;
+  /** Everything the server printed (log lines and RTT output), in order. */
+  lines: string[];
+  stop(): Promise<void>;
+}
+
+async function serve(board: Board, opts: Partial<GdbCliOptions> & { blank?: boolean } = {}): Promise<Served> {
+  const elf = firmwarePath('hello', board);
+  const probe = await openProbe(`emu:${board}`, { elf, blank: opts.blank });
+  const session = await DebugSession.open(probe.transport, { responseTimeoutMs: 3000, haltTimeoutMs: 1000 });
+  const file = new ElfFile(readFileSync(elf), elf);
+  const lines: string[] = [];
+  const push = (text: string) => lines.push(...text.split('\n').filter(Boolean));
+  const abort = new AbortController();
+  let listening!: (port: number) => void;
+  const port = new Promise<number>((r) => (listening = r));
+  const running = runGdbServer(session, probe, { host: '127.0.0.1', port: '0', rtt: true, ...opts }, {
+    facts: { table: defmtTableFromElf(file), address: file.symbol('_SEGGER_RTT')?.value },
+    scan: [{ start: 0x20000000, size: 0x4000 }],
+    channels: [0],
+    defmtChannel: 0,
+    output: { colour: false },
+    out: push,
+    warn: push,
+    signal: abort.signal,
+    onListening: listening,
+  });
+  const served: Served = {
+    port: await Promise.race([port, running.then(() => -1)]),
+    session,
+    probe,
+    lines,
+    stop: async () => {
+      abort.abort();
+      await running;
+      await session.close();
+      await probe.close();
+    },
+  };
+  return served;
+}
+
+function gdb(port: number, elf: string, commands: string[], timeoutMs = 60_000): Promise<{ code: number; out: string }> {
+  const args = ['-nx', '-batch', '-ex', 'set pagination off', '-ex', 'set confirm off', '-ex', `target extended-remote 127.0.0.1:${port}`, ...commands.flatMap((c) => ['-ex', c]), elf];
+  return new Promise((done) => {
+    execFile('gdb-multiarch', args, { timeout: timeoutMs }, (err, stdout, stderr) => done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }));
+  });
+}
+
+/** Index of the first line matching `re` at or after `from`. */
+function lineIndex(lines: string[], re: RegExp, from = 0): number {
+  for (let i = from; i < lines.length; i++) if (re.test(lines[i])) return i;
+  return -1;
+}
+
+let current: Served | null = null;
+afterEach(async () => {
+  await current?.stop();
+  current = null;
+  expect(runningQemuCount()).toBe(0);
+});
+
+const SESSION = [
+  'load',
+  'break hello::log_showcase',
+  'continue',
+  'bt',
+  'info registers',
+  'print hello::TICKS.v.value',
+  'stepi',
+  'next',
+  'watch hello::TICKS.v.value',
+  'continue',
+  'continue',
+  'print hello::TICKS.v.value',
+  'delete',
+  'monitor reset halt',
+  'maintenance flush register-cache',
+  'print/x $pc',
+  'info symbol $pc',
+  'detach',
+];
+
+async function debugSession(board: Board, served: Served): Promise<void> {
+  const elf = firmwarePath('hello', board);
+  const r = await gdb(served.port, elf, SESSION);
+  const out = r.out;
+  if (process.env.GDB_TEST_DEBUG) console.log(out, served.lines.join('\n'));
+  expect(out).toMatch(/Loading section \.text, size 0x[0-9a-f]+ lma 0x[0-9a-f]+/);
+  expect(out).toMatch(/Transfer rate:/);
+  expect(out).toMatch(/Breakpoint 1, hello::log_showcase \(\) at firmware-samples\/hello\/src\/main\.rs:94/);
+  // bt: file:line frames down to the reset handler.
+  expect(out).toMatch(/#0 {2}hello::log_showcase \(\) at firmware-samples\/hello\/src\/main\.rs:94/);
+  expect(out).toMatch(/#1 {2}hello::main \(\) at firmware-samples\/hello\/src\/main\.rs:\d+/);
+  expect(out).toMatch(/#2 {2}0x[0-9a-f]+ in hello::rt::Reset \(\) at .*rt\.rs:\d+/);
+  // info registers: the whole M-profile set, pc on the breakpoint.
+  for (const reg of ['r0', 'r12', 'sp', 'lr', 'xpsr', 'msp', 'psp', 'primask', 'control']) expect(out).toMatch(new RegExp(`^${reg} +0x[0-9a-f]+`, 'm'));
+  expect(out).toMatch(/^pc +0x[0-9a-f]+ +0x[0-9a-f]+ <hello::(?:log_showcase|main)\+?\d*>/m);
+  if (board === 'lm3s6965evb') expect(out).toMatch(/^basepri +0x[0-9a-f]+/m);
+  else expect(out).not.toMatch(/^basepri /m); // ARMv6-M has no BASEPRI
+  expect(out).toMatch(/\$1 = 0\n/);
+  // watch: the bss clear writes 0 over 0 (no change, GDB goes on); SysTick's first store stops it.
+  expect(out).toMatch(/Hardware watchpoint 2: hello::TICKS\.v\.value/);
+  expect(out).toMatch(/Old value = 0\s+New value = 1\n/);
+  expect(out).toMatch(/Old value = 1\s+New value = 2\n/);
+  expect(out).toMatch(/\$2 = 2\n/);
+  // stepi moves one instruction (still line 94), next to the following line.
+  expect(out).toMatch(/\n0x[0-9a-f]+\t94\t {4}info!\("hello from dapdeck on \{=str\}", BOARD\);\n95\t {4}trace!\("trace level \{=u8\}", 1u8\);\n/);
+  expect(out).toMatch(/target reset, halted at the reset vector/);
+  expect(out).toMatch(/Reset(?: \+ \d+)? in section \.text/);
+  expect(out).toMatch(/\[Inferior 1 \(Remote target\) detached\]/);
+  expect(r.code).toBe(0);
+
+  // The server saw each kind of stop, and the defmt log streamed between them: the showcase
+  // records arrive while the core runs from the log_showcase breakpoint to the watchpoint.
+  const lines = served.lines;
+  const atBreak = lineIndex(lines, /core halted \(breakpoint\)/);
+  const atWatch = lineIndex(lines, /core halted \(watchpoint on 0x2000[0-9a-f]{4}\)/, atBreak);
+  const hello = lineIndex(lines, new RegExp(`^0\\.000000 INFO  hello from dapdeck on ${board}$`));
+  expect(atBreak).toBeGreaterThan(-1);
+  expect(hello).toBeGreaterThan(atBreak);
+  expect(atWatch).toBeGreaterThan(hello);
+  expect(lineIndex(lines, /ERROR error level: code -1/)).toBeLessThan(atWatch);
+  expect(lineIndex(lines, /client .* detached/)).toBeGreaterThan(atWatch);
+
+  // Dapdeck's own read: flash holds exactly the image GDB loaded.
+  const image = loadImage(readFileSync(elf), elf);
+  for (const chunk of image.chunks) {
+    const back = await served.session.ap.readMemory(chunk.address, chunk.data.length);
+    expect(Buffer.from(back).equals(Buffer.from(chunk.data)), `flash at 0x${chunk.address.toString(16)}`).toBe(true);
+  }
+}
+
+describe('dapdeck gdb with gdb-multiarch', () => {
+  it('debugs the micro:bit: load programs blank flash through the nRF51 algorithm (verified)', async () => {
+    current = await serve('microbit', { chip: 'nRF51822_xxAA', blank: true });
+    await debugSession('microbit', current);
+    expect(current.lines.join('\n')).toMatch(/gdb: load: \d+ sectors in the image, \d+ erased, \d+ pages programmed \(\d+ bytes\), verified \(crc\)/);
+  });
+
+  it('debugs the LM3S6965EVB: load into flash that already holds the image is confirmed by reading it back', async () => {
+    current = await serve('lm3s6965evb');
+    await debugSession('lm3s6965evb', current);
+  });
+
+  it('refuses a second client with the reason', async () => {
+    current = await serve('microbit');
+    const first = connect(current.port, '127.0.0.1');
+    await new Promise((r) => first.once('connect', r));
+    first.write('$qSupported#37');
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await gdb(current.port, firmwarePath('hello', 'microbit'), [], 20_000);
+    expect(r.out).toMatch(/another GDB \(127\.0\.0\.1:\d+\) is debugging this target; detach it first/);
+    first.destroy();
+    expect(current.lines.join('\n')).toMatch(/refused 127\.0\.0\.1:\d+: another GDB/);
+  });
+
+  it('the CLI warns when listening beyond loopback', async () => {
+    const r = await new Promise<{ stderr: string }>((done) => {
+      const child = execFile(process.execPath, [BIN, 'gdb', '--probe', 'sim:cortex-m0', '--host', '0.0.0.0', '--port', '0', '--no-rtt'], { timeout: 30_000 }, (_e, _o, stderr) => done({ stderr }));
+      child.stderr!.on('data', (d: Buffer) => {
+        if (/listening on/.test(d.toString())) child.kill('SIGINT');
+      });
+    });
+    expect(r.stderr).toMatch(/warning: listening on 0\.0\.0\.0: the GDB protocol has no authentication/);
+  });
+});
