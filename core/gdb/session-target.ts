@@ -10,8 +10,7 @@ import { CoreReg } from '../arm/registers';
 import { DebugError } from '../dap/errors';
 import { hex32 } from '../dap/protocol';
 import { FlashImage, type ImageChunk } from '../elf/image';
-import type { FlashAlgorithm } from '../flash/algorithm';
-import { describeReport, flashImage, type FlashOptions } from '../flash/flasher';
+import { describeReport, flashRegions as flashChipRegions, type FlashOptions, type RegionFlash } from '../flash/flasher';
 import type { RamRegion } from '../flash/runner';
 import { leWord, parseLeWord } from './packets';
 import type { GdbTarget, StopReason, WatchType } from './server';
@@ -25,8 +24,8 @@ const MVFR0 = 0xe000ef40;
 export interface SessionTargetOptions {
   /** Where flash is (breakpoints there use the FPB; memory writes there are checked). */
   flash: readonly { start: number; size: number }[];
-  /** The chip's flash algorithm: enables the memory map and GDB's `load` into flash. */
-  algorithm?: { algorithm: FlashAlgorithm; ram: RamRegion; options?: Pick<FlashOptions, 'chipErase' | 'skipUnchanged'> };
+  /** The chip's programmable regions and their algorithms: enable the memory map and GDB's `load` into flash. */
+  algorithm?: { regions: readonly RegionFlash[]; ram: RamRegion; options?: Pick<FlashOptions, 'chipErase' | 'skipUnchanged'> };
 }
 
 export class SessionTarget implements GdbTarget {
@@ -57,8 +56,8 @@ export class SessionTarget implements GdbTarget {
   }
 
   memoryMapXml(): string | null {
-    const algo = this.options.algorithm?.algorithm;
-    return algo ? memoryMapXml(flashRegions(algo.flash.sectors)) : null;
+    const regions = this.options.algorithm?.regions;
+    return regions?.length ? memoryMapXml(flashRegions(regions.flatMap((r) => r.algorithm.flash.sectors))) : null;
   }
 
   registerCount(): number {
@@ -267,14 +266,16 @@ export class SessionTarget implements GdbTarget {
    * holding it, erases and programs the rest, and verifies; then the core starts from reset.
    */
   async flashDone(): Promise<string> {
-    const { algorithm, ram, options } = this.requireAlgorithm();
+    const { regions, ram, options } = this.requireAlgorithm();
     const erased = this.erased;
     const written = this.written;
     this.erased = [];
     this.written = [];
     const chunks: ImageChunk[] = [];
     for (const range of mergeRanges(erased)) {
-      const data = new Uint8Array(range.size).fill(algorithm.flash.erasedValue);
+      const region = regions.find((r) => range.start >= r.region.start && range.start < r.region.start + r.region.size);
+      if (!region) throw new DebugError('target', `GDB erased ${hex32(range.start)}, which no flash region of the chip covers`);
+      const data = new Uint8Array(range.size).fill(region.algorithm.flash.erasedValue);
       for (const w of written) {
         const from = Math.max(w.address, range.start);
         const to = Math.min(w.address + w.data.length, range.start + range.size);
@@ -288,7 +289,7 @@ export class SessionTarget implements GdbTarget {
       }
     }
     if (!chunks.length) return 'nothing to flash';
-    const report = await flashImage(this.session, algorithm, new FlashImage('GDB load', chunks), { ram, verify: true, ...options });
+    const report = await flashChipRegions(this.session, regions, new FlashImage('GDB load', chunks), { ram, verify: true, ...options });
     if (!report.verified) throw new DebugError('target', `flash not verified: ${describeReport(report)}`);
     // The algorithm ran on the core: start the firmware from a clean reset (SP from its vector table).
     await this.session.core.reset({ halt: true });

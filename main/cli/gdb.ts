@@ -54,11 +54,12 @@ export async function runGdbServer(session: DebugSession, probe: OpenedProbe, op
   let algorithm: SessionTargetOptions['algorithm'];
   if (opts.chip) {
     const resolved = resolveChip(opts.chip, { targetFiles: opts.targetFile, algo: opts.algo });
+    if (resolved.notice) log(`dapdeck: ${resolved.notice}`);
     if (session.summary) checkChipCore(resolved.chip, session.summary.core);
-    // The in-process model has no CPU: it carries out the algorithm's calls itself.
-    if (probe.target instanceof MemoryTarget) emulateFlashAlgorithm(probe.target, resolved.algorithm);
+    // The in-process model has no CPU: it carries out the algorithms' calls itself.
+    if (probe.target instanceof MemoryTarget) for (const r of resolved.regions) emulateFlashAlgorithm(probe.target, r.algorithm);
     flash = resolved.chip.flash;
-    algorithm = { algorithm: resolved.algorithm, ram: resolved.ram };
+    algorithm = { regions: resolved.regions, ram: resolved.ram };
   }
   const target = await SessionTarget.create(session, { flash, algorithm });
   const pump = opts.rtt

@@ -27,7 +27,7 @@ async function connect(preset: MemoryTargetPreset, withAlgorithm = false) {
   if (withAlgorithm) emulateFlashAlgorithm(model, ALGORITHM);
   const probe = new SimulatedProbe({ flavour: 'v2-bulk', target: model });
   const session = await DebugSession.open(probe.transport, { responseTimeoutMs: 300 });
-  const target = await SessionTarget.create(session, { flash: FLASH, algorithm: withAlgorithm ? { algorithm: ALGORITHM, ram: { start: 0x20000000, size: 0x4000 } } : undefined });
+  const target = await SessionTarget.create(session, { flash: FLASH, algorithm: withAlgorithm ? { regions: [{ region: FLASH[0], algorithm: ALGORITHM }], ram: { start: 0x20000000, size: 0x4000 } } : undefined });
   const replies: string[] = [];
   const log: string[] = [];
   const framer = new RspFramer();
