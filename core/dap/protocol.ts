@@ -171,3 +171,14 @@ export function hexDump(address: number, data: Uint8Array, bytesPerLine = 16): s
   }
   return lines.join('\n');
 }
+
+/** SWD data parity: set when the 32-bit word has an odd number of ones (ADIv5.2 B4.2.2). */
+export function parity32(v: number): boolean {
+  let x = v >>> 0;
+  x ^= x >>> 16;
+  x ^= x >>> 8;
+  x ^= x >>> 4;
+  x ^= x >>> 2;
+  x ^= x >>> 1;
+  return (x & 1) === 1;
+}

@@ -9,7 +9,7 @@
 import type { DapTransport } from '../dap/transport';
 import { CortexMDebugModel } from './cortex-m-debug';
 import { MemApModel } from './mem-ap';
-import { ACK_OK, ACK_WAIT, SwdDpModel } from './swd-dp';
+import { ACK_NONE, ACK_OK, ACK_WAIT, SwdDpModel, type SwdResult } from './swd-dp';
 import type { SimTarget } from './target';
 import { SwoCapture, SwoTarget, type SwoTargetOptions } from './swo';
 import { SWD_TRANSFER_CLOCKS, SWD_WAIT_CLOCKS, WIRE_CONSTANTS, WireModel, type ProbeFlavour, type WireStats } from './wire-model';
@@ -29,6 +29,29 @@ export interface SimulatedProbeOptions {
   serial?: string;
   /** An SWO source: ITM exception trace from a scripted interrupt schedule (UART mode). */
   swo?: SwoTargetOptions & { bufferBytes?: number };
+  /**
+   * Several SWD protocol version 2 DPs on the one wire (ADIv5.2 multi-drop), as on the RP2040: each
+   * core's DP, and DPs without an AP (the rescue DP). `target` must be one of the cores.
+   */
+  multidrop?: { dpidr: number; targetId: number; dps: MultidropDpOptions[] };
+}
+
+export interface MultidropDpOptions {
+  /** DLPIDR.TINSTANCE, which TARGETSEL[31:28] must match. */
+  instance: number;
+  /** The core behind this DP's AHB-AP (APSEL 0); null for a DP without APs. */
+  target: SimTarget | null;
+  /** Whether CSYSPWRUPACK follows CSYSPWRUPREQ (default yes). */
+  systemPowerAck?: boolean;
+  /** What CTRL/STAT.CDBGPWRUPREQ does beyond powering the debug domain (RP2040's rescue DP: chip reset). */
+  onDebugPowerRequest?: (on: boolean) => Promise<void>;
+}
+
+/** One DP on the wire, with the AP and core model behind it (none for a rescue DP). */
+interface WireDp {
+  dp: SwdDpModel;
+  ap: MemApModel | null;
+  debug: CortexMDebugModel | null;
 }
 
 const CMD = {
@@ -67,6 +90,8 @@ export class SimulatedProbe {
   readonly packetSize: number;
   readonly packetCount: number;
   readonly faults: ProbeFaults;
+  /** Every DP on the SWD wire; one unless the bench is multi-drop. */
+  readonly dps: readonly WireDp[];
   /** SWO capture, when the bench has an SWO source (ITM exception trace from a script). */
   readonly swo: SwoCapture | null;
 
@@ -90,12 +115,26 @@ export class SimulatedProbe {
     this.packetSize = options.packetSize ?? (options.flavour === 'v1-hid' ? 64 : 512);
     this.packetCount = options.packetCount ?? 4;
     this.wire = new WireModel(WIRE_CONSTANTS[options.flavour]);
-    const arch = ((options.target.cpuid >>> 4) & 0xfff) >= 0xc23 && ((options.target.cpuid >>> 4) & 0xfff) !== 0xc60 ? 'v7m' : 'v6m';
-    this.debug = new CortexMDebugModel(options.target, { arch });
-    // AHB-AP IDR values as Cortex-M0 (0x04770021) and Cortex-M3/M4 (0x24770011) report them; only
-    // the latter implements packed transfers.
-    this.ap = new MemApModel(this.debug, arch === 'v6m' ? 0x04770021 : 0x24770011, 0xe00ff003, arch === 'v7m');
-    this.dp = new SwdDpModel(options.target.dpidr, new Map([[0, this.ap]]));
+    const md = options.multidrop;
+    if (md) {
+      this.dps = md.dps.map((d) => {
+        const core = d.target ? coreModels(d.target) : null;
+        const aps = new Map(core ? [[0, core.ap]] : []);
+        const dp = new SwdDpModel(md.dpidr, aps, { targetId: md.targetId, instance: d.instance, systemPowerAck: d.systemPowerAck, onDebugPowerRequest: d.onDebugPowerRequest });
+        return { dp, ap: core?.ap ?? null, debug: core?.debug ?? null };
+      });
+      const first = this.dps[md.dps.findIndex((d) => d.target === options.target)];
+      if (!first) throw new Error('multi-drop bench: options.target must be one of the DPs\' cores');
+      this.dp = first.dp;
+      this.ap = first.ap!;
+      this.debug = first.debug!;
+    } else {
+      const core = coreModels(options.target);
+      this.debug = core.debug;
+      this.ap = core.ap;
+      this.dp = new SwdDpModel(options.target.dpidr, new Map([[0, this.ap]]));
+      this.dps = [{ dp: this.dp, ap: this.ap, debug: this.debug }];
+    }
     this.faults = new ProbeFaults(this);
     this.swo = options.swo ? new SwoCapture(options.swo.bufferBytes ?? 4096, 6_000_000, new SwoTarget(options.swo)) : null;
     options.target.attachClock?.(() => this.now());
@@ -310,7 +349,7 @@ export class SimulatedProbe {
         return p + 1; // no response: aborts nothing here since commands run to completion
       case CMD.WriteAbort: {
         need(packet, p + 6, 'DAP_WriteABORT');
-        const r = await this.dp.transfer(false, false, 0, u32(packet, p + 2));
+        const r = await this.wireTransfer(false, false, 0, u32(packet, p + 2));
         this.account(exec, 1);
         out.push(id, r.ack === ACK_OK ? 0 : 0xff);
         return p + 6;
@@ -346,7 +385,7 @@ export class SimulatedProbe {
         need(packet, p + 2 + bytes, 'DAP_SWJ_Sequence data');
         const bits: boolean[] = [];
         for (let i = 0; i < bitCount; i++) bits.push(((packet[p + 2 + (i >> 3)] >> (i & 7)) & 1) === 1);
-        this.dp.sequence(bits);
+        for (const d of this.dps) d.dp.sequence(bits);
         exec.clocks += bitCount;
         out.push(id, 0);
         return p + 2 + bytes;
@@ -355,6 +394,8 @@ export class SimulatedProbe {
         need(packet, p + 2, 'DAP_SWD_Configure');
         out.push(id, 0);
         return p + 2;
+      case CMD.SwdSequence:
+        return this.swdSequence(packet, p, exec);
       default:
         if (SWO_COMMANDS.has(id)) return this.swoCommand(packet, p, exec);
         // Unknown command: the spec's answer is the single byte 0xFF.
@@ -478,11 +519,87 @@ export class SimulatedProbe {
     this.wire.stats.swdTransfers += transfers;
   }
 
+  /**
+   * DAP_SWD_Sequence (CMSIS-DAP 1.2/2.0): clock out or sample SWDIO bit by bit. Hosts use it for
+   * what DAP_Transfer cannot do, chiefly the unacknowledged TARGETSEL write of multi-drop SWD
+   * (8 header bits out, 5 cycles in for turnaround/ACK/turnaround, 33 bits of data and parity out).
+   * Output-only sequences are line-level bits (line reset, dormant wake-up). A bit-banged transfer
+   * other than TARGETSEL is not modelled: the model refuses it rather than guess.
+   */
+  private async swdSequence(packet: Uint8Array, p: number, exec: Execution): Promise<number> {
+    need(packet, p + 2, 'DAP_SWD_Sequence');
+    const count = packet[p + 1];
+    let q = p + 2;
+    const segments: { input: boolean; bits: boolean[] }[] = [];
+    for (let i = 0; i < count; i++) {
+      need(packet, q + 1, `DAP_SWD_Sequence sequence ${i + 1} of ${count}`);
+      const info = packet[q++];
+      const n = info & 0x3f || 64;
+      const input = (info & 0x80) !== 0;
+      const bits: boolean[] = [];
+      if (!input) {
+        need(packet, q + Math.ceil(n / 8), `DAP_SWD_Sequence sequence ${i + 1} data`);
+        for (let b = 0; b < n; b++) bits.push(((packet[q + (b >> 3)] >> (b & 7)) & 1) === 1);
+        q += Math.ceil(n / 8);
+      } else {
+        for (let b = 0; b < n; b++) bits.push(true); // nobody drives: the pull-up reads 1
+      }
+      segments.push({ input, bits });
+      exec.clocks += n;
+    }
+    if (segments.some((s) => s.input)) {
+      const shape = segments.map((s) => `${s.input ? 'in' : 'out'}${s.bits.length}`).join(',');
+      const header = segments[0]?.bits.reduce((v, bit, i) => v | ((bit ? 1 : 0) << i), 0);
+      // 0x99: start, DP, write, A[3:2] = 0b11, parity 0, stop, park.
+      if (shape !== 'out8,in5,out33' || header !== 0x99) {
+        throw new ProbeProtocolError(`DAP_SWD_Sequence ${shape} (header 0x${(header ?? 0).toString(16)}): only the TARGETSEL write (out8 0x99, in5, out33) and output-only sequences are modelled`);
+      }
+      const data = segments[2].bits;
+      let value = 0;
+      for (let b = 0; b < 32; b++) if (data[b]) value |= 1 << b;
+      for (const d of this.dps) d.dp.targetSelect(value >>> 0, data[32]);
+    } else {
+      const bits = segments.flatMap((s) => s.bits);
+      for (const d of this.dps) d.dp.sequence(bits);
+    }
+    exec.out.push(CMD.SwdSequence, 0);
+    for (const s of segments) {
+      if (!s.input) continue;
+      for (let b = 0; b < s.bits.length; b += 8) exec.out.push(0xff >> Math.max(0, 8 - (s.bits.length - b)));
+    }
+    return q;
+  }
+
+  /**
+   * One transfer on the wire as every DP sees it. Only DPs that drive the line answer; with none the
+   * probe reads the pull-up (no ACK). Two DPs driving the same bits are indistinguishable from one;
+   * driving different bits garbles the ACK, modeled as no valid ACK.
+   */
+  private async wireTransfer(apnDp: boolean, read: boolean, a32: number, value: number): Promise<SwdResult> {
+    if (this.dps.length === 1) return this.dp.transfer(apnDp, read, a32, value);
+    let answer: SwdResult | null = null;
+    let garbled = false;
+    for (const d of this.dps) {
+      const r = await d.dp.transfer(apnDp, read, a32, value);
+      if (r.ack === ACK_NONE) continue;
+      if (answer && (answer.ack !== r.ack || answer.value !== r.value)) garbled = true;
+      answer ??= r;
+    }
+    return !answer || garbled ? { ack: ACK_NONE, value: 0 } : answer;
+  }
+
+  /** The one DP in the active state (multi-drop), whose AP a block transfer reaches. */
+  private activeDp(): WireDp | null {
+    if (this.dps.length === 1) return this.dps[0];
+    const active = this.dps.filter((d) => d.dp.linkState === 'active');
+    return active.length === 1 ? active[0] : null;
+  }
+
   /** One SWD transfer with the probe's WAIT retry loop. */
   private async swd(exec: Execution, apnDp: boolean, read: boolean, a32: number, value: number) {
     let waits = 0;
     for (;;) {
-      const r = await this.dp.transfer(apnDp, read, a32, value);
+      const r = await this.wireTransfer(apnDp, read, a32, value);
       if (r.ack === ACK_WAIT && waits < this.waitRetry) {
         waits++;
         continue;
@@ -578,8 +695,9 @@ export class SimulatedProbe {
     const data: number[] = [];
     let done = 0;
     let status = ACK_OK;
-    const burst = read && apnDp && a32 === 0x0c && this.dp.apBank === 0 ? this.ap.burstRange(count) : null;
-    if (burst) await this.debug.beginBurst(burst.address, burst.length);
+    const wired = this.activeDp();
+    const burst = read && apnDp && a32 === 0x0c && wired?.ap && wired.debug && wired.dp.apBank === 0 ? wired.ap.burstRange(count) : null;
+    if (burst) await wired!.debug!.beginBurst(burst.address, burst.length);
     for (let i = 0; i < count; i++) {
       const value = read ? 0 : u32(packet, q + 4 * i);
       const r = await this.swd(exec, apnDp, read, a32, value);
@@ -590,7 +708,7 @@ export class SimulatedProbe {
       if (read) data.push(r.value);
       done++;
     }
-    if (burst) this.debug.endBurst();
+    if (burst) wired!.debug!.endBurst();
     if (read && apnDp && done > 0) this.account(exec, 1); // final RDBUFF
     if (!read) q += 4 * count;
     exec.out.push(CMD.TransferBlock, done & 0xff, done >> 8, status);
@@ -652,6 +770,17 @@ export class ProbeFaults {
     await this.probe.options.target.reset({ halt: false });
     this.probe.debug.noteExternalReset();
   }
+}
+
+/** The debug registers and AHB-AP in front of one core. */
+function coreModels(target: SimTarget): { debug: CortexMDebugModel; ap: MemApModel } {
+  const part = (target.cpuid >>> 4) & 0xfff;
+  const arch = part >= 0xc23 && part !== 0xc60 ? 'v7m' : 'v6m';
+  const debug = new CortexMDebugModel(target, { arch });
+  // AHB-AP IDR values as Cortex-M0 (0x04770021), Cortex-M0+ (0x04770031) and Cortex-M3/M4
+  // (0x24770011) report them; only the latter implements packed transfers.
+  const idr = part === 0xc60 ? 0x04770031 : arch === 'v6m' ? 0x04770021 : 0x24770011;
+  return { debug, ap: new MemApModel(debug, idr, 0xe00ff003, arch === 'v7m') };
 }
 
 function disconnected(): Error {

@@ -6,7 +6,7 @@ import { BusFault, type DebugControl, type HaltReason, type MemoryRegion, type S
 import { SCB } from '../arm/registers';
 import { EXCEPTION, HFSR, bkptImmediate, vectorCatchBit } from '../arm/faults';
 
-export type MemoryTargetPreset = 'cortex-m0' | 'cortex-m3';
+export type MemoryTargetPreset = 'cortex-m0' | 'cortex-m3' | 'rp2040';
 
 interface PresetSpec {
   description: string;
@@ -14,6 +14,10 @@ interface PresetSpec {
   dpidr: number;
   flashSize: number;
   ramSize: number;
+  /** Where flash sits on the bus (0 on the nRF51/LM3S; XIP flash at 0x10000000 on the RP2040). */
+  flashStart?: number;
+  /** Where reset fetches SP and PC (the vector table), when not at 0. */
+  vectorTable?: number;
 }
 
 /**
@@ -23,7 +27,13 @@ interface PresetSpec {
 const PRESETS: Record<MemoryTargetPreset, PresetSpec> = {
   'cortex-m0': { description: 'in-process Cortex-M0 model (nRF51822 memory map)', cpuid: 0x410cc200, dpidr: 0x0bb11477, flashSize: 256 * 1024, ramSize: 16 * 1024 },
   'cortex-m3': { description: 'in-process Cortex-M3 model (LM3S6965 memory map)', cpuid: 0x412fc230, dpidr: 0x1ba01477, flashSize: 256 * 1024, ramSize: 64 * 1024 },
+  // RP2040: Cortex-M0+ r0p1 (CPUID 0x410CC601), DPv2 SW-DP 0x0BC12477, 2 MiB QSPI flash on a Pico,
+  // 264 KiB SRAM. No boot ROM here: reset fetches the vectors boot2 would hand over (flash + 0x100).
+  rp2040: { description: 'in-process RP2040 model (two Cortex-M0+ cores, Pico memory map)', cpuid: 0x410cc601, dpidr: 0x0bc12477, flashSize: 2 * 1024 * 1024, ramSize: 264 * 1024, flashStart: 0x10000000, vectorTable: 0x10000100 },
 };
+
+/** RP2040 SIO block: CPUID at offset 0 reads 0 on core 0 and 1 on core 1 (datasheet 2.3.1.7). */
+const SIO_BASE = 0xd0000000;
 
 export interface Peripheral {
   read(offset: number, size: 1 | 2 | 4): number;
@@ -41,7 +51,6 @@ export interface ResumeContext {
  */
 export type ResumeHook = (ctx: ResumeContext) => { seconds: number; halt: HaltReason } | undefined;
 
-const FLASH_START = 0x00000000;
 const RAM_START = 0x20000000;
 const PPB_START = 0xe0000000;
 const PPB_SIZE = 0x00100000;
@@ -72,20 +81,33 @@ export class MemoryTarget implements SimTarget {
   resets = 0;
   private debug: DebugControl = { debugEnabled: false, demcr: 0 };
   private lockedUp = false;
+  private readonly flashStart: number;
+  private readonly vectorTable: number;
 
-  constructor(preset: MemoryTargetPreset = 'cortex-m3') {
+  /**
+   * `core` and `shareMemoryWith` build a second core of a multi-core part: same flash and RAM,
+   * its own registers, run state and breakpoints (and its own SIO CPUID on the RP2040).
+   */
+  constructor(preset: MemoryTargetPreset = 'cortex-m3', options: { core?: number; shareMemoryWith?: MemoryTarget } = {}) {
     const spec = PRESETS[preset];
-    this.description = spec.description;
+    const core = options.core ?? 0;
+    this.description = preset === 'rp2040' ? `${spec.description}, core ${core}` : spec.description;
     this.cpuid = spec.cpuid;
     this.dpidr = spec.dpidr;
+    this.flashStart = spec.flashStart ?? 0;
+    this.vectorTable = spec.vectorTable ?? 0;
     // Fresh NOR flash reads erased (0xFF), as on real nRF51/LM3S parts.
-    this.flash = new Uint8Array(spec.flashSize).fill(0xff);
-    this.ram = new Uint8Array(spec.ramSize);
+    this.flash = options.shareMemoryWith?.flash ?? new Uint8Array(spec.flashSize).fill(0xff);
+    this.ram = options.shareMemoryWith?.ram ?? new Uint8Array(spec.ramSize);
     this.memoryMap = [
-      { name: 'flash', kind: 'flash', start: FLASH_START, size: spec.flashSize },
+      { name: 'flash', kind: 'flash', start: this.flashStart, size: spec.flashSize },
       { name: 'ram', kind: 'ram', start: RAM_START, size: spec.ramSize },
       { name: 'peripherals', kind: 'peripheral', start: 0x40000000, size: 0x20000000 },
     ];
+    if (preset === 'rp2040') {
+      this.memoryMap.push({ name: 'sio', kind: 'peripheral', start: SIO_BASE, size: 0x180 });
+      this.addPeripheral(SIO_BASE, 4, { read: (offset) => (offset === 0 ? core : 0), write: () => undefined });
+    }
   }
 
   /** Map an MMIO model (e.g. a flash controller) at [start, start+size). */
@@ -95,7 +117,7 @@ export class MemoryTarget implements SimTarget {
 
   /** Load bytes straight into flash (as a factory image would be), bypassing the bus rules. */
   loadFlash(address: number, data: Uint8Array): void {
-    this.flash.set(data, address - FLASH_START);
+    this.flash.set(data, address - this.flashStart);
   }
 
   get breakpointAddresses(): number[] {
@@ -126,7 +148,7 @@ export class MemoryTarget implements SimTarget {
     this.onAccess?.(this.clock());
     for (let i = 0; i < data.length; ) {
       const a = (address + i) >>> 0;
-      if (a >= FLASH_START && a < FLASH_START + this.flash.length) {
+      if (a >= this.flashStart && a < this.flashStart + this.flash.length) {
         // Writes to flash over the bus do nothing: programming goes through the flash controller.
         i++;
         continue;
@@ -153,7 +175,7 @@ export class MemoryTarget implements SimTarget {
   }
 
   private backing(a: number): { bytes: Uint8Array; offset: number } | null {
-    if (a >= FLASH_START && a < FLASH_START + this.flash.length) return { bytes: this.flash, offset: a - FLASH_START };
+    if (a >= this.flashStart && a < this.flashStart + this.flash.length) return { bytes: this.flash, offset: a - this.flashStart };
     if (a >= RAM_START && a < RAM_START + this.ram.length) return { bytes: this.ram, offset: a - RAM_START };
     return null;
   }
@@ -378,7 +400,7 @@ export class MemoryTarget implements SimTarget {
     this.lockedUp = false;
     for (const a of [SCB.CFSR, SCB.HFSR, SCB.MMFAR, SCB.BFAR, SCB.SHCSR, SCB.VTOR]) this.writeWord(a, 0);
     this.registers.fill(0);
-    const v = await this.readMemory(0, 8);
+    const v = await this.readMemory(this.vectorTable, 8);
     const sp = (v[0] | (v[1] << 8) | (v[2] << 16) | (v[3] << 24)) >>> 0;
     const reset = (v[4] | (v[5] << 8) | (v[6] << 16) | (v[7] << 24)) >>> 0;
     this.registers[13] = sp & ~3;

@@ -3,7 +3,8 @@
  * exits non-zero with one line naming the problem on any error.
  */
 import { Command, Option, CommanderError } from 'commander';
-import { DebugSession } from '../../core/arm/session';
+import { DebugSession, type TargetSummary } from '../../core/arm/session';
+import type { CoreStatus } from '../../core/arm/cortex-m';
 import { CORE_REGISTER_NAMES, CoreReg } from '../../core/arm/registers';
 import { hex32, hexDump } from '../../core/dap/protocol';
 import { listProbes, openProbe, type OpenedProbe } from '../probe/registry';
@@ -121,23 +122,36 @@ program
     for (const p of probes) console.log(`${p.selector.padEnd(24)} ${p.description}`);
   });
 
-probeOptions(program.command('info').description('identify the probe, debug port, access port and core'))
+probeOptions(program.command('info').description('identify the probe, debug port, access port and core (every core of a multi-drop part)'))
   .option('--json', 'machine-readable output')
   .action(async (opts: ProbeOptions & { json?: boolean }) => {
     await withSession(opts, async (session, probe) => {
       const s = session.summary!;
+      const part = session.part;
+      // A multi-drop part (RP2040): every core's DP in turn, each by its own TARGETSEL.
+      const cores: { name: string; summary: TargetSummary; status: CoreStatus }[] = [];
+      for (let i = 0; i < (part?.cores.length ?? 1); i++) {
+        const summary = i === 0 ? s : await session.selectCore(i);
+        cores.push({ name: part?.cores[i].name ?? 'core', summary, status: await session.core.status() });
+      }
+      if (part) await session.selectCore(0);
       if (opts.json) {
-        console.log(JSON.stringify({ selector: probe.selector, target: probe.description, ...s }));
+        console.log(JSON.stringify({ selector: probe.selector, target: probe.description, ...s, ...(part ? { part: part.name, cores: cores.map((c) => ({ name: c.name, dp: c.summary.dp, ap: c.summary.ap, core: c.summary.core, halted: c.status.halted })) } : {}) }));
         return;
       }
       console.log(`probe:    ${s.probe.product || probe.description} (${s.probe.vendor}), serial ${s.probe.serial}, CMSIS-DAP ${s.probe.protocolVersion}`);
       console.log(`          packet size ${s.probe.packetSize} B, packet count ${s.probe.packetCount}${s.probe.executeCommands ? ', DAP_ExecuteCommands' : ''}`);
       console.log(`target:   ${probe.description}`);
-      console.log(`SW-DP:    IDCODE ${hex32(s.dp.dpidr)} (DPv${s.dp.version}, designer 0x${s.dp.designer.toString(16)}, rev ${s.dp.revision})`);
-      console.log(`AP #${s.ap.apsel}:    ${s.ap.description}, ROM table at ${hex32(s.ap.base & ~0xfff)}`);
-      console.log(`core:     ${s.core.name} ${s.core.revision} (${s.core.arch}), CPUID ${hex32(s.core.cpuid)}`);
-      const status = await session.core.status();
-      console.log(`state:    ${status.halted ? 'halted' : status.sleeping ? 'sleeping' : 'running'}${status.lockup ? ' (LOCKUP)' : ''}`);
+      if (part) console.log(`part:     ${part.name}, multi-drop SWD (TARGETID ${hex32(s.dp.targetId ?? 0)}), ${part.cores.length} cores${part.rescueInstance !== undefined ? ', rescue DP' : ''}`);
+      for (const c of cores) {
+        const d = c.summary;
+        if (part) console.log(`${c.name}:`);
+        const pad = part ? '  ' : '';
+        console.log(`${pad}SW-DP:    IDCODE ${hex32(d.dp.dpidr)} (DPv${d.dp.version}, designer 0x${d.dp.designer.toString(16)}, rev ${d.dp.revision})${d.dp.targetSel !== undefined ? `, TARGETSEL ${hex32(d.dp.targetSel)}` : ''}`);
+        console.log(`${pad}AP #${d.ap.apsel}:    ${d.ap.description}, ROM table at ${hex32(d.ap.base & ~0xfff)}`);
+        console.log(`${pad}core:     ${d.core.name} ${d.core.revision} (${d.core.arch}), CPUID ${hex32(d.core.cpuid)}`);
+        console.log(`${pad}state:    ${c.status.halted ? 'halted' : c.status.sleeping ? 'sleeping' : 'running'}${c.status.lockup ? ' (LOCKUP)' : ''}`);
+      }
     });
   });
 

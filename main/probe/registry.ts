@@ -8,13 +8,14 @@
 import type { DapTransport } from '../../core/dap/transport';
 import { SimulatedProbe, type ProbeStats } from '../../core/sim/cmsis-dap-probe';
 import { MemoryTarget } from '../../core/sim/memory-target';
+import { Rp2040MemoryCores, rp2040Probe } from '../../core/sim/rp2040-bench';
 import type { SimTarget } from '../../core/sim/target';
 import type { SwoTargetOptions } from '../../core/sim/swo';
 import { QemuTarget, type QemuBoard } from '../emu/qemu-target';
 import { openUsbProbe, scanUsb } from './usb';
 
 export const EMULATED_BOARDS: readonly QemuBoard[] = ['microbit', 'lm3s6965evb'];
-export const SIM_TARGETS = ['cortex-m0', 'cortex-m3'] as const;
+export const SIM_TARGETS = ['cortex-m0', 'cortex-m3', 'rp2040'] as const;
 
 export interface ProbeListing {
   selector: string;
@@ -82,7 +83,13 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
     if (!(SIM_TARGETS as readonly string[]).includes(name)) {
       throw new Error(`unknown simulated target "${name}" (known: ${SIM_TARGETS.join(', ')})`);
     }
-    const target = new MemoryTarget(name as (typeof SIM_TARGETS)[number]);
+    if (name === 'rp2040') {
+      // Two cores and the rescue DP on one multi-drop SWD wire.
+      const cores = new Rp2040MemoryCores();
+      const simulated = rp2040Probe(cores, { flavour, packetCount: options.packetCount, serial: selector });
+      return openedSimulated(selector, 'in-process RP2040 model (cores 0 and 1 and the rescue DP on a multi-drop SWD wire)', simulated, cores.core0);
+    }
+    const target = new MemoryTarget(name as 'cortex-m0' | 'cortex-m3');
     // The Cortex-M3 model runs a demo interrupt schedule that ITM exception trace (SWO) can show.
     const swo = name === 'cortex-m3' ? DEMO_SWO : undefined;
     return wrapSimulated(selector, target.description, target, flavour, options.packetCount, swo);
@@ -105,7 +112,10 @@ export const DEMO_SWO: SwoTargetOptions = {
 };
 
 function wrapSimulated(selector: string, description: string, target: SimTarget, flavour: 'v1-hid' | 'v2-bulk', packetCount?: number, swo?: SwoTargetOptions): OpenedProbe {
-  const simulated = new SimulatedProbe({ flavour, target, packetCount, serial: selector, swo });
+  return openedSimulated(selector, description, new SimulatedProbe({ flavour, target, packetCount, serial: selector, swo }), target);
+}
+
+function openedSimulated(selector: string, description: string, simulated: SimulatedProbe, target: SimTarget): OpenedProbe {
   return {
     selector,
     description,
