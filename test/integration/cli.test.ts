@@ -36,6 +36,19 @@ describe('dapdeck CLI', () => {
     expect(info.dp.dpidr).toBe(0x1ba01477);
   });
 
+  it('lists both cores of a multi-drop RP2040, each behind its own DP', async () => {
+    const r = await dapdeck('info', '--probe', 'sim:rp2040', '--json');
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.part).toBe('RP2040');
+    expect(info.cores.map((c: { name: string; dp: { targetSel: number; dpidr: number }; core: { name: string } }) => [c.name, c.dp.targetSel, c.dp.dpidr, c.core.name])).toEqual([
+      ['core 0', 0x01002927, 0x0bc12477, 'Cortex-M0+'],
+      ['core 1', 0x11002927, 0x0bc12477, 'Cortex-M0+'],
+    ]);
+    const text = await dapdeck('info', '--probe', 'sim:rp2040');
+    expect(text.stdout).toMatch(/^core 1:\n  SW-DP: +IDCODE 0x0bc12477 \(DPv2.*TARGETSEL 0x11002927$/m);
+  });
+
   it('writes and reads memory on the in-process model, printing probe statistics', async () => {
     const w = await dapdeck('write', '--probe', 'sim:cortex-m0', '0x20000010', 'deadbeef', '--stats');
     expect(w.code).toBe(0);
