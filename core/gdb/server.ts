@@ -16,12 +16,16 @@ export type StopReason =
   | { kind: 'step' }
   | { kind: 'request' }
   | { kind: 'reset' }
+  /** A fault the debugger caught (vector catch) or a lockup: the exception and what the fault status registers say. */
+  | { kind: 'fault'; exception: string; details: string[] }
   | { kind: 'other'; description: string };
 
 export type WatchType = 'write' | 'read' | 'access';
 
 /** What the server needs from the debug session (core/gdb/session-target.ts implements it). */
 export interface GdbTarget {
+  /** A client connected: get the core ready to be debugged (e.g. catch faults). */
+  attach(): Promise<void>;
   targetXml(): string;
   /** The memory map, or null when flash cannot be programmed (then GDB writes flash with M/X). */
   memoryMapXml(): string | null;
@@ -77,6 +81,7 @@ export interface GdbServerHooks {
 const PACKET_SIZE = 0x4000;
 const SIGINT = 2;
 const SIGTRAP = 5;
+const SIGSEGV = 11;
 
 export class GdbServerSession {
   private readonly framer = new RspFramer();
@@ -101,6 +106,7 @@ export class GdbServerSession {
   /** Halt the core for the new client (GDB expects a stopped target after connecting). */
   async start(): Promise<void> {
     await this.enqueue(async () => {
+      await this.target.attach();
       if (!(await this.target.isHalted())) await this.target.halt();
       this.lastStop = { kind: 'request' };
       await this.hooks.onHalted?.(this.lastStop);
@@ -323,7 +329,8 @@ export class GdbServerSession {
 
   private async stopReply(reason: StopReason): Promise<string> {
     const { pc, sp } = await this.target.expedite();
-    let stop = `T${(reason.kind === 'request' ? SIGINT : SIGTRAP).toString(16).padStart(2, '0')}`;
+    const signal = reason.kind === 'request' ? SIGINT : reason.kind === 'fault' ? SIGSEGV : SIGTRAP;
+    let stop = `T${signal.toString(16).padStart(2, '0')}`;
     if (reason.kind === 'breakpoint') {
       const feature = reason.software ? 'swbreak' : 'hwbreak';
       if (this.clientFeatures.has(`${feature}+`)) stop += `${feature}:;`;

@@ -6,7 +6,8 @@
  */
 import type { DebugSession } from '../arm/session';
 import { DwtWatchpoints, type WatchKind } from '../arm/dwt';
-import { CoreReg } from '../arm/registers';
+import { CoreReg, DEMCR, SCB, SCS } from '../arm/registers';
+import { describeFaultStatus, exceptionName, VC_ALL_FAULTS } from '../arm/faults';
 import { DebugError } from '../dap/errors';
 import { hex32 } from '../dap/protocol';
 import { FlashImage, type ImageChunk } from '../elf/image';
@@ -34,6 +35,9 @@ export class SessionTarget implements GdbTarget {
   private readonly software = new Map<number, Uint8Array>();
   private readonly hardware = new Set<number>();
   private erased: { start: number; size: number }[] = [];
+  /** DEMCR's vector-catch bits before this client armed its own (put back on detach). */
+  private catchBefore: number | null = null;
+  private lockedUp = false;
   private written: ImageChunk[] = [];
 
   private constructor(
@@ -44,11 +48,26 @@ export class SessionTarget implements GdbTarget {
     this.dwt = new DwtWatchpoints(session.ap);
   }
 
+  private get mainline(): boolean {
+    return this.registers.some((r) => r.name === 'basepri');
+  }
+
   static async create(session: DebugSession, options: SessionTargetOptions): Promise<SessionTarget> {
     const arch = session.core.identity?.arch ?? (await session.core.identify()).arch;
     const mainline = arch !== 'armv6-m' && arch !== 'armv8-m.base';
     const fpu = (arch === 'armv7e-m' || arch === 'armv8-m.main') && (await session.ap.read32(MVFR0)) !== 0;
     return new SessionTarget(session, registerSet({ mainline, fpu }), options);
+  }
+
+  /**
+   * Catch faults: a HardFault (and on ARMv7-M every configurable fault) halts on its handler's
+   * first instruction, so GDB stops where the firmware went wrong instead of the handler running.
+   */
+  async attach(): Promise<void> {
+    const demcr = await this.session.ap.read32(SCS.DEMCR);
+    if (this.catchBefore === null) this.catchBefore = demcr & VC_ALL_FAULTS;
+    const wanted = this.mainline ? VC_ALL_FAULTS : DEMCR.VC_HARDERR;
+    await this.session.ap.write32(SCS.DEMCR, (demcr | wanted) >>> 0);
   }
 
   targetXml(): string {
@@ -166,29 +185,51 @@ export class SessionTarget implements GdbTarget {
     return this.session.core.step();
   }
 
-  isHalted(): Promise<boolean> {
-    return this.session.core.isHalted();
+  /** Halted, or locked up (which only a halt or a reset ends: halted here, reported as a fault). */
+  async isHalted(): Promise<boolean> {
+    const status = await this.session.core.status();
+    if (status.halted) return true;
+    if (!status.lockup) return false;
+    await this.session.core.halt();
+    this.lockedUp = true;
+    return true;
   }
 
   async stopReason(): Promise<StopReason> {
     const cause = await this.session.core.haltCause();
+    if (this.lockedUp) {
+      this.lockedUp = false;
+      return { kind: 'fault', exception: 'lockup', details: ['the core locked up (a fault while handling HardFault, or a HardFault vector it cannot execute)', ...(await this.faultStatus())] };
+    }
     switch (cause) {
       case 'breakpoint': {
-        const pc = await this.session.core.readCoreRegister(CoreReg.pc);
-        return { kind: 'breakpoint', software: this.software.has(pc & ~1) };
+        const pc = (await this.session.core.readCoreRegister(CoreReg.pc)) & ~1;
+        if (this.software.has(pc)) return { kind: 'breakpoint', software: true };
+        if (this.hardware.has(pc)) return { kind: 'breakpoint', software: false };
+        return { kind: 'other', description: 'a BKPT instruction in the firmware' };
       }
       case 'watchpoint': {
         const wp = (await this.dwt.matched()) ?? (this.dwt.active.length === 1 ? this.dwt.active[0] : null);
         if (!wp) return { kind: 'other', description: 'DWT event with no armed watchpoint matched' };
         return { kind: 'watchpoint', type: wp.kind === 'write' ? 'watch' : wp.kind === 'read' ? 'rwatch' : 'awatch', address: wp.address };
       }
-      case 'vector-catch':
-        return { kind: 'reset' };
+      case 'vector-catch': {
+        const exception = (await this.session.core.readCoreRegister(CoreReg.xpsr)) & 0x1ff;
+        if (exception <= 1) return { kind: 'reset' };
+        return { kind: 'fault', exception: exceptionName(exception), details: await this.faultStatus() };
+      }
       case 'request':
         return { kind: 'request' };
       default:
         return { kind: 'other', description: cause };
     }
+  }
+
+  /** The fault status registers in words (ARMv6-M has none of them). */
+  private async faultStatus(): Promise<string[]> {
+    if (!this.mainline) return [];
+    const [cfsr, hfsr, mmfar, bfar] = await Promise.all([SCB.CFSR, SCB.HFSR, SCB.MMFAR, SCB.BFAR].map((a) => this.session.ap.read32(a)));
+    return describeFaultStatus({ cfsr, hfsr, mmfar, bfar });
   }
 
   async expedite(): Promise<{ pc: number; sp: number }> {
@@ -308,6 +349,11 @@ export class SessionTarget implements GdbTarget {
 
   async detach(): Promise<void> {
     await this.clearAll();
+    if (this.catchBefore !== null) {
+      const demcr = await this.session.ap.read32(SCS.DEMCR);
+      await this.session.ap.write32(SCS.DEMCR, ((demcr & ~VC_ALL_FAULTS) | this.catchBefore) >>> 0);
+      this.catchBefore = null;
+    }
     if (await this.session.core.isHalted()) await this.session.core.resume();
   }
 }

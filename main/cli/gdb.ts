@@ -44,7 +44,23 @@ export interface GdbRunContext {
   onListening?: (port: number) => void;
 }
 
-const REASON_TEXT: Record<StopReason['kind'], string> = { breakpoint: 'breakpoint', watchpoint: 'watchpoint', step: 'step', request: 'halt request', reset: 'reset', other: 'halted' };
+/** How a stop reads on this terminal. */
+function describeStop(reason: StopReason): string {
+  switch (reason.kind) {
+    case 'breakpoint':
+      return `${reason.software ? 'software' : 'hardware'} breakpoint`;
+    case 'watchpoint':
+      return `${reason.type === 'watch' ? 'write' : reason.type === 'rwatch' ? 'read' : 'access'} watchpoint on ${hex32(reason.address)}`;
+    case 'request':
+      return 'halt request';
+    case 'fault':
+      return `${reason.exception}${reason.details.length ? `: ${reason.details.join(', ')}` : ''}`;
+    case 'other':
+      return reason.description;
+    default:
+      return reason.kind;
+  }
+}
 
 export async function runGdbServer(session: DebugSession, probe: OpenedProbe, opts: GdbCliOptions, ctx: GdbRunContext): Promise<void> {
   const warn = ctx.warn ?? ((t: string) => process.stderr.write(t));
@@ -75,7 +91,7 @@ export async function runGdbServer(session: DebugSession, probe: OpenedProbe, op
     onHalted: async (reason) => {
       await pump?.drain();
       const pc = await session.core.readCoreRegister(CoreReg.pc).catch(() => null);
-      log(`dapdeck gdb: core halted (${REASON_TEXT[reason.kind]}${reason.kind === 'watchpoint' ? ` on ${hex32(reason.address)}` : ''})${pc === null ? '' : ` at ${hex32(pc)}`}`);
+      log(`dapdeck gdb: core halted (${describeStop(reason)})${pc === null ? '' : ` at ${hex32(pc)}`}`);
     },
     onResumed: () => log('dapdeck gdb: core running'),
     monitor: async (command) => (command === 'rtt' ? (pump ? pump.status() : 'RTT streaming is off (--no-rtt)') : null),

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DebugSession } from '../../core/arm/session';
-import { defmtTableFromElf } from '../../core/defmt';
+import { DefmtStream, defmtTableFromElf } from '../../core/defmt';
 import { ElfFile } from '../../core/elf/elf';
 import { loadImage } from '../../core/elf';
 import { openProbe, type OpenedProbe } from '../../main/probe/registry';
@@ -99,6 +99,7 @@ const SESSION = [
   'continue',
   'print hello::TICKS.v.value',
   'delete',
+  'monitor rtt',
   'monitor reset halt',
   'maintenance flush register-cache',
   'print/x $pc',
@@ -131,6 +132,7 @@ async function debugSession(board: Board, served: Served): Promise<void> {
   expect(out).toMatch(/\$2 = 2\n/);
   // stepi moves one instruction (still line 94), next to the following line.
   expect(out).toMatch(/\n0x[0-9a-f]+\t94\t {4}info!\("hello from dapdeck on \{=str\}", BOARD\);\n95\t {4}trace!\("trace level \{=u8\}", 1u8\);\n/);
+  expect(out).toMatch(/RTT control block at 0x2000[0-9a-f]{4}: up 0 "Terminal" \d+ bytes, up 1 "Text" \d+ bytes/);
   expect(out).toMatch(/target reset, halted at the reset vector/);
   expect(out).toMatch(/Reset(?: \+ \d+)? in section \.text/);
   expect(out).toMatch(/\[Inferior 1 \(Remote target\) detached\]/);
@@ -139,8 +141,8 @@ async function debugSession(board: Board, served: Served): Promise<void> {
   // The server saw each kind of stop, and the defmt log streamed between them: the showcase
   // records arrive while the core runs from the log_showcase breakpoint to the watchpoint.
   const lines = served.lines;
-  const atBreak = lineIndex(lines, /core halted \(breakpoint\)/);
-  const atWatch = lineIndex(lines, /core halted \(watchpoint on 0x2000[0-9a-f]{4}\)/, atBreak);
+  const atBreak = lineIndex(lines, /core halted \(hardware breakpoint\)/);
+  const atWatch = lineIndex(lines, /core halted \(write watchpoint on 0x2000[0-9a-f]{4}\)/, atBreak);
   const hello = lineIndex(lines, new RegExp(`^0\\.000000 INFO  hello from dapdeck on ${board}$`));
   expect(atBreak).toBeGreaterThan(-1);
   expect(hello).toBeGreaterThan(atBreak);
@@ -161,12 +163,26 @@ describe('dapdeck gdb with gdb-multiarch', () => {
     current = await serve('microbit', { chip: 'nRF51822_xxAA', blank: true });
     await debugSession('microbit', current);
     expect(current.lines.join('\n')).toMatch(/gdb: load: \d+ sectors in the image, \d+ erased, \d+ pages programmed \(\d+ bytes\), verified \(crc\)/);
-  });
+  }, 120_000); // a whole debugging session; minutes only on a machine shared by many jobs
 
-  it('debugs the LM3S6965EVB: load into flash that already holds the image is confirmed by reading it back', async () => {
-    current = await serve('lm3s6965evb');
+  it('debugs the LM3S6965EVB: load into flash that already holds the image is confirmed by reading it back; --rtt-port serves the defmt bytes', async () => {
+    current = await serve('lm3s6965evb', { rttPort: '0' });
+    const served = /RTT up channel 0 served raw on 127\.0\.0\.1:(\d+)/.exec(current.lines.join('\n'));
+    expect(served).not.toBeNull();
+    const raw: Buffer[] = [];
+    const client = connect(Number(served![1]), '127.0.0.1');
+    client.on('data', (d) => raw.push(d));
+    await new Promise((r) => client.once('connect', r));
     await debugSession('lm3s6965evb', current);
-  });
+    client.destroy();
+    // The raw stream decodes (with the ELF's table) to the same records the terminal showed.
+    const elf = firmwarePath('hello', 'lm3s6965evb');
+    const events = new DefmtStream(defmtTableFromElf(new ElfFile(readFileSync(elf), elf))).push(Buffer.concat(raw));
+    const messages = events.flatMap((e) => (e.kind === 'record' ? [e.record.message] : []));
+    expect(messages).toContain('hello from dapdeck on lm3s6965evb');
+    expect(messages).toContain('error level: code -1');
+    expect(events.filter((e) => e.kind === 'error')).toEqual([]);
+  }, 120_000);
 
   it('refuses a second client with the reason', async () => {
     current = await serve('microbit');

@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DebugSession } from '../../../core/arm/session';
 import { parseTargetYaml } from '../../../core/flash/algorithm';
-import { GdbServerSession } from '../../../core/gdb/server';
+import { GdbServerSession, type StopReason } from '../../../core/gdb/server';
 import { SessionTarget } from '../../../core/gdb/session-target';
 import { checksum, fromLatin1, latin1, RspFramer, toHex } from '../../../core/gdb/packets';
 import { SimulatedProbe } from '../../../core/sim/cmsis-dap-probe';
@@ -30,8 +30,9 @@ async function connect(preset: MemoryTargetPreset, withAlgorithm = false) {
   const target = await SessionTarget.create(session, { flash: FLASH, algorithm: withAlgorithm ? { regions: [{ region: FLASH[0], algorithm: ALGORITHM }], ram: { start: 0x20000000, size: 0x4000 } } : undefined });
   const replies: string[] = [];
   const log: string[] = [];
+  const stops: StopReason[] = [];
   const framer = new RspFramer();
-  const server = new GdbServerSession(target, { write: (b) => framer.push(b).forEach((e) => e.kind === 'packet' && replies.push(fromLatin1(e.payload))), close: () => undefined }, { log: (l) => log.push(l) });
+  const server = new GdbServerSession(target, { write: (b) => framer.push(b).forEach((e) => e.kind === 'packet' && replies.push(fromLatin1(e.payload))), close: () => undefined }, { log: (l) => log.push(l), onHalted: (r) => void stops.push(r) });
   await server.start();
   const ask = async (payload: string | Uint8Array): Promise<string> => {
     const before = replies.length;
@@ -40,7 +41,14 @@ async function connect(preset: MemoryTargetPreset, withAlgorithm = false) {
     return replies[replies.length - 1];
   };
   await ask('QStartNoAckMode');
-  return { model, session, ask, log };
+  /** Send without waiting for a reply (continue) or a raw byte (Ctrl-C); `next` waits for the next packet. */
+  const send = (payload: string | Uint8Array) => server.receive(typeof payload === 'string' ? frame(latin1(payload)) : payload);
+  const next = async (): Promise<string> => {
+    const before = replies.length;
+    for (let i = 0; i < 2000 && replies.length === before; i++) await new Promise((r) => setTimeout(r, 1));
+    return replies[replies.length - 1];
+  };
+  return { model, session, ask, send, next, log, stops };
 }
 
 describe('GDB server on the in-process models', () => {
@@ -104,6 +112,36 @@ describe('GDB server on the in-process models', () => {
     expect(log.pop()).toMatch(/a DWT range must be aligned to its size \(0x20000040 would be\)/);
     expect(await ask('Z2,20000040,3')).toBe('E01');
     expect(log.pop()).toMatch(/covers a power-of-two number of bytes/);
+  });
+
+  it('stops on Ctrl-C (SIGINT), on a firmware BKPT (SIGTRAP, no breakpoint of GDB\'s) and on a caught fault (SIGSEGV, fault status named)', async () => {
+    const { ask, send, next, model, log, stops } = await connect('cortex-m3');
+    expect(await ask('qSupported:swbreak+;hwbreak+')).toContain('swbreak+');
+    // Vector table and a BKPT at 0x44 (as in test/unit/sim/stops.test.ts).
+    model.loadFlash(0, Uint8Array.from([0x20004000, 0x41, 0x4b, 0x4d, 0x4d, 0x4d, 0x4d].flatMap((w) => [w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff, w >>> 24])));
+    model.loadFlash(0x40, Uint8Array.of(0x01, 0x20, 0x02, 0x21, 0x12, 0xbe, 0xfe, 0xe7));
+    expect(await ask('P0f=40000000')).toBe('OK');
+    send('vCont;c');
+    await new Promise((r) => setTimeout(r, 20));
+    send(Uint8Array.of(0x03));
+    expect(await next()).toMatch(/^T02/);
+    expect(await ask('P0f=44000000')).toBe('OK');
+    send('vCont;c');
+    expect(await next()).toMatch(/^T050d:[0-9a-f]{8};0f:44000000;thread:1;$/);
+    expect(await ask('P0f=40000000')).toBe('OK');
+    expect(await ask('P0d=00400020')).toBe('OK'); // sp 0x20004000: room for the exception frame
+    send('c');
+    await new Promise((r) => setTimeout(r, 20));
+    await model.takeException(5, { cfsr: (1 << 9) | (1 << 15), bfar: 0x30000000 }); // PRECISERR | BFARVALID
+    expect(await next()).toMatch(/^T0b0d:e03f0020;0f:4c000000;/); // 8 words stacked below 0x20004000
+    expect(stops.at(-1)).toEqual({ kind: 'fault', exception: 'HardFault', details: ['escalated to HardFault (HFSR.FORCED)', 'precise bus error at 0x30000000 (PRECISERR)'] });
+    expect(log.join('\n')).not.toMatch(/gdb: /); // nothing refused on the way
+    // A lockup (a fault in HardFault) is halted and reported the same way.
+    send('c');
+    await new Promise((r) => setTimeout(r, 20));
+    await model.takeException(3);
+    expect(await next()).toMatch(/^T0b/);
+    expect(stops.at(-1)).toMatchObject({ kind: 'fault', exception: 'lockup' });
   });
 
   it('refuses memory writes that would change flash, naming the way to program it', async () => {
