@@ -101,7 +101,7 @@ export function findChip(name: string, db: ChipDatabase): KnownChip {
   const near = names.filter((n) => n.toLowerCase().includes(name.toLowerCase()));
   const shown = near.length ? near : names;
   throw new AlgorithmError(
-    `unknown chip "${name}" (${near.length ? 'did you mean' : 'known'}: ${shown.slice(0, 12).join(', ')}${shown.length > 12 ? `, … ${shown.length - 12} more` : ''}; add one with --target-file FILE)`,
+    `unknown chip "${name}" (${near.length ? 'did you mean' : 'known'}: ${shown.slice(0, 12).join(', ')}${shown.length > 12 ? `, … ${shown.length - 12} more` : ''}; see dapdeck chips, or add one with --target-file FILE)`,
   );
 }
 

@@ -183,10 +183,11 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
         pages.push({ address: w.sector.address + off, data: w.contents.subarray(off, off + flash.pageSize), sector: w.sector.address });
       }
     }
-    const total = pages.length * flash.pageSize;
+    const total = pages.reduce((n, p) => n + p.data.length, 0);
     if (pages.length) await phase.enter(FNC_PROGRAM);
     progress({ phase: 'program', done: 0, total });
-    let pendingPage: { address: number } | null = null;
+    let pendingPage: { address: number; data: Uint8Array } | null = null;
+    let bytesDone = 0;
     for (const [i, page] of pages.entries()) {
       check('programming');
       const buffer = runner.placement.buffers[i % 2];
@@ -194,7 +195,8 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
       if (pendingPage) {
         expectZero(await runner.wait(), `ProgramPage(${hex32(pendingPage.address)})`);
         report.pagesProgrammed++;
-        progress({ phase: 'program', done: report.pagesProgrammed * flash.pageSize, total });
+        bytesDone += pendingPage.data.length;
+        progress({ phase: 'program', done: bytesDone, total });
       }
       dirty.add(page.sector); // a blank sector being programmed is partly written until done
       await runner.start(algorithm.pcProgramPage, [page.address, page.data.length, buffer], `ProgramPage(${hex32(page.address)})`, flash.programPageTimeoutMs * 4);
@@ -205,7 +207,7 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
       report.pagesProgrammed++;
       progress({ phase: 'program', done: total, total });
     }
-    report.bytesProgrammed = report.pagesProgrammed * flash.pageSize;
+    report.bytesProgrammed = total; // a last page cut short by its sector counts what it holds
 
     // Verify every sector we wrote (all touched sectors after a chip erase).
     const toVerify = report.chipErase ? work : changed;

@@ -23,6 +23,7 @@ import { ItmTrace, SystemViewTrace, formatStatsTable, statsRows, toChromeTrace }
 import { enableExceptionTrace } from '../../core/arm/trace-setup';
 import { SwoReader } from '../../core/dap/swo';
 import { registerServe } from './serve';
+import { registerChips } from './chips';
 import { SingleBar } from 'cli-progress';
 import { loadImage, type ImageFormat } from '../../core/elf';
 import { describeReport, eraseFlash, flashRegions, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
@@ -266,7 +267,7 @@ function chooseChip(opts: FlashCliOptions, session: DebugSession): ResolvedChip 
 const PHASE_LABEL: Record<FlashPhase, string> = { plan: 'Checking', erase: 'Erasing ', program: 'Writing ', verify: 'Verifying' };
 
 /** Flash `file` with a progress bar on a terminal, plain phase lines otherwise; Ctrl-C cancels cleanly. */
-async function flashFile(session: DebugSession, file: string, opts: FlashCliOptions, probe?: OpenedProbe): Promise<FlashReport> {
+async function flashFile(session: DebugSession, file: string, opts: FlashCliOptions, probe?: OpenedProbe): Promise<FlashReport & { chip: string; seconds: number }> {
   const { chip, regions, ram } = chooseChip(opts, session);
   // The in-process model has memory but no CPU to run code: it carries out the algorithm's calls
   // itself, at the chip's datasheet timings (QEMU boards run the real algorithm).
@@ -308,7 +309,7 @@ async function flashFile(session: DebugSession, file: string, opts: FlashCliOpti
     (bar as SingleBar | null)?.stop();
     const seconds = (Date.now() - started) / 1000;
     process.stderr.write(`${chip.name}: ${describeReport(report)} in ${seconds.toFixed(2)} s${report.sectorsSkipped === report.sectorsTouched ? ' — flash already up to date' : ''}\n`);
-    return report;
+    return { chip: chip.name, seconds, ...report };
   } finally {
     (bar as SingleBar | null)?.stop();
     process.removeListener('SIGINT', onSigint);
@@ -322,16 +323,19 @@ flashOptions(program.command('flash').description('program an ELF, Intel HEX or 
   .option('--no-skip', 'reprogram sectors even when their contents already match')
   .option('--base <addr>', 'load address for a raw .bin image')
   .addOption(new Option('--format <format>', 'image format').choices(['elf', 'hex', 'bin']))
-  .action(async (file: string, opts: FlashCliOptions) => {
+  .option('--json', 'print the flash report as JSON on stdout (per region too)')
+  .action(async (file: string, opts: FlashCliOptions & { json?: boolean }) => {
     await withSession({ ...opts, blank: true }, async (session, probe) => {
       const report = await flashFile(session, file, opts, probe);
+      if (opts.json) console.log(JSON.stringify({ file, ...report }));
       if (!report.verified) process.exitCode = 3;
     });
   });
 
 flashOptions(program.command('erase').description('erase the whole flash (or --range START..END)'))
   .option('--range <range>', 'erase only the sectors covering START..END')
-  .action(async (opts: FlashCliOptions & { range?: string }) => {
+  .option('--json', 'print what was erased as JSON on stdout')
+  .action(async (opts: FlashCliOptions & { range?: string; json?: boolean }) => {
     await withSession({ ...opts, blank: true }, async (session) => {
       const { regions, ram, chip } = chooseChip(opts, session);
       let range: { start: number; size: number } | undefined;
@@ -342,11 +346,15 @@ flashOptions(program.command('erase').description('erase the whole flash (or --r
         range = { start, size: parseAddress(m[2]) - start };
       }
       let sectors = 0;
+      const erased: { region: string; start: number; size: number; sectors: number }[] = [];
       for (const r of regions) {
         if (range && (range.start >= r.region.start + r.region.size || range.start + range.size <= r.region.start)) continue;
-        sectors += await eraseFlash(session, r.algorithm, { ram, range });
+        const n = await eraseFlash(session, r.algorithm, { ram, range });
+        erased.push({ region: r.region.name ?? r.algorithm.name, start: r.region.start, size: r.region.size, sectors: n });
+        sectors += n;
       }
-      console.log(`${chip.name}: erased ${sectors} sector${sectors === 1 ? '' : 's'}`);
+      if (opts.json) console.log(JSON.stringify({ chip: chip.name, sectors, regions: erased }));
+      else console.log(`${chip.name}: erased ${sectors} sector${sectors === 1 ? '' : 's'}`);
     });
   });
 
@@ -702,6 +710,7 @@ function scanRanges(option: string | undefined, probe: OpenedProbe): { start: nu
 }
 
 registerServe(program);
+registerChips(program);
 
 /** The arguments as given (`run` on several probes hands them on to one dapdeck per probe). */
 let commandArgs: string[] = [];

@@ -30,7 +30,7 @@ describe('target database', () => {
   });
 
   it('names the problem for unknown chips, missing algorithms and broken files', () => {
-    expect(() => resolveChip('STM32F999')).toThrow(/unknown chip "STM32F999" \(known: nRF51822_xxAA; add one with --target-file FILE\)/);
+    expect(() => resolveChip('STM32F999')).toThrow(/unknown chip "STM32F999" \(known: nRF51822_xxAA; see dapdeck chips, or add one with --target-file FILE\)/);
     expect(() => resolveChip('nRF51822_xxAA', { algo: '/nonexistent/algo.flm' })).toThrow(/flash algorithm \/nonexistent\/algo.flm: no such file/);
     const dir = mkdtempSync(join(tmpdir(), 'dapdeck-'));
     const notElf = join(dir, 'bad.flm');
