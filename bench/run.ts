@@ -15,6 +15,7 @@ const suites: [file: string, exportName: string][] = [
   ['rtt.ts', 'benchRtt'],
   ['trace.ts', 'benchTrace'],
   ['browser.ts', 'benchBrowser'],
+  ['gdb.ts', 'benchGdb'],
 ];
 
 async function main(): Promise<void> {

@@ -21,6 +21,7 @@ import { flashRegions, memoryMapXml, registerSet, SPECIAL_SHIFT, targetXml, type
 const BKPT = Uint8Array.of(0x00, 0xbe);
 /** Media and VFP Feature Register 0: non-zero when the FP extension is present. */
 const MVFR0 = 0xe000ef40;
+const FLASH_LINE = 64;
 
 export interface SessionTargetOptions {
   /** Where flash is (breakpoints there use the FPB; memory writes there are checked). */
@@ -38,6 +39,14 @@ export class SessionTarget implements GdbTarget {
   /** DEMCR's vector-catch bits before this client armed its own (put back on detach). */
   private catchBefore: number | null = null;
   private lockedUp = false;
+  /**
+   * Flash read while the core is halted, by 64-byte line: GDB reads the same instructions again
+   * and again while it steps (to decode them), and flash cannot change while the core is stopped
+   * (only the core or our flasher programs it). Dropped whenever the core runs or anything writes.
+   */
+  private readonly flashLines = new Map<number, Uint8Array>();
+  /** pc and sp read for the stop reason, handed to the stop reply (the core has not moved since). */
+  private stopRegisters: { pc: number; sp: number } | null = null;
   private written: ImageChunk[] = [];
 
   private constructor(
@@ -124,6 +133,7 @@ export class SessionTarget implements GdbTarget {
 
   async writeRegister(n: number, hex: string): Promise<void> {
     const r = this.register(n);
+    this.stopRegisters = null;
     if (hex.length !== r.bits / 4) throw new DebugError('core', `register ${r.name} takes ${r.bits / 4} hex digits, got ${hex.length}`);
     const s = r.source;
     if ('reg' in s) return this.session.core.writeCoreRegister(s.reg, parseLeWord(hex));
@@ -153,11 +163,35 @@ export class SessionTarget implements GdbTarget {
   // ---- memory ----
 
   async readMemory(address: number, length: number): Promise<Uint8Array> {
-    return this.session.ap.readMemory(address, length);
+    if (length === 0 || !this.inFlash(address) || !this.inFlash(address + length - 1)) return this.session.ap.readMemory(address, length);
+    const first = Math.floor(address / FLASH_LINE) * FLASH_LINE;
+    const end = address + length;
+    const missing: number[] = [];
+    for (let line = first; line < end; line += FLASH_LINE) if (!this.flashLines.has(line)) missing.push(line);
+    if (missing.length) {
+      const start = missing[0];
+      const bytes = await this.session.ap.readMemory(start, missing[missing.length - 1] + FLASH_LINE - start);
+      for (let line = start; line < start + bytes.length; line += FLASH_LINE) this.flashLines.set(line, bytes.subarray(line - start, line - start + FLASH_LINE));
+    }
+    const out = new Uint8Array(length);
+    for (let line = first; line < end; line += FLASH_LINE) {
+      const data = this.flashLines.get(line)!;
+      const from = Math.max(address, line);
+      const to = Math.min(end, line + FLASH_LINE);
+      out.set(data.subarray(from - line, to - line), from - address);
+    }
+    return out;
+  }
+
+  /** The core is about to run, or something wrote: cached reads may be stale. */
+  private forget(): void {
+    this.flashLines.clear();
+    this.stopRegisters = null;
   }
 
   /** RAM and peripherals take bus writes; flash does not (real flash needs its controller), so a write there must already match. */
   async writeMemory(address: number, data: Uint8Array): Promise<void> {
+    this.forget();
     await this.session.ap.writeMemory(address, data);
     const flash = this.options.flash.find((f) => address < f.start + f.size && address + data.length > f.start);
     if (!flash) return;
@@ -174,14 +208,17 @@ export class SessionTarget implements GdbTarget {
   // ---- run control ----
 
   halt(): Promise<void> {
+    this.forget();
     return this.session.core.halt();
   }
 
   resume(): Promise<void> {
+    this.forget();
     return this.session.core.resume();
   }
 
   step(): Promise<void> {
+    this.forget();
     return this.session.core.step();
   }
 
@@ -203,9 +240,10 @@ export class SessionTarget implements GdbTarget {
     }
     switch (cause) {
       case 'breakpoint': {
-        const pc = (await this.session.core.readCoreRegister(CoreReg.pc)) & ~1;
-        if (this.software.has(pc)) return { kind: 'breakpoint', software: true };
-        if (this.hardware.has(pc)) return { kind: 'breakpoint', software: false };
+        const [pc, sp] = await this.session.core.readCoreRegisters([CoreReg.pc, CoreReg.sp]);
+        this.stopRegisters = { pc, sp };
+        if (this.software.has(pc & ~1)) return { kind: 'breakpoint', software: true };
+        if (this.hardware.has(pc & ~1)) return { kind: 'breakpoint', software: false };
         return { kind: 'other', description: 'a BKPT instruction in the firmware' };
       }
       case 'watchpoint': {
@@ -233,11 +271,13 @@ export class SessionTarget implements GdbTarget {
   }
 
   async expedite(): Promise<{ pc: number; sp: number }> {
+    if (this.stopRegisters) return this.stopRegisters;
     const [pc, sp] = await this.session.core.readCoreRegisters([CoreReg.pc, CoreReg.sp]);
     return { pc, sp };
   }
 
   reset(halt: boolean): Promise<void> {
+    this.forget();
     return this.session.core.reset({ halt });
   }
 
@@ -307,6 +347,7 @@ export class SessionTarget implements GdbTarget {
    * holding it, erases and programs the rest, and verifies; then the core starts from reset.
    */
   async flashDone(): Promise<string> {
+    this.forget();
     const { regions, ram, options } = this.requireAlgorithm();
     const erased = this.erased;
     const written = this.written;
