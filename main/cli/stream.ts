@@ -56,6 +56,9 @@ export class Printer {
 
   defmt(channel: number, events: StreamEvent[]): void {
     for (const e of events) {
+      // The run ends at the line --until matched: what the same RTT read carried after it is past
+      // the end (a slow poll brings many lines at once, and the output must not depend on that).
+      if (this.matched) return;
       if (e.kind === 'error') {
         if (e.unknownIndex) this.counts.unknown++;
         else this.counts.malformed++;
@@ -83,6 +86,7 @@ export class Printer {
   /** Text channel lines (prefixed with the channel when several are shown). */
   lines(channel: number, lines: string[], prefix: string): void {
     for (const line of lines) {
+      if (this.matched) return; // past the --until line, as for defmt records
       if (this.options.grep && !line.includes(this.options.grep)) continue;
       this.counts.lines++;
       const shown = this.options.json ? JSON.stringify({ channel, text: line }) : `${prefix}${line}`;
