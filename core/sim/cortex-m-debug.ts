@@ -293,6 +293,10 @@ export class CortexMDebugModel {
     await this.noteHaltReason();
     const halted = await this.target.isHalted();
     const lockup = !halted && (await this.target.isLockedUp?.()) === true;
+    // Entering Debug state sets C_HALT, whatever halted the core (a breakpoint, BKPT, vector
+    // catch, a step): a debugger that writes DHCSR back with the C_HALT it read keeps the core
+    // halted (OpenOCD's Cortex-M step does exactly this after its temporary breakpoint).
+    if (halted && this.dhcsrControl & C_DEBUGEN) this.dhcsrControl |= C_HALT;
     let value = this.dhcsrControl & 0xf;
     if (halted) value |= S_HALT;
     if (lockup) value |= DHCSR_BITS.S_LOCKUP;

@@ -9,6 +9,9 @@ import type { DapTransport } from '../../core/dap/transport';
 import { SimulatedProbe, type ProbeStats } from '../../core/sim/cmsis-dap-probe';
 import { MemoryTarget } from '../../core/sim/memory-target';
 import { Rp2040MemoryCores, rp2040Probe } from '../../core/sim/rp2040-bench';
+import { PicoEmulator } from '../../core/sim/pico';
+import { loadImage } from '../../core/elf';
+import { readFileSync } from 'node:fs';
 import type { SimTarget } from '../../core/sim/target';
 import type { SwoTargetOptions } from '../../core/sim/swo';
 import { QemuTarget, type QemuBoard } from '../emu/qemu-target';
@@ -56,6 +59,7 @@ export async function listProbes(): Promise<ProbeListing[]> {
       description: board === 'microbit' ? 'QEMU micro:bit (nRF51822, Cortex-M0) behind the CMSIS-DAP model' : 'QEMU LM3S6965EVB (Cortex-M3) behind the CMSIS-DAP model',
       kind: 'emulated' as const,
     })),
+    { selector: 'emu:pico', description: 'rp2040js Raspberry Pi Pico (RP2040) in process, both cores and the rescue DP on a multi-drop SWD wire', kind: 'emulated' as const },
     ...SIM_TARGETS.map((t) => ({ selector: `sim:${t}`, description: `in-process ${t} model behind the CMSIS-DAP model`, kind: 'simulated' as const })),
   ];
   const usb = await scanUsb();
@@ -69,6 +73,20 @@ export async function listProbes(): Promise<ProbeListing[]> {
 export async function openProbe(selector: string, options: OpenProbeOptions = {}): Promise<OpenedProbe> {
   const [scheme, name] = selector.split(':', 2);
   const flavour = options.flavour ?? 'v2-bulk';
+  if (selector === 'emu:pico') {
+    // In process: the emulator starts with erased flash (the core waits in the ROM) and boots the
+    // firmware when there is one.
+    const pico = new PicoEmulator();
+    const elf = options.blank ? undefined : options.elf;
+    if (elf) {
+      const image = loadImage(readFileSync(elf), elf);
+      for (const chunk of image.chunks) pico.loadFlash(chunk.address, chunk.data);
+      await pico.core0.reset({ halt: false });
+    }
+    const simulated = rp2040Probe(pico, { flavour, packetCount: options.packetCount, serial: selector });
+    const opened = openedSimulated(selector, 'rp2040js Raspberry Pi Pico (RP2040), in process', simulated, pico.core0);
+    return { ...opened, elf, close: async () => { await opened.close(); pico.close(); } };
+  }
   if (scheme === 'emu') {
     if (!EMULATED_BOARDS.includes(name as QemuBoard)) {
       throw new Error(`unknown emulated board "${name}" (known: ${EMULATED_BOARDS.join(', ')})`);

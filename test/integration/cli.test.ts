@@ -49,6 +49,16 @@ describe('dapdeck CLI', () => {
     expect(text.stdout).toMatch(/^core 1:\n  SW-DP: +IDCODE 0x0bc12477 \(DPv2.*TARGETSEL 0x11002927$/m);
   });
 
+  it('identifies the emulated Pico: both cores, core 0 asleep in the ROM without firmware', async () => {
+    const r = await dapdeck('info', '--probe', 'emu:pico', '--json');
+    expect(r.code).toBe(0);
+    const pico = JSON.parse(r.stdout);
+    expect(pico.cores.map((c: { dp: { targetSel: number }; core: { name: string } }) => [c.dp.targetSel, c.core.name])).toEqual([
+      [0x01002927, 'Cortex-M0+'],
+      [0x11002927, 'Cortex-M0+'],
+    ]);
+  });
+
   it('writes and reads memory on the in-process model, printing probe statistics', async () => {
     const w = await dapdeck('write', '--probe', 'sim:cortex-m0', '0x20000010', 'deadbeef', '--stats');
     expect(w.code).toBe(0);
