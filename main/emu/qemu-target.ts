@@ -108,6 +108,8 @@ export interface QemuTargetOptions {
   /** Firmware to boot; without it the board starts with blank flash (for flashing). */
   elf?: string;
   qemuBinary?: string;
+  /** Abandons the start (its requester left): QEMU is killed at once and start() rejects. */
+  signal?: AbortSignal;
 }
 
 export class QemuTarget implements SimTarget {
@@ -166,6 +168,9 @@ export class QemuTarget implements SimTarget {
     // would die at once under a dapdeck that is still stopping cleanly. dapdeck ends it itself.
     const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     track(child);
+    const abandon = () => child.kill('SIGKILL');
+    if (options.signal?.aborted) abandon();
+    options.signal?.addEventListener('abort', abandon, { once: true });
     let stderr = '';
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => (stderr += d));
@@ -187,6 +192,7 @@ export class QemuTarget implements SimTarget {
       await gdb.request('qXfer:features:read:target.xml:0,ffb');
       const cpuid = await target.readMemory(0xe000ed00, 4);
       target.cpuid = (cpuid[0] | (cpuid[1] << 8) | (cpuid[2] << 16) | (cpuid[3] << 24)) >>> 0;
+      options.signal?.removeEventListener('abort', abandon); // started: closing it is now its owner's job
       return target;
     } catch (err) {
       spawnError.catch(() => undefined);

@@ -37,6 +37,8 @@ export interface OpenProbeOptions {
   packetCount?: number;
   /** Called to build the default firmware for emu: when no --elf is given. */
   defaultElf?: (board: QemuBoard) => Promise<string> | string;
+  /** Abandons opening (an emulated board still starting is stopped at once). */
+  signal?: AbortSignal;
 }
 
 export interface OpenedProbe {
@@ -94,7 +96,7 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
     const board = name as QemuBoard;
     const elf = options.blank ? undefined : (options.elf ?? (await options.defaultElf?.(board)));
     if (!elf && !options.blank) throw new Error(`${selector} needs firmware to boot: pass --elf FILE`);
-    const target = await QemuTarget.start({ board, elf });
+    const target = await QemuTarget.start({ board, elf, signal: options.signal });
     return { ...wrapSimulated(selector, target.description, target, flavour, options.packetCount), elf };
   }
   if (scheme === 'sim') {

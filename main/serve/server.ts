@@ -269,8 +269,10 @@ async function bridge(ws: WebSocket, params: URLSearchParams, open: Set<OpenedPr
   // frame 1002) as an 'error' on this socket after starting its closing handshake with that code;
   // without a listener the error would end the whole server.
   ws.on('error', () => undefined);
+  const leaving = new AbortController();
   ws.on('close', () => {
     closed = true;
+    leaving.abort(); // a board still starting is stopped at once
     release();
   });
   const selector = params.get('selector') ?? '';
@@ -280,6 +282,7 @@ async function bridge(ws: WebSocket, params: URLSearchParams, open: Set<OpenedPr
       blank: params.get('blank') === '1',
       flavour: params.get('flavour') === 'v1-hid' ? 'v1-hid' : 'v2-bulk',
       defaultElf: (board) => ensureSampleFirmware(params.get('sample') === 'tasks' ? 'tasks' : 'hello', board),
+      signal: leaving.signal,
     });
   } catch (err) {
     closeWithError(ws, 1011, (err as Error).message);

@@ -281,8 +281,8 @@ describe('dapdeck serve under hostile and careless clients', () => {
     // 1. The client leaves while QEMU is still starting.
     const early = new WebSocket(url);
     await new Promise((r) => early.once('open', r));
+    await eventually(() => qemuChildren() === before + 1, 5000); // QEMU is starting
     early.close();
-    await new Promise((r) => setTimeout(r, 400)); // QEMU starts in ~100 ms; then it must go
     await eventually(() => qemuChildren() === before, 1000);
     // 2. The probe model rejected a packet (its command stalls, as a real probe would): then the client leaves.
     const stuck = new WebSocket(url);
