@@ -55,10 +55,10 @@ export function parseGdbRegisters(output: string): Map<string, number> {
 }
 
 /**
- * A minimal ELF32 (ARM, little-endian) holding `image` at address 0 in one loadable segment: a
- * hand-assembled test program QEMU's -kernel loads like any firmware.
+ * A minimal ELF32 (ARM, little-endian) holding `image` at `base` (default 0) in one loadable
+ * segment: a hand-assembled test program QEMU's -kernel (or emu:pico) loads like any firmware.
  */
-export function writeThumbElf(name: string, image: Uint8Array): string {
+export function writeThumbElf(name: string, image: Uint8Array, base = 0): string {
   const dataOffset = 0x100;
   const elf = new Uint8Array(dataOffset + image.length);
   const v = new DataView(elf.buffer);
@@ -75,8 +75,8 @@ export function writeThumbElf(name: string, image: Uint8Array): string {
   const ph = 52;
   v.setUint32(ph, 1, true); // PT_LOAD
   v.setUint32(ph + 4, dataOffset, true);
-  v.setUint32(ph + 8, 0, true); // vaddr
-  v.setUint32(ph + 12, 0, true); // paddr
+  v.setUint32(ph + 8, base, true); // vaddr
+  v.setUint32(ph + 12, base, true); // paddr
   v.setUint32(ph + 16, image.length, true);
   v.setUint32(ph + 20, image.length, true);
   v.setUint32(ph + 24, 5, true); // R+X
