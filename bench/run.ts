@@ -11,6 +11,7 @@ type BenchModule = Record<string, () => Promise<object[]>>;
 const suites: [file: string, exportName: string][] = [
   ['memory.ts', 'benchMemory'],
   ['defmt.ts', 'benchDefmt'],
+  ['elf.ts', 'benchElf'],
   ['flash.ts', 'benchFlash'],
   ['rtt.ts', 'benchRtt'],
   ['trace.ts', 'benchTrace'],

@@ -166,15 +166,23 @@ export class ElfFile {
     }
   }
 
+  private readonly stringTables = new Map<string, StringTable>();
+
+  /**
+   * The NUL-terminated string at `at` in a string table. Each table is decoded once; names are
+   * slices of it, so a crafted file whose names share one long unterminated run costs linear time,
+   * not (names × run length).
+   */
   private cString(tableOffset: number, tableSize: number, at: number): string {
     if (at >= tableSize) return '';
-    const start = tableOffset + at;
-    let end = start;
-    const limit = Math.min(tableOffset + tableSize, this.bytes.length);
-    while (end < limit && this.bytes[end] !== 0) end++;
-    let s = '';
-    for (let i = start; i < end; i++) s += String.fromCharCode(this.bytes[i]);
-    return s;
+    const key = `${tableOffset}:${tableSize}`;
+    let table = this.stringTables.get(key);
+    if (!table) {
+      const start = Math.min(tableOffset, this.bytes.length);
+      table = new StringTable(this.bytes.subarray(start, Math.min(tableOffset + tableSize, this.bytes.length)));
+      this.stringTables.set(key, table);
+    }
+    return table.at(at);
   }
 
   private slice(offset: number, size: number, what: string): Uint8Array {
@@ -196,5 +204,32 @@ export class ElfFile {
   }
   private fail(detail: string): never {
     throw new ElfError(this.name, detail);
+  }
+}
+
+/** A string table's bytes as Latin-1 text, with its NUL positions for O(log n) lookups. */
+class StringTable {
+  private readonly text: string;
+  /** Offsets of the NUL bytes, ascending. */
+  private readonly nuls: number[] = [];
+
+  constructor(bytes: Uint8Array) {
+    let text = '';
+    for (let i = 0; i < bytes.length; i += 8192) text += String.fromCharCode(...bytes.subarray(i, i + 8192));
+    this.text = text;
+    for (let i = bytes.indexOf(0); i >= 0; i = bytes.indexOf(0, i + 1)) this.nuls.push(i);
+  }
+
+  /** The string from `offset` to the next NUL (or the table's end). */
+  at(offset: number): string {
+    if (offset >= this.text.length) return '';
+    let lo = 0;
+    let hi = this.nuls.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.nuls[mid] < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.text.slice(offset, lo < this.nuls.length ? this.nuls[lo] : this.text.length);
   }
 }
