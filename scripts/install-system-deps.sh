@@ -2,11 +2,12 @@
 # Debian packages the project needs on its machines: QEMU for the emulated boards, and Debian's own
 # rustc 1.63 with the core sources and compiler_builtins so the sample firmware builds offline;
 # Chromium (driven by playwright-core) for the browser tests; peer host tools nobody here wrote (OpenOCD,
-# pyOCD, gdb-multiarch) that the tests drive against the virtual bench.
+# pyOCD, gdb-multiarch) that the tests drive against the virtual bench; binutils' objcopy writes the
+# Intel HEX files the image loader is checked against.
 # Does nothing (one line) when everything is already there.
 set -euo pipefail
 
-packages=(qemu-system-arm rustc rust-src librust-compiler-builtins-dev "librust-compiler-builtins+core-dev" lld-14 chromium fonts-dejavu-core openocd python3-pyocd gdb-multiarch)
+packages=(qemu-system-arm rustc rust-src librust-compiler-builtins-dev "librust-compiler-builtins+core-dev" lld-14 chromium fonts-dejavu-core openocd python3-pyocd gdb-multiarch binutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,4 +1,8 @@
 /** ELF/HEX/BIN loading from bytes built here by hand from the ELF32 layout (gABI, ARM supplement). */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ElfFile, loadImage, FlashImage } from '../../../core/elf';
 
@@ -109,7 +113,40 @@ describe('Intel HEX and BIN images', () => {
     const good = record(0, 0, [1, 2, 3, 4]);
     const bad = good.slice(0, -2) + '00';
     const text = [record(0, 0x10, [5, 6, 7, 8]), bad, record(1, 0, [])].join('\n');
-    expect(() => loadImage(new TextEncoder().encode(text), 'bad.hex')).toThrow(/^bad\.hex: invalid Intel HEX at line 2: Checksum failed/);
+    expect(() => loadImage(new TextEncoder().encode(text), 'bad.hex')).toThrow('bad.hex: invalid Intel HEX at line 2: checksum 0x00 is wrong (expected 0xf2)');
+  });
+
+  it('reads what binutils objcopy writes, at addresses from 0x80000000 up too', () => {
+    // objcopy (GNU binutils, not this project) places a binary with extended linear address records.
+    const dir = mkdtempSync(join(tmpdir(), 'dapdeck-hex-'));
+    const data = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 7 + (i >> 8)) & 0xff);
+    writeFileSync(join(dir, 'fw.bin'), data);
+    for (const base of [0x08000000, 0x90000000, 0xfffd1000]) {
+      const hexFile = join(dir, `fw-${base.toString(16)}.hex`);
+      execFileSync('objcopy', ['-I', 'binary', '-O', 'ihex', '--change-addresses', `0x${base.toString(16)}`, join(dir, 'fw.bin'), hexFile]);
+      const text = readFileSync(hexFile, 'utf8');
+      expect(text).toMatch(new RegExp(`^:02000004${(base >>> 16).toString(16).toUpperCase().padStart(4, '0')}`, 'm'));
+      const image = loadImage(readFileSync(hexFile), hexFile);
+      expect(image.chunks).toHaveLength(1);
+      expect(image.chunks[0].address).toBe(base);
+      expect(Buffer.from(image.chunks[0].data).equals(Buffer.from(data))).toBe(true);
+    }
+  });
+
+  it('refuses a HEX file with no data bytes, and one cut short', () => {
+    const empty = [record(4, 0, [0x00, 0x00]), record(0, 0, []), record(1, 0, [])].join('\n');
+    expect(() => loadImage(new TextEncoder().encode(empty), 'empty.hex')).toThrow('empty.hex: Intel HEX file has no data: nothing to flash');
+    const cut = [record(0, 0, [1, 2, 3, 4])].join('\n');
+    expect(() => loadImage(new TextEncoder().encode(cut), 'cut.hex')).toThrow('cut.hex: invalid Intel HEX: no end-of-file record (type 01): is the file cut short?');
+    const past = [record(4, 0, [0xff, 0xff]), record(0, 0xfffe, [1, 2, 3, 4]), record(1, 0, [])].join('\n');
+    expect(() => loadImage(new TextEncoder().encode(past), 'past.hex')).toThrow('past.hex: invalid Intel HEX at line 2: data at 0xfffffffe runs past the end of the 32-bit address space');
+    const overlap = [record(0, 0x10, [1, 2, 3, 4]), record(0, 0x12, [5, 6]), record(1, 0, [])].join('\n');
+    expect(() => loadImage(new TextEncoder().encode(overlap), 'twice.hex')).toThrow('twice.hex: HEX data from line 2 (0x00000012..0x00000014) overlaps HEX data from line 1 (0x00000010..0x00000014)');
+  });
+
+  it('places extended segment addresses (type 02) at segment × 16', () => {
+    const text = [record(2, 0, [0x12, 0x34]), record(0, 0x0010, [9, 8]), record(1, 0, [])].join('\r\n') + '\r\n';
+    expect(loadImage(new TextEncoder().encode(text), 'seg.hex').chunks.map((c) => [c.address, Array.from(c.data)])).toEqual([[0x12350, [9, 8]]]);
   });
 
   it('loads a raw binary at its base address, and insists on one', () => {
