@@ -141,6 +141,8 @@ export interface StatsRow {
   lane: string;
   kind: string;
   activations: number;
+  /** Runs cut short by a trace stop or an overflow: in busySeconds and load, not in min/mean/max. */
+  cutRuns: number;
   busySeconds: number;
   load: number;
   minSeconds: number;
@@ -160,10 +162,11 @@ export function statsRows(trace: TraceModel): StatsRow[] {
       lane: l.name,
       kind: l.kind,
       activations: s.activations,
+      cutRuns: s.cut,
       busySeconds: trace.seconds(s.busy),
       load: total > 0 ? s.busy / total : 0,
       minSeconds: s.activations ? trace.seconds(s.min) : 0,
-      meanSeconds: s.activations ? trace.seconds(s.busy / s.activations) : 0,
+      meanSeconds: s.activations ? trace.seconds(s.runTime / s.activations) : 0,
       maxSeconds: trace.seconds(s.max),
     };
     if (s.latencyCount) {
@@ -183,6 +186,8 @@ export function formatStatsTable(trace: TraceModel): string {
       `${r.lane.slice(0, 14).padEnd(14)} ${r.kind.padEnd(9)} ${String(r.activations).padStart(8)} ${(r.load * 100).toFixed(1).padStart(6)}% ${us(r.minSeconds).padStart(9)} ${us(r.meanSeconds).padStart(9)} ${us(r.maxSeconds).padStart(9)} ${(r.meanLatencySeconds !== undefined ? us(r.meanLatencySeconds) : '-').padStart(13)}`,
     );
   }
+  const cut = rows.reduce((n, r) => n + r.cutRuns, 0);
+  if (cut) lines.push(`${cut} run(s) cut short by a trace stop or overflow: counted in load, not in count or min/mean/max`);
   const gaps = trace.timeline.gaps.filter((g) => g.reason === 'overflow');
   if (gaps.length) {
     const lost = gaps.reduce((n, g) => n + g.droppedPackets, 0);

@@ -302,6 +302,13 @@ export interface SvMessage {
  * options varint (level in bits 0–1), the argument count, then each argument as a varint. The host
  * does the formatting: %d %i %u %x %X %o %c %p %% with optional zero-pad/width.
  */
+/**
+ * SEGGER_SYSVIEW_MAX_STRING_LEN's default (SEGGER_SYSVIEW_ConfDefaults.h): no message the target
+ * sends is longer, so no field width needs to be wider. A wider one (`%0999999999d` from a corrupt
+ * stream) is held to it rather than building a gigabyte string.
+ */
+export const SV_MAX_STRING_LEN = 128;
+
 export function decodePrintFormatted(payload: Uint8Array): SvMessage | null {
   if (payload.length < 1) return null;
   const n = payload[0];
@@ -341,7 +348,7 @@ export function decodePrintFormatted(payload: Uint8Array): SvMessage | null {
       default:
         s = `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
     }
-    return width ? s.padStart(Number(width), zero ? '0' : ' ') : s;
+    return width ? s.padStart(Math.min(Number(width), SV_MAX_STRING_LEN), zero ? '0' : ' ') : s;
   });
   return { level: (['log', 'warning', 'error'] as const)[options & 3] ?? 'log', text };
 }

@@ -18,10 +18,21 @@
 
 export type LaneKind = 'task' | 'isr' | 'idle' | 'scheduler';
 
+/**
+ * A run cut short by a gap (a trace stop or an overflow) has an unknown length: it ran at least as
+ * long as was seen. Its seen time counts as busy (load is CPU time observed), but it is not a run:
+ * it is counted in `cut`, and min/mean/max are over complete runs only (mean = runTime /
+ * activations), so min ≤ mean ≤ max and runTime ≤ busy always hold.
+ */
 export interface LaneStats {
+  /** Complete runs (activations that ended with an exit/stop event). */
   activations: number;
-  /** Exclusive CPU ticks. */
+  /** Exclusive CPU ticks seen, complete and cut runs alike (load). */
   busy: number;
+  /** Exclusive ticks of the complete runs (for the mean). */
+  runTime: number;
+  /** Runs cut short by a gap: in busy, not in activations or min/mean/max. */
+  cut: number;
   min: number;
   max: number;
   /** Ready → running latency (tasks). */
@@ -128,7 +139,7 @@ export class Timeline {
     if (index === undefined) {
       index = this.lanes.length;
       const fallback = kind === 'task' ? `task 0x${id.toString(16)}` : kind === 'isr' ? isrName(id) : kind === 'idle' ? 'Idle' : 'Scheduler';
-      this.lanes.push({ index, kind, id, name: name ?? fallback, stats: { activations: 0, busy: 0, min: Infinity, max: 0, latencyCount: 0, latencyTotal: 0, latencyMax: 0 } });
+      this.lanes.push({ index, kind, id, name: name ?? fallback, stats: { activations: 0, busy: 0, runTime: 0, cut: 0, min: Infinity, max: 0, latencyCount: 0, latencyTotal: 0, latencyMax: 0 } });
       this.laneByKey.set(key, index);
       this.buckets.push(new Float64Array(Math.max(16, this.bucketCount)));
     } else if (name) this.lanes[index].name = name;
@@ -232,7 +243,11 @@ export class Timeline {
   private cut(at: number, until: number, dropped: number, reason: Gap['reason']): void {
     // Only the innermost context was running; the ones it preempted have their segments closed already.
     const top = this.stack.length ? this.stack[this.stack.length - 1] : this.thread;
-    if (top) this.emit(top.lane, top.segStart, Math.max(at, top.segStart), this.stack.length, true);
+    if (top) top.acc += this.emit(top.lane, top.segStart, Math.max(at, top.segStart), this.stack.length, true);
+    // Every activation still open — the innermost and those it preempted — is cut short.
+    for (const frame of this.thread ? [this.thread, ...this.stack] : this.stack) {
+      if (frame.acc > 0) this.lanes[frame.lane].stats.cut++;
+    }
     this.stack = [];
     this.thread = null;
     this.readyAt.clear();
@@ -261,6 +276,7 @@ export class Timeline {
   private finishActivation(frame: Frame): void {
     const s = this.lanes[frame.lane].stats;
     s.activations++;
+    s.runTime += frame.acc;
     if (frame.acc < s.min) s.min = frame.acc;
     if (frame.acc > s.max) s.max = frame.acc;
   }

@@ -106,4 +106,16 @@ describe('SystemView printed messages', () => {
     trace.push(Uint8Array.from(packet));
     expect(seen).toEqual(['warning: adc 2: beef (-5%)']);
   });
+
+  it('holds a print field width to SEGGER_SYSVIEW_MAX_STRING_LEN (128) instead of failing the trace', async () => {
+    const { decodePrintFormatted, SV, encodeVarint, SV_MAX_STRING_LEN } = await import('../../../core/trace/systemview');
+    const { SystemViewTrace, statsRows } = await import('../../../core/trace/session');
+    const text = 'n=%0999999999d';
+    const payload = [text.length, ...Array.from(text, (c) => c.charCodeAt(0)), ...encodeVarint(0), ...encodeVarint(1), ...encodeVarint(42)];
+    expect(decodePrintFormatted(Uint8Array.from(payload))).toEqual({ level: 'log', text: `n=${'42'.padStart(SV_MAX_STRING_LEN, '0')}` });
+    // In a stream: the message, then an ISR run; the statistics still come out.
+    const trace = new SystemViewTrace();
+    trace.push(Uint8Array.from([SV.PRINT_FORMATTED, ...encodeVarint(payload.length), ...payload, 0x05, SV.ISR_ENTER, ...encodeVarint(15), 0x10, SV.ISR_EXIT, 0x20]));
+    expect(statsRows(trace).find((r) => r.lane === 'SysTick')).toMatchObject({ activations: 1 });
+  });
 });

@@ -102,6 +102,37 @@ describe('timeline', () => {
     expect(t.inconsistent).toBe(1);
   });
 
+  it('counts a run cut by an overflow or a stop in the load but not as a run: stats stay self-consistent', () => {
+    const t = new Timeline();
+    // Two complete SysTick runs of 2 ticks, then one cut after 50 seen ticks by an overflow.
+    for (const at of [0, 10]) {
+      t.ingest({ kind: 'isr-enter', time: at, id: 15 });
+      t.ingest({ kind: 'isr-exit', time: at + 2 });
+    }
+    t.ingest({ kind: 'task-start-exec', time: 20, id: 1 });
+    t.ingest({ kind: 'isr-enter', time: 30, id: 15 });
+    t.ingest({ kind: 'isr-enter', time: 80, id: 15 }); // the last event before the gap
+    t.ingest({ kind: 'overflow', time: 100, dropped: 3 });
+    // A task cut by a trace stop (its only run): busy time, no complete run.
+    t.ingest({ kind: 'task-start-exec', time: 200, id: 2 });
+    t.ingest({ kind: 'stop', time: 230 });
+    const byName = Object.fromEntries(t.lanes.map((l) => [l.name, l.stats]));
+    expect(byName['SysTick']).toMatchObject({ activations: 2, runTime: 4, busy: 54, cut: 1, min: 2, max: 2 });
+    expect(byName['task 0x1']).toMatchObject({ activations: 0, runTime: 0, busy: 10, cut: 1 });
+    expect(byName['task 0x2']).toMatchObject({ activations: 0, runTime: 0, busy: 30, cut: 1 });
+    const trace = new SystemViewTrace();
+    Object.assign(trace, { timeline: t });
+    for (const row of statsRows(trace)) {
+      if (row.activations) {
+        expect(row.minSeconds).toBeLessThanOrEqual(row.meanSeconds);
+        expect(row.meanSeconds).toBeLessThanOrEqual(row.maxSeconds);
+        expect(row.meanSeconds * row.activations).toBeLessThanOrEqual(row.busySeconds);
+      } else expect(row.busySeconds === 0 || row.cutRuns > 0).toBe(true);
+    }
+    expect(statsRows(trace).find((r) => r.lane === 'SysTick')).toMatchObject({ activations: 2, cutRuns: 1, minSeconds: 2, meanSeconds: 2, maxSeconds: 2, busySeconds: 54 });
+    expect(formatStatsTable(trace)).toMatch(/\n3 run\(s\) cut short by a trace stop or overflow: counted in load, not in count or min\/mean\/max\n/);
+  });
+
   it('keeps memory bounded: a segment ring and buckets that coarsen', () => {
     const t = new Timeline({ maxSegments: 1000, bucketTicks: 10, maxBuckets: 64 });
     for (let i = 0; i < 100_000; i++) {
