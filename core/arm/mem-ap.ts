@@ -179,6 +179,7 @@ export class MemAp {
 
   /** Read any number of bytes at any alignment (whole words are read; the bytes asked for are returned). */
   async readMemory(address: number, length: number): Promise<Uint8Array> {
+    checkRange(address, length, 'read');
     if (length === 0) return new Uint8Array(0);
     const start = (address & ~3) >>> 0; // unsigned: addresses above 0x80000000 (the PPB) stay positive
     const end = address + length;
@@ -194,10 +195,13 @@ export class MemAp {
    * Everything goes out as one batch, so a small unaligned write is still a single packet.
    */
   async writeMemory(address: number, data: Uint8Array): Promise<void> {
+    checkRange(address, data.length, 'write');
     if (data.length === 0) return;
+    // Plain arithmetic, not 32-bit bit operations: `end` may be 2^32 (a write ending at 0xffffffff),
+    // which `& ~3` would wrap to 0.
     const end = address + data.length;
-    const alignedStart = Math.min(((address + 3) & ~3) >>> 0, end);
-    const alignedEnd = Math.max((end & ~3) >>> 0, alignedStart);
+    const alignedStart = Math.min(Math.ceil(address / 4) * 4, end);
+    const alignedEnd = Math.max(Math.floor(end / 4) * 4, alignedStart);
     const items: TransferItem[] = [];
     const byteOps = (from: number, to: number) => {
       if (from >= to) return;
@@ -266,5 +270,15 @@ export class MemAp {
     if (address % alignment !== 0) {
       throw new DebugError('ap', `${alignment * 8}-bit access at unaligned address ${hex32(address)}`);
     }
+  }
+}
+
+/**
+ * Transfers stay inside the 32-bit address space: a range that would run past 0xffffffff is a
+ * caller's mistake (TAR would wrap to 0 on silicon), refused before anything is sent.
+ */
+function checkRange(address: number, length: number, what: string): void {
+  if (!Number.isInteger(address) || address < 0 || address > 0xffffffff || !Number.isInteger(length) || length < 0 || address + length > 2 ** 32) {
+    throw new DebugError('ap', `cannot ${what} ${length} bytes at ${Number.isInteger(address) && address >= 0 ? hex32(address) : String(address)}: the range runs outside the 32-bit address space`);
   }
 }

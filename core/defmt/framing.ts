@@ -8,7 +8,9 @@
  * bytes; the decoded bytes come out reversed.
  *
  * Raw encoding: frames back to back with no delimiter; a frame's length is only known by decoding
- * it. Corruption cannot be resynchronised exactly; the decoder skips one byte and tries again.
+ * it. Corruption cannot be resynchronised exactly; the decoder skips one byte and tries again. A
+ * frame still incomplete after `maxFrame` bytes (a corrupt length or a string missing its 0xFF) is
+ * malformed too, so one bad frame cannot hold back the rest of the stream.
  */
 import { DecodeError, FrameDecoder, type DefmtRecord } from './decoder';
 import type { DefmtTable } from './table';
@@ -177,7 +179,14 @@ export class DefmtStream {
         this.stats.frames++;
         start += used;
       } catch (err) {
-        if (err instanceof DecodeError && err.kind === 'eof') break; // wait for more bytes
+        if (err instanceof DecodeError && err.kind === 'eof') {
+          if (view.length <= this.maxFrame) break; // wait for more bytes
+          // No defmt frame is this long: its length or 0xFF terminator is corrupt. Bounded like an
+          // rzCOBS frame with no delimiter: counted as malformed, then resynchronised below.
+          events.push(this.error(`no complete frame in ${view.length} bytes (${err.message})`, view.slice(0, 16), false));
+          start += 1;
+          continue;
+        }
         events.push(this.error((err as Error).message, view.slice(0, Math.min(view.length, 16)), err instanceof DecodeError && err.kind === 'unknown-index'));
         start += 1; // resync: drop one byte and try again
       }

@@ -78,7 +78,14 @@ function parseType(text: string, format: string): ParamType {
   throw new FormatStringError(format, `unknown type "${text}"`);
 }
 
-export function parseHint(text: string): Hint {
+/**
+ * Zero-pad widths beyond this are refused: no value renders wider than 130 characters (a u128 in
+ * binary with its 0b), so a larger width only comes from a corrupt or hostile table — and a width
+ * of 999999999 would build a gigabyte string per argument.
+ */
+export const MAX_ZERO_PAD = 255;
+
+export function parseHint(text: string, format = text): Hint {
   let s = text;
   let alternate = false;
   if (s.startsWith('#')) {
@@ -89,6 +96,7 @@ export function parseHint(text: string): Hint {
   const pad = /^0(\d+)/.exec(s);
   if (pad) {
     zeroPad = Number(pad[1]);
+    if (zeroPad > MAX_ZERO_PAD) throw new FormatStringError(format, `zero-pad width ${pad[1]} in display hint ":${text}" is larger than ${MAX_ZERO_PAD}`);
     s = s.slice(pad[0].length);
   }
   if (s.startsWith('__internal_bitflags_')) {
@@ -180,7 +188,7 @@ function parseParam(body: string, format: string, nextIndex: () => number): Para
   const index = m[1] ? Number(m[1]) : nextIndex();
   const type = m[2] === undefined || m[2] === '' ? ({ kind: 'format' } as ParamType) : parseType(m[2], format);
   const param: Param = { index, type };
-  if (m[3] !== undefined) param.hint = parseHint(m[3]);
+  if (m[3] !== undefined) param.hint = parseHint(m[3], format);
   return param;
 }
 

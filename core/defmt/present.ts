@@ -12,21 +12,34 @@ export interface LogFilter {
   defaultLevel: Level | null;
   /** Longest module prefix wins. */
   directives: { module: string; level: Level | null }[];
+  /** env_logger's `/REGEX` suffix: only messages it matches pass. */
+  message?: RegExp;
 }
 
 export class FilterError extends Error {}
 
 /**
  * env_logger syntax: comma-separated `LEVEL` or `MODULE=LEVEL` (`off` silences). "info,app::net=trace"
- * shows info and above everywhere, and everything from app::net and its submodules.
+ * shows info and above everywhere, and everything from app::net and its submodules. As in
+ * env_logger, everything after the first '/' is a regular expression the message must match
+ * ("info/tick \d+").
  */
-export function parseFilter(text: string): LogFilter {
+export function parseFilter(filterText: string): LogFilter {
+  const slash = filterText.indexOf('/');
+  const text = slash < 0 ? filterText : filterText.slice(0, slash);
   const filter: LogFilter = { defaultLevel: 'trace', directives: [] };
+  if (slash >= 0) {
+    try {
+      filter.message = new RegExp(filterText.slice(slash + 1));
+    } catch (err) {
+      throw new FilterError(`invalid regular expression "${filterText.slice(slash + 1)}" in filter "${filterText}": ${(err as Error).message}`);
+    }
+  }
   const level = (s: string): Level | null => {
     const l = s.trim().toLowerCase();
     if (l === 'off') return null;
     if ((LEVELS as readonly string[]).includes(l)) return l as Level;
-    throw new FilterError(`unknown log level "${s}" in filter "${text}" (use trace, debug, info, warn, error or off)`);
+    throw new FilterError(`unknown log level "${s}" in filter "${filterText}" (use trace, debug, info, warn, error or off)`);
   };
   let sawDefault = false;
   for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
@@ -47,7 +60,8 @@ export function parseFilter(text: string): LogFilter {
   return filter;
 }
 
-export function passes(filter: LogFilter, record: { level?: Level; location?: { module: string } }): boolean {
+export function passes(filter: LogFilter, record: { level?: Level; location?: { module: string }; message?: string }): boolean {
+  if (filter.message && !filter.message.test(record.message ?? '')) return false;
   if (!record.level) return true; // println!-style records have no level: always shown
   const module = record.location?.module ?? '';
   let threshold: Level | null = filter.defaultLevel;

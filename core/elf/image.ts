@@ -89,7 +89,10 @@ export class FlashImage {
 
   static fromBin(bytes: Uint8Array, name: string, base: number): FlashImage {
     if (bytes.length === 0) throw new ImageError(`${name}: empty file`);
-    return new FlashImage(name, [{ address: base >>> 0, data: bytes, source: 'binary' }]);
+    if (!Number.isInteger(base) || base < 0 || base + bytes.length > 2 ** 32) {
+      throw new ImageError(`${name}: ${bytes.length} bytes at base 0x${base.toString(16)} run past the end of the 32-bit address space`);
+    }
+    return new FlashImage(name, [{ address: base, data: bytes, source: 'binary' }]);
   }
 }
 

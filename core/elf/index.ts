@@ -8,15 +8,24 @@ import { imageFromHex } from './hex';
 
 export type ImageFormat = 'elf' | 'hex' | 'bin';
 
-/** Load a flash image from bytes, by extension or content: ELF magic, a leading ':' for HEX, else BIN. */
+/** The image format, by content or extension: ELF magic, a leading ':' or .hex for HEX, .bin for BIN. */
+export function detectImageFormat(bytes: Uint8Array, name: string): ImageFormat {
+  if (bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) return 'elf';
+  if (/\.(hex|ihex)$/i.test(name) || bytes[0] === 0x3a) return 'hex';
+  if (/\.bin$/i.test(name)) return 'bin';
+  if (/\.(elf|axf|out)$/i.test(name) || !/\./.test(name.split('/').pop() ?? '')) return 'elf';
+  throw new ImageError(`${name}: cannot tell the image format (use an .elf, .hex or .bin name, or --format)`);
+}
+
+/**
+ * Load a flash image from bytes (format given, or detected). A base address only means something
+ * for a raw binary: ELF and HEX carry their own addresses, so a base with them is refused rather
+ * than silently ignored.
+ */
 export function loadImage(bytes: Uint8Array, name: string, options: { format?: ImageFormat | 'auto'; base?: number } = {}): FlashImage {
-  let format = options.format ?? 'auto';
-  if (format === 'auto') {
-    if (bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) format = 'elf';
-    else if (/\.(hex|ihex)$/i.test(name) || bytes[0] === 0x3a) format = 'hex';
-    else if (/\.bin$/i.test(name)) format = 'bin';
-    else if (/\.(elf|axf|out)$/i.test(name) || !/\./.test(name.split('/').pop() ?? '')) format = 'elf';
-    else throw new ImageError(`${name}: cannot tell the image format (use an .elf, .hex or .bin name, or --format)`);
+  const format = !options.format || options.format === 'auto' ? detectImageFormat(bytes, name) : options.format;
+  if (options.base !== undefined && format !== 'bin') {
+    throw new ImageError(`${name}: a base address applies only to raw .bin images; this is ${format === 'elf' ? 'an ELF' : 'an Intel HEX'} file, which carries its own load addresses`);
   }
   switch (format) {
     case 'elf':

@@ -114,6 +114,10 @@ export class SimulatedProbe {
   constructor(readonly options: SimulatedProbeOptions) {
     this.packetSize = options.packetSize ?? (options.flavour === 'v1-hid' ? 64 : 512);
     this.packetCount = options.packetCount ?? 4;
+    // DAP_Info reports the packet count in one byte; 0 would leave every command waiting forever.
+    if (!Number.isInteger(this.packetCount) || this.packetCount < 1 || this.packetCount > 255) {
+      throw new RangeError(`simulated probe packet count ${this.packetCount} is outside 1..255 (DAP_Info reports it in one byte)`);
+    }
     this.wire = new WireModel(WIRE_CONSTANTS[options.flavour]);
     const md = options.multidrop;
     if (md) {

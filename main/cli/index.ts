@@ -10,12 +10,11 @@ import { hex32, hexDump } from '../../core/dap/protocol';
 import { listProbes, openProbe, type OpenedProbe } from '../probe/registry';
 import { ensureSampleFirmware } from '../firmware';
 import { runOnProbes } from './fanout';
-import { UsageError, parseAddress, parseHexBytes, parseNumber } from './parse';
+import { UsageError, checkInsideAddressSpace, parseAddress, parseHexBytes, parseLength, parseNumber, parseRange, parseSeconds } from './parse';
 import { RttSession } from '../../core/rtt/session';
 import { DefmtTableError, defmtTableFromElf, type DefmtTable } from '../../core/defmt';
-import { parseFilter } from '../../core/defmt/present';
 import { ElfFile } from '../../core/elf/elf';
-import { streamRtt } from './stream';
+import { checkOutputOptions, streamRtt } from './stream';
 import { runGdbServer, type GdbCliOptions } from './gdb';
 import { decodeInput } from './decode';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -25,7 +24,7 @@ import { SwoReader } from '../../core/dap/swo';
 import { registerServe } from './serve';
 import { registerChips } from './chips';
 import { SingleBar } from 'cli-progress';
-import { loadImage, type ImageFormat } from '../../core/elf';
+import { detectImageFormat, loadImage, type ImageFormat } from '../../core/elf';
 import { describeReport, eraseFlash, flashRegions, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
 import { resolveChip, type ResolvedChip } from '../targets';
 import { checkChipCore } from '../../core/flash/chip-check';
@@ -83,16 +82,20 @@ async function chooseProbe(selectors: string[] | undefined): Promise<string> {
 }
 
 async function withSession<T>(opts: ProbeOptions, body: (session: DebugSession, probe: OpenedProbe) => Promise<T>): Promise<T> {
+  // Options are checked before a probe opens (or QEMU starts). DAP_Info reports the packet count
+  // in one byte (1..255); DAP_SWJ_Clock takes a 32-bit clock in Hz.
+  const packetCount = opts.packetCount !== undefined ? parseNumber(opts.packetCount, '--packet-count', { min: 1, max: 255 }) : undefined;
+  const clockHz = parseNumber(opts.clock ?? '4000000', '--clock', { min: 1, max: 0xffffffff });
   const probe = await openProbe(await chooseProbe(opts.probe), {
     elf: opts.elf,
     blank: opts.blank && !opts.elf,
     flavour: opts.flavour,
-    packetCount: opts.packetCount ? parseNumber(opts.packetCount, '--packet-count') : undefined,
+    packetCount,
     defaultElf: (board) => ensureSampleFirmware('hello', board),
   });
   let session: DebugSession | undefined;
   try {
-    session = await DebugSession.open(probe.transport, { clockHz: parseNumber(opts.clock ?? '4000000', '--clock') });
+    session = await DebugSession.open(probe.transport, { clockHz });
     const result = await body(session, probe);
     if (opts.stats && probe.stats) printStats(probe);
     return result;
@@ -160,7 +163,7 @@ probeOptions(program.command('read').description('read target memory').argument(
   .option('--width <bits>', 'access width for a single access: 8, 16 or 32')
   .action(async (address: string, length: string, opts: ProbeOptions & { width?: string }) => {
     const addr = parseAddress(address);
-    const len = parseNumber(length, 'length');
+    const len = parseLength(length, addr);
     await withSession(opts, async (session) => {
       if (opts.width) {
         const width = Number(opts.width);
@@ -177,6 +180,7 @@ probeOptions(program.command('write').description('write bytes (hex) to target m
   .action(async (address: string, hex: string, opts: ProbeOptions) => {
     const addr = parseAddress(address);
     const data = parseHexBytes(hex);
+    checkInsideAddressSpace(addr, data.length, 'data');
     await withSession(opts, async (session) => {
       await session.ap.writeMemory(addr, data);
       const back = await session.ap.readMemory(addr, data.length);
@@ -256,11 +260,16 @@ function flashOptions(cmd: Command): Command {
     .option('--target-file <file.yaml>', 'add a probe-rs target description (repeatable)', (v: string, prev: string[] = []) => [...prev, v]);
 }
 
-/** The chip --chip names (held to the core the target reports); a replaced built-in is said once. */
-function chooseChip(opts: FlashCliOptions, session: DebugSession): ResolvedChip {
+/**
+ * The chip --chip names (held to the core the target reports); a replaced built-in is said once.
+ * Flash and erase alike: on the in-process model — memory but no CPU to run code — the model
+ * carries out the algorithms' calls itself, at the chip's datasheet timings (QEMU boards run them).
+ */
+function chooseChip(opts: FlashCliOptions, session: DebugSession, probe?: OpenedProbe): ResolvedChip {
   const resolved = resolveChip(opts.chip, { targetFiles: opts.targetFile, algo: opts.algo });
   if (resolved.notice) process.stderr.write(`dapdeck: ${resolved.notice}\n`);
   if (session.summary) checkChipCore(resolved.chip, session.summary.core);
+  if (probe?.target instanceof MemoryTarget) for (const r of resolved.regions) emulateFlashAlgorithm(probe.target, r.algorithm);
   return resolved;
 }
 
@@ -268,17 +277,17 @@ const PHASE_LABEL: Record<FlashPhase, string> = { plan: 'Checking', erase: 'Eras
 
 /** Flash `file` with a progress bar on a terminal, plain phase lines otherwise; Ctrl-C cancels cleanly. */
 async function flashFile(session: DebugSession, file: string, opts: FlashCliOptions, probe?: OpenedProbe): Promise<FlashReport & { chip: string; seconds: number }> {
-  const { chip, regions, ram } = chooseChip(opts, session);
-  // The in-process model has memory but no CPU to run code: it carries out the algorithm's calls
-  // itself, at the chip's datasheet timings (QEMU boards run the real algorithm).
-  if (probe?.target instanceof MemoryTarget) for (const r of regions) emulateFlashAlgorithm(probe.target, r.algorithm);
+  const { chip, regions, ram } = chooseChip(opts, session, probe);
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
   } catch (err) {
     throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
-  const image = loadImage(bytes, file, { format: opts.format, base: opts.base ? parseAddress(opts.base) : undefined });
+  const base = opts.base !== undefined ? parseAddress(opts.base, '--base') : undefined;
+  const format = opts.format ?? detectImageFormat(bytes, file);
+  if (base !== undefined && format !== 'bin') throw new UsageError(`--base applies only to raw .bin images; ${file} is ${format === 'elf' ? 'an ELF' : 'an Intel HEX'} file, which carries its own load addresses`);
+  const image = loadImage(bytes, file, { format, base });
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
@@ -336,15 +345,9 @@ flashOptions(program.command('erase').description('erase the whole flash (or --r
   .option('--range <range>', 'erase only the sectors covering START..END')
   .option('--json', 'print what was erased as JSON on stdout')
   .action(async (opts: FlashCliOptions & { range?: string; json?: boolean }) => {
-    await withSession({ ...opts, blank: true }, async (session) => {
-      const { regions, ram, chip } = chooseChip(opts, session);
-      let range: { start: number; size: number } | undefined;
-      if (opts.range) {
-        const m = /^(.+)\.\.(.+)$/.exec(opts.range);
-        if (!m) throw new UsageError(`--range must be START..END, got "${opts.range}"`);
-        const start = parseAddress(m[1]);
-        range = { start, size: parseAddress(m[2]) - start };
-      }
+    await withSession({ ...opts, blank: true }, async (session, probe) => {
+      const { regions, ram, chip } = chooseChip(opts, session, probe);
+      const range = opts.range ? parseRange(opts.range, '--range') : undefined;
       let sectors = 0;
       const erased: { region: string; start: number; size: number; sectors: number }[] = [];
       for (const r of regions) {
@@ -361,6 +364,13 @@ flashOptions(program.command('erase').description('erase the whole flash (or --r
 /** Options every streaming command shares (run, attach, rtt read, decode). */
 function outputOptions(cmd: Command): Command {
   return cmd
+    .hook('preAction', (_command, action) => {
+      // Before a probe opens or a flash starts: a typo in these fails at once, as a usage error.
+      const opts = action.opts<StreamCliOptions>();
+      checkOutputOptions(opts);
+      parseSeconds(opts.duration, '--duration');
+      parseSeconds(opts.timeout, '--timeout');
+    })
     .option('--json', 'one JSON record per line (level, timestamp, message, args, location, channel)')
     .option('--log-format <template>', 'line template: {t} {L} {s} {m} {F} {f} {l} (timestamp, level, message, module, file path, file name, line)')
     .option('--no-location', 'leave out the "└─ module @ file:line" line')
@@ -368,7 +378,7 @@ function outputOptions(cmd: Command): Command {
     .option('--filter <spec>', 'show only what passes an env_logger-style filter, e.g. "info,hello::net=trace"')
     .option('--grep <text>', 'show only lines containing TEXT')
     .option('--log-file <path>', 'append every record to PATH as it arrives (JSON lines if PATH ends in .jsonl)')
-    .option('--until <regex>', 'stop with exit 0 when a line matches')
+    .option('--until <regex>', 'stop with exit 0 when a line matches: every decoded record and text line is tried as it arrives, shown or not (--filter and --grep only choose what is displayed)')
     .option('--no-color', 'no ANSI colours');
 }
 
@@ -406,15 +416,7 @@ interface StreamCliOptions {
   traceOut?: string;
 }
 
-function seconds(text: string | undefined, what: string): number | undefined {
-  if (text === undefined) return undefined;
-  const v = Number(text);
-  if (!(v > 0)) throw new UsageError(`${what} must be a positive number of seconds, got "${text}"`);
-  return v;
-}
-
 function outputSettings(opts: StreamCliOptions) {
-  if (opts.filter) parseFilter(opts.filter); // refuse a bad filter before anything starts
   return {
     json: opts.json,
     logFormat: opts.logFormat,
@@ -457,8 +459,8 @@ async function streamFromTarget(session: DebugSession, probe: OpenedProbe, elfFi
     address: opts.rttScan ? undefined : facts.address,
     scan,
     mode: opts.rttMode,
-    duration: seconds(opts.duration, '--duration'),
-    timeout: seconds(opts.timeout, '--timeout'),
+    duration: parseSeconds(opts.duration, '--duration'),
+    timeout: parseSeconds(opts.timeout, '--timeout'),
     stdinChannel: opts.stdin ? 0 : undefined,
     trace: trace ? { sink: trace, record: opts.traceOut, live: !!opts.trace && !opts.json } : undefined,
   });
@@ -505,10 +507,9 @@ probeOptions(traceCmd.command('swo').description('interrupt timeline from ITM ex
   .option('--raw <file>', 'also save the raw ITM bytes')
   .option('--json', 'statistics as JSON')
   .action(async (opts: ProbeOptions & { traceClock: string; baud: string; duration: string; out?: string; raw?: string; json?: boolean }) => {
-    const clock = parseNumber(opts.traceClock.replace(/M$/i, '000000'), '--trace-clock');
-    const baud = parseNumber(opts.baud.replace(/M$/i, '000000'), '--baud');
-    const seconds = Number(opts.duration);
-    if (!(seconds > 0)) throw new UsageError('--duration must be a positive number of seconds');
+    const clock = parseNumber(opts.traceClock.replace(/M$/i, '000000'), '--trace-clock', { min: 1, max: 0xffffffff });
+    const baud = parseNumber(opts.baud.replace(/M$/i, '000000'), '--baud', { min: 1, max: 0xffffffff });
+    const seconds = parseSeconds(opts.duration, '--duration')!;
     await withSession(opts, async (session, probe) => {
       const arch = session.core.identity?.arch ?? 'unknown';
       const lineBaud = await enableExceptionTrace(session.ap, { traceClockHz: clock, baud }, arch);
@@ -698,12 +699,7 @@ outputOptions(program.command('decode').description('decode a recorded defmt str
 
 function scanRanges(option: string | undefined, probe: OpenedProbe): { start: number; size: number }[] {
   if (option) {
-    const m = /^(.+)\.\.(.+)$/.exec(option);
-    if (!m) throw new UsageError(`--rtt-scan must be START..END, got "${option}"`);
-    const start = parseAddress(m[1]);
-    const end = parseAddress(m[2]);
-    if (end <= start) throw new UsageError(`--rtt-scan range is empty: ${option}`);
-    return [{ start, size: end - start }];
+    return [parseRange(option, '--rtt-scan')];
   }
   const ram = probe.target?.memoryMap.filter((r) => r.kind === 'ram') ?? [];
   return ram.length ? ram.map((r) => ({ start: r.start, size: r.size })) : [{ start: 0x20000000, size: 0x10000 }];

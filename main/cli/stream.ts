@@ -4,10 +4,10 @@
  * Every record goes to the log file as it arrives (one synchronous append per record), so Ctrl-C,
  * an unplugged probe or a crash never loses what was received.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DefmtTable, StreamEvent } from '../../core/defmt';
-import { checkTemplate, formatRecord, parseFilter, passes, recordToJson, type LogFilter } from '../../core/defmt/present';
+import { FilterError, checkTemplate, formatRecord, parseFilter, passes, recordToJson, type LogFilter } from '../../core/defmt/present';
 import { ChannelRouter, type ChannelSinks } from '../../core/capture/router';
 import { RttSession, pollLoop, type MemoryRange, type RttBatchMemory, type RttMode } from '../../core/rtt/session';
 import { hex32 } from '../../core/dap/protocol';
@@ -28,7 +28,33 @@ export interface OutputOptions {
   colour?: boolean;
 }
 
-/** Where decoded records and text lines go: stdout, the log file, the --until matcher. */
+/**
+ * The output options checked as a whole, before anything streams: the filter (env_logger syntax),
+ * the --log-format template and the --until regex. Each mistake is a usage error (exit 2).
+ */
+export function checkOutputOptions(options: OutputOptions): { filter: LogFilter | null; until: RegExp | null } {
+  try {
+    if (options.logFormat) checkTemplate(options.logFormat);
+    const filter = options.filter ? parseFilter(options.filter) : null;
+    let until: RegExp | null = null;
+    try {
+      until = options.until ? new RegExp(options.until) : null;
+    } catch (err) {
+      throw new UsageError(`--until is not a valid regular expression: ${(err as Error).message}`);
+    }
+    return { filter, until };
+  } catch (err) {
+    throw err instanceof FilterError ? new UsageError(err.message) : err;
+  }
+}
+
+/**
+ * Where decoded records and text lines go: stdout, the log file, the --until matcher.
+ * --until sees every record and line as it arrives, before --filter and --grep decide what is
+ * shown: a script waits for an event whether or not it is displayed. The match is the last thing
+ * handled: what arrived after it in the same poll is not shown, so where output ends does not
+ * depend on how many records one poll happened to fetch.
+ */
 export class Printer {
   readonly counts = { records: 0, shown: 0, malformed: 0, unknown: 0, lines: 0 };
   matched = false;
@@ -36,22 +62,25 @@ export class Printer {
   private readonly until: RegExp | null;
   private readonly logJson: boolean;
   private readonly textOptions: { format?: string; location?: boolean; timestamps?: boolean };
+  /** The log file, opened (append) up front so a bad path fails before anything streams. */
+  private logFd: number | null = null;
 
   constructor(
     private readonly options: OutputOptions,
     private readonly out: (text: string) => void = (t) => process.stdout.write(t),
     private readonly warn: (text: string) => void = (t) => process.stderr.write(t),
   ) {
-    if (options.logFormat) checkTemplate(options.logFormat);
+    ({ filter: this.filter, until: this.until } = checkOutputOptions(options));
     this.textOptions = { format: options.logFormat, location: options.location, timestamps: options.timestamps };
-    this.filter = options.filter ? parseFilter(options.filter) : null;
-    try {
-      this.until = options.until ? new RegExp(options.until) : null;
-    } catch (err) {
-      throw new UsageError(`--until is not a valid regular expression: ${(err as Error).message}`);
-    }
     this.logJson = !!options.json || /\.jsonl?$/i.test(options.logFile ?? '');
-    if (options.logFile) mkdirSync(dirname(options.logFile), { recursive: true });
+    if (options.logFile) {
+      try {
+        mkdirSync(dirname(options.logFile), { recursive: true });
+        this.logFd = openSync(options.logFile, 'a');
+      } catch (err) {
+        throw new UsageError(`cannot open log file ${options.logFile}: ${describeFsError(err)}`);
+      }
+    }
   }
 
   defmt(channel: number, events: StreamEvent[]): void {
@@ -69,17 +98,17 @@ export class Printer {
       }
       const r = e.record;
       this.counts.records++;
-      if (this.filter && !passes(this.filter, r)) continue;
-      if (this.options.grep && !r.message.includes(this.options.grep)) continue;
-      this.counts.shown++;
       // Each form is made once, and only if something needs it (screen, log file, --until).
       let plain: string | undefined;
       let json: string | undefined;
       const plainText = () => (plain ??= formatRecord(r, this.textOptions));
       const jsonText = () => (json ??= recordToJson(r, channel));
+      if (this.until && (this.until.test(r.message) || this.until.test(plainText()))) this.matched = true;
+      if (this.filter && !passes(this.filter, r)) continue;
+      if (this.options.grep && !r.message.includes(this.options.grep)) continue;
+      this.counts.shown++;
       this.out((this.options.json ? jsonText() : this.options.colour ? formatRecord(r, { ...this.textOptions, colour: true }) : plainText()) + '\n');
       if (this.options.logFile) this.log(this.logJson ? jsonText() : plainText());
-      if (this.until && (this.until.test(r.message) || this.until.test(plainText()))) this.matched = true;
     }
   }
 
@@ -87,12 +116,12 @@ export class Printer {
   lines(channel: number, lines: string[], prefix: string): void {
     for (const line of lines) {
       if (this.matched) return; // past the --until line, as for defmt records
+      if (this.until?.test(line)) this.matched = true;
       if (this.options.grep && !line.includes(this.options.grep)) continue;
       this.counts.lines++;
       const shown = this.options.json ? JSON.stringify({ channel, text: line }) : `${prefix}${line}`;
       this.out(shown + '\n');
       this.log(this.logJson ? JSON.stringify({ channel, text: line }) : `${prefix}${line}`);
-      if (this.until?.test(line)) this.matched = true;
     }
   }
 
@@ -101,14 +130,30 @@ export class Printer {
     this.log(this.logJson ? JSON.stringify({ note: text }) : `(${text})`);
   }
 
+  /** One synchronous append per record; a failing write (disk full) ends the stream with one line. */
   private log(line: string): void {
-    if (this.options.logFile) appendFileSync(this.options.logFile, line + '\n');
+    if (this.logFd === null) return;
+    try {
+      writeSync(this.logFd, line + '\n');
+    } catch (err) {
+      throw new Error(`cannot write log file ${this.options.logFile}: ${describeFsError(err)}`);
+    }
+  }
+
+  close(): void {
+    if (this.logFd !== null) closeSync(this.logFd);
+    this.logFd = null;
   }
 
   summary(): string {
     const c = this.counts;
     return `${c.records} defmt records (${c.shown} shown), ${c.lines} text lines, ${c.malformed} malformed frames, ${c.unknown} unknown indices`;
   }
+}
+
+/** "EISDIR: illegal operation on a directory", without Node's ", open '/path'" tail (the caller names the path). */
+export function describeFsError(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).replace(/, \w+( '.*')?$/, '');
 }
 
 export interface RttStreamOptions extends OutputOptions {
@@ -148,6 +193,28 @@ export interface TraceStreamOptions {
 
 export const EXIT_TIMEOUT = 4;
 
+/** Node's timers hold at most 2^31 - 1 ms (~24.8 days); a longer delay would fire after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface LongTimeout {
+  clear(): void;
+}
+
+/** setTimeout for any finite delay: longer ones are re-armed in steps Node's timers can hold. */
+export function setLongTimeout(callback: () => void, ms: number): LongTimeout {
+  const due = Date.now() + ms;
+  let timer: NodeJS.Timeout;
+  const arm = (left: number) => {
+    timer = setTimeout(() => {
+      const remaining = due - Date.now();
+      if (remaining > 0) arm(remaining);
+      else callback();
+    }, Math.min(Math.max(left, 0), MAX_TIMER_MS));
+  };
+  arm(ms);
+  return { clear: () => clearTimeout(timer) };
+}
+
 /** Load per lane since the previous table (busy ticks / elapsed ticks). */
 function liveTable(trace: SystemViewTrace, lastBusy: number[], lastTime: number): string {
   const t = trace.timeline;
@@ -183,11 +250,11 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
   const onSigint = () => requestStop();
   process.once('SIGINT', onSigint);
   let timedOut = false;
-  const timers: NodeJS.Timeout[] = [];
-  if (options.duration !== undefined) timers.push(setTimeout(requestStop, options.duration * 1000));
+  const timers: LongTimeout[] = [];
+  if (options.duration !== undefined) timers.push(setLongTimeout(requestStop, options.duration * 1000));
   if (options.timeout !== undefined) {
     timers.push(
-      setTimeout(() => {
+      setLongTimeout(() => {
         timedOut = true;
         requestStop();
       }, options.timeout * 1000),
@@ -279,7 +346,8 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
       { signal: abort.signal },
     );
   } finally {
-    for (const t of timers) clearTimeout(t);
+    printer.close();
+    for (const t of timers) t.clear();
     process.removeListener('SIGINT', onSigint);
     if (options.stdinChannel !== undefined) {
       process.stdin.removeListener('data', onStdin);

@@ -1,6 +1,6 @@
 /** The `dapdeck` command as users and scripts run it: output, one-line errors, exit codes. */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -141,6 +141,60 @@ describe('dapdeck CLI', () => {
     expect(noProbe.code).toBe(2);
     expect(noProbe.stderr).toMatch(/no CMSIS-DAP probe found on USB: pass --probe/);
   });
+
+  it('refuses out-of-range numbers as usage errors before opening the probe', async () => {
+    for (const count of ['0', '256']) {
+      const r = await dapdeck('info', '--probe', 'sim:cortex-m3', '--packet-count', count);
+      expect(r).toMatchObject({ code: 2, stdout: '', stderr: `dapdeck: error: --packet-count out of range: "${count}" (allowed: 1..255)\n` });
+    }
+    const clock = await dapdeck('info', '--probe', 'sim:cortex-m3', '--clock', '0');
+    expect(clock).toMatchObject({ code: 2, stderr: 'dapdeck: error: --clock out of range: "0" (allowed: 1..4294967295)\n' });
+    const port = await dapdeck('serve', '--port', '70000');
+    expect(port).toMatchObject({ code: 2, stderr: 'dapdeck: error: --port must be 0..65535, got "70000"\n' });
+    const duration = await dapdeck('rtt', 'read', '--probe', 'sim:cortex-m3', '--duration', 'Infinity');
+    expect(duration).toMatchObject({ code: 2, stderr: 'dapdeck: error: --duration must be a positive number of seconds, got "Infinity"\n' });
+    const ok = await dapdeck('info', '--probe', 'sim:cortex-m3', '--packet-count', '1', '--json');
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).probe.packetCount).toBe(1);
+  }, 120_000);
+
+  it('keeps addresses and lengths inside the 32-bit address space', async () => {
+    const write = await dapdeck('write', '--probe', 'sim:cortex-m3', '0xfffffffe', 'deadbeef');
+    expect(write).toMatchObject({ code: 2, stderr: 'dapdeck: error: data: 4 bytes at 0xfffffffe run past 0xffffffff, the end of the 32-bit address space\n' });
+    const read = await dapdeck('read', '--probe', 'sim:cortex-m3', '0x20000000', '0x100000000');
+    expect(read).toMatchObject({ code: 2, stderr: 'dapdeck: error: length: 4294967296 bytes at 0x20000000 run past 0xffffffff, the end of the 32-bit address space\n' });
+    // A write that ends exactly at the top is inside: the model answers (no memory there: FAULT).
+    const top = await dapdeck('write', '--probe', 'sim:cortex-m3', '0xfffffffe', 'beef');
+    expect(top.code).toBe(1);
+    expect(top.stderr).toMatch(/^dapdeck: error: SWD FAULT ack writing AP DRW.* while writing 2 bytes at 0xfffffffe/);
+    const range = await dapdeck('erase', '--probe', 'sim:cortex-m0', '--chip', 'nRF51822_xxAA', '--range', '0..0x100000001');
+    expect(range).toMatchObject({ code: 2, stderr: 'dapdeck: error: --range end 0x100000001 is past the end of the 32-bit address space (0x100000000)\n' });
+    const bin = resolve(mkdtempSync(resolve(tmpdir(), 'dapdeck-bin-')), 'app.bin');
+    writeFileSync(bin, Buffer.alloc(16, 0xaa));
+    const base = await dapdeck('flash', '--probe', 'sim:cortex-m0', '--chip', 'nRF51822_xxAA', '--base', '0xfffffff8', bin);
+    expect(base).toMatchObject({ code: 1, stderr: `dapdeck: error: ${bin}: 16 bytes at base 0xfffffff8 run past the end of the 32-bit address space\n` });
+  }, 120_000);
+
+  it('refuses --base for an ELF, whose addresses come from the file', async () => {
+    const r = await dapdeck('flash', '--probe', 'sim:cortex-m0', '--chip', 'nRF51822_xxAA', '--base', '0x1000', firmwarePath('hello', 'microbit'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^dapdeck: error: --base applies only to raw \.bin images; .*hello-microbit\.elf is an ELF file, which carries its own load addresses\n$/);
+  }, 120_000);
+
+  it('erases on the in-process model (it carries out the algorithm calls)', async () => {
+    const all = await dapdeck('erase', '--probe', 'sim:cortex-m0', '--chip', 'nRF51822_xxAA');
+    // nRF51822_xxAA: 256 KiB of flash in 1 KiB pages (nRF51 reference manual, NVMC).
+    expect(all).toMatchObject({ code: 0, stdout: 'nRF51822_xxAA: erased 256 sectors\n' });
+    const some = await dapdeck('erase', '--probe', 'sim:cortex-m0', '--chip', 'nRF51822_xxAA', '--range', '0x400..0x1001');
+    expect(some).toMatchObject({ code: 0, stdout: 'nRF51822_xxAA: erased 4 sectors\n' });
+  }, 120_000);
+
+  it('holds a --duration past 2^31 ms (Node timers overflow there) instead of stopping at once', async () => {
+    // 2 200 000 s > 2^31 ms: before, it fired after 1 ms and stopped the 1 s --timeout attach early.
+    const r = await dapdeck('rtt', 'read', '--probe', 'sim:cortex-m3', '--duration', '2200000', '--timeout', '1');
+    expect(r.stderr).not.toMatch(/TimeoutOverflowWarning/);
+    expect(r.stderr).toMatch(/^dapdeck: error: no RTT control block found in .* after 1\.\d s/);
+  }, 120_000);
 
   it('fails with one line naming the problem and a non-zero exit code', async () => {
     const fault = await dapdeck('read', '--probe', 'sim:cortex-m3', '0x30000000', '4');

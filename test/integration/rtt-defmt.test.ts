@@ -220,10 +220,85 @@ describe('dapdeck decode and bad input', () => {
     expect(r.stderr).toMatch(/^dapdeck: error: no RTT control block found in 0x20000000\.\.0x2001\w{4} after 0\.3 s: the "SEGGER RTT" ID never appeared\. Does the firmware initialise RTT, and is it running\?\n$/);
   });
 
-  it('refuses a bad filter before connecting', async () => {
+  it('refuses a bad filter, template or filter regex before connecting, as usage errors', async () => {
     const r = await dapdeck(['attach', '--probe', 'sim:cortex-m3', '--filter', 'hello=loud']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toBe('dapdeck: error: unknown log level "loud" in filter "hello=loud" (use trace, debug, info, warn, error or off)\n');
-  });
+    const regex = await dapdeck(['attach', '--probe', 'sim:cortex-m3', '--filter', 'info/regex[']);
+    expect(regex.code).toBe(2);
+    expect(regex.stderr).toMatch(/^dapdeck: error: invalid regular expression "regex\[" in filter "info\/regex\[": .+\n$/);
+    const template = await dapdeck(['decode', '--elf', elf(), '--log-format', '{t} {nope}', '/dev/null']);
+    expect(template.code).toBe(2);
+    expect(template.stderr).toMatch(/^dapdeck: error: unknown placeholder \{nope\} in --log-format/);
+  }, 120_000);
+
+  it('filters messages by an env_logger /regex', async () => {
+    const file = join(tmp, 'regex.bin');
+    writeFileSync(file, Buffer.concat([tickFrame(1), tickFrame(12), tickFrame(3)]));
+    const r = await dapdeck(['decode', '--elf', elf(), '--no-location', '--filter', 'info/^tick 1', file]);
+    expect(r.stdout).toBe('0.100000 INFO  tick 1\n1.200000 INFO  tick 12\n');
+  }, 120_000);
+
+  it('exits non-zero when not one frame of the input decodes', async () => {
+    const file = join(tmp, 'garbage.bin');
+    let x = 12345;
+    writeFileSync(file, Uint8Array.from({ length: 4096 }, () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 24)));
+    const r = await dapdeck(['decode', '--elf', elf(), file]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(new RegExp(`^dapdeck: error: no defmt frame decoded from 4096 bytes of ${file.replace(/[.]/g, '\\.')}: is it the defmt stream of this ELF \\(and its rzcobs encoding\\)\\?$`, 'm'));
+  }, 120_000);
+
+  it('checks the log file before decoding and reports a failing one in one line', async () => {
+    const file = join(tmp, 'ticks.bin');
+    writeFileSync(file, Buffer.concat([tickFrame(1), tickFrame(2)]));
+    const dir = await dapdeck(['decode', '--elf', elf(), '--log-file', tmp, file]);
+    expect(dir).toMatchObject({ code: 2, stdout: '', stderr: `dapdeck: error: cannot open log file ${tmp}: EISDIR: illegal operation on a directory\n` });
+    const full = await dapdeck(['decode', '--elf', elf(), '--no-location', '--log-file', '/dev/full', file]);
+    expect(full).toMatchObject({ code: 1, stderr: 'dapdeck: error: cannot write log file /dev/full: ENOSPC: no space left on device\n' });
+    // What was decoded before the failure was still shown.
+    expect(full.stdout).toBe('0.100000 INFO  tick 1\n');
+    const proc = await dapdeck(['decode', '--elf', elf(), '--log-file', '/proc/version', file]);
+    expect(proc.code).not.toBe(0);
+    expect(proc.stderr).toMatch(/^dapdeck: error: cannot (open|write) log file \/proc\/version: E[A-Z]+: [^\n]+\n$/);
+  }, 120_000);
+
+  it('refuses a format string with an absurd zero-pad width frame by frame, in one line', async () => {
+    // The hello ELF with one interned format string rewritten in place (same length, padded).
+    const bytes = Buffer.from(readFileSync(elf()));
+    const original = '"data":"usize {=usize} isize {=isize}"';
+    // (It is in the symbol table's strings and again in the debug info.)
+    let at = bytes.indexOf(original);
+    expect(at).toBeGreaterThan(0);
+    for (; at >= 0; at = bytes.indexOf(original, at)) bytes.write(`"data":"${'{=u8:0999999999}'.padEnd(original.length - 9)}"`, at, 'latin1');
+    const patched = join(tmp, 'pad.elf');
+    writeFileSync(patched, bytes);
+    const table = loadDefmtTable(bytes, patched);
+    const index = [...table.entries].find(([, e]) => e.format.startsWith('{=u8:0999999999}'))![0];
+    const frame = Buffer.alloc(2 + 8 + 1);
+    frame.writeUInt16LE(index, 0);
+    frame[10] = 7;
+    const file = join(tmp, 'pad.bin');
+    writeFileSync(file, Buffer.concat([Buffer.from(rzcobsEncode(frame)), Buffer.from([0]), tickFrame(1)]));
+    const r = await dapdeck(['decode', '--elf', patched, '--no-location', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('0.100000 INFO  tick 1\n');
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^dapdeck: warning: channel 0: malformed defmt format string "\{=u8:0999999999\} +": zero-pad width 999999999 in display hint ":0999999999" is larger than 255; skipped frame \[/);
+    expect(lines).toHaveLength(2); // the warning and the summary
+  }, 120_000);
+
+  it('runs the README attach example: --until sees every record, the filter only what is shown', async () => {
+    const readme = readFileSync(resolve(__dirname, '../../README.md'), 'utf8');
+    const line = readme.split('\n').find((l) => l.startsWith('npx dapdeck attach '))!;
+    const args = [...line.replace(/^npx dapdeck /, '').replace(/\s+#.*$/, '').matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]);
+    expect(args).toEqual(['attach', '--probe', 'emu:microbit', '--filter', 'info,hello::SysTick=warn', '--until', '^tick 3$']);
+    const r = await dapdeck(args);
+    expect(r.code).toBe(0);
+    // Info and above everywhere but SysTick (warn): the showcase shows, the ticks do not.
+    expect(r.stdout).toMatch(/^0\.000000 INFO  hello from dapdeck on microbit\n/);
+    expect(r.stdout).toMatch(/0\.000000 ERROR error level: code -1\n└─ hello::log_showcase @ firmware-samples\/hello\/src\/main\.rs:\d+\n$/);
+    expect(r.stdout).not.toMatch(/tick|TRACE|DEBUG/);
+  }, 120_000);
 });
 

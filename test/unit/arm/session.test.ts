@@ -12,6 +12,22 @@ async function open(flavour: 'v1-hid' | 'v2-bulk' = 'v2-bulk', preset: 'cortex-m
 }
 
 describe('debug session on the in-process model', () => {
+  it('keeps memory transfers inside the 32-bit address space', async () => {
+    const { session } = await open();
+    // Ending exactly at 2^32 is inside: two byte writes go out (nothing is mapped there: FAULT).
+    await expect(session.ap.writeMemory(0xfffffffe, Uint8Array.of(1, 2))).rejects.toThrow(/FAULT.* while writing 2 bytes at 0xfffffffe/);
+    // Past it, refused before anything is sent (it used to wrap to address 0 and loop 2^32 times).
+    await expect(session.ap.writeMemory(0xfffffffe, Uint8Array.of(1, 2, 3, 4))).rejects.toThrow('cannot write 4 bytes at 0xfffffffe: the range runs outside the 32-bit address space');
+    await expect(session.ap.readMemory(0x20000000, 2 ** 32)).rejects.toThrow('cannot read 4294967296 bytes at 0x20000000: the range runs outside the 32-bit address space');
+    expect(Array.from(await session.ap.readMemory(0x20000000, 4))).toEqual([0, 0, 0, 0]);
+  });
+
+  it('refuses a simulated packet count DAP_Info could not report (one byte, 1..255)', () => {
+    const target = new MemoryTarget('cortex-m3');
+    expect(() => new SimulatedProbe({ flavour: 'v2-bulk', target, packetCount: 0 })).toThrow('simulated probe packet count 0 is outside 1..255 (DAP_Info reports it in one byte)');
+    expect(() => new SimulatedProbe({ flavour: 'v2-bulk', target, packetCount: 256 })).toThrow(RangeError);
+  });
+
   it('identifies probe, DP, AP and core', async () => {
     for (const [preset, core, dpidr] of [['cortex-m0', 'Cortex-M0', 0x0bb11477], ['cortex-m3', 'Cortex-M3', 0x1ba01477]] as const) {
       const { session } = await open('v2-bulk', preset);

@@ -37,6 +37,16 @@ describe('defmt presentation', () => {
     expect(() => parseFilter('app=loud')).toThrow('unknown log level "loud" in filter "app=loud"');
   });
 
+  it("takes env_logger's /REGEX suffix on the message, and refuses a bad one", () => {
+    const f = parseFilter('info/^tick [13]$');
+    expect(passes(f, { level: 'info', message: 'tick 1' })).toBe(true);
+    expect(passes(f, { level: 'info', message: 'tick 2' })).toBe(false);
+    expect(passes(f, { level: 'debug', message: 'tick 3' })).toBe(false);
+    expect(passes(parseFilter('/boot'), { message: 'println at boot' })).toBe(true);
+    expect(passes(parseFilter('/boot'), { message: 'println' })).toBe(false);
+    expect(() => parseFilter('info/regex[')).toThrow(/^invalid regular expression "regex\[" in filter "info\/regex\[": /);
+  });
+
   it('writes JSON with typed args (big integers as strings)', () => {
     expect(JSON.parse(recordToJson(record, 0))).toEqual({
       channel: 0,
