@@ -4,6 +4,7 @@
  * and stop replies that arrive on their own while the target runs.
  */
 import { Socket, connect } from 'node:net';
+import { framePacket } from '../../core/gdb/packets';
 
 export class GdbRemoteError extends Error {
   constructor(message: string) {
@@ -132,9 +133,7 @@ export class GdbRemote {
   }
 
   private writePacket(payload: string): void {
-    let sum = 0;
-    for (let i = 0; i < payload.length; i++) sum = (sum + payload.charCodeAt(i)) & 0xff;
-    this.socket.write(`$${payload}#${sum.toString(16).padStart(2, '0')}`, 'latin1');
+    this.socket.write(framePacket(payload));
   }
 
   private onData(data: string): void {
@@ -209,25 +208,4 @@ export function decodeRunLength(body: string): string {
     } else out += body[i];
   }
   return out;
-}
-
-export function hexToBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(2 * i, 2), 16);
-  return out;
-}
-
-export function bytesToHex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
-}
-
-/** GDB sends registers in target byte order: little-endian hex words. */
-export function leHexToU32(hex: string): number {
-  return (parseInt(hex.slice(0, 2), 16) | (parseInt(hex.slice(2, 4), 16) << 8) | (parseInt(hex.slice(4, 6), 16) << 16) | (parseInt(hex.slice(6, 8), 16) << 24)) >>> 0;
-}
-
-export function u32ToLeHex(value: number): string {
-  return bytesToHex(Uint8Array.of(value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24));
 }

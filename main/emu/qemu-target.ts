@@ -16,7 +16,8 @@ import { createServer } from 'node:net';
 import { BusFault, type DebugControl, type HaltReason, type MemoryRegion, type SimTarget, type WatchAccess } from '../../core/sim/target';
 import { DEMCR, SCB } from '../../core/arm/registers';
 import { EXCEPTION, bkptImmediate, vectorCatchBit } from '../../core/arm/faults';
-import { GdbRemote, bytesToHex, hexToBytes, leHexToU32, u32ToLeHex } from './gdb-remote';
+import { GdbRemote } from './gdb-remote';
+import { fromHex, leWord, parseLeWord, toHex } from '../../core/gdb/packets';
 import { Qmp } from './qmp';
 
 export type QemuBoard = 'microbit' | 'lm3s6965evb';
@@ -213,7 +214,7 @@ export class QemuTarget implements SimTarget {
       const n = Math.min(chunk, length - done);
       const reply = await this.gdb.request(`m${(address + done).toString(16)},${n.toString(16)}`);
       if (/^E[0-9a-f]{2}$/i.test(reply) || reply.length !== 2 * n) throw new BusFault(address + done, 'read');
-      out.set(hexToBytes(reply), done);
+      out.set(fromHex(reply), done);
     }
     return out;
   }
@@ -254,7 +255,7 @@ export class QemuTarget implements SimTarget {
       const chunk = Math.max(16, Math.floor((this.gdb.packetSize - 32) / 2));
       for (let done = 0; done < data.length; done += chunk) {
         const part = data.subarray(done, done + chunk);
-        const reply = await this.gdb.request(`M${(address + done).toString(16)},${part.length.toString(16)}:${bytesToHex(part)}`);
+        const reply = await this.gdb.request(`M${(address + done).toString(16)},${part.length.toString(16)}:${toHex(part)}`);
         if (reply !== 'OK') throw new BusFault(address + done, 'write');
       }
     } finally {
@@ -522,7 +523,7 @@ export class QemuTarget implements SimTarget {
     for (const r of regs) {
       const reply = await this.gdb.request(`p${r.toString(16)}`);
       if (!/^[0-9a-f]{8}$/i.test(reply)) throw new Error(`GDB stub refused register ${r}: ${reply}`);
-      out.push(leHexToU32(reply));
+      out.push(parseLeWord(reply));
     }
     return out;
   }
@@ -619,7 +620,7 @@ export class QemuTarget implements SimTarget {
     if (gdbReg > 15 && gdbReg !== GDB_XPSR) throw new Error(`core register ${reg} not available`);
     const reply = await this.gdb.request(`p${gdbReg.toString(16)}`);
     if (!/^[0-9a-f]{8}$/i.test(reply)) throw new Error(`GDB stub refused register ${reg}: ${reply}`);
-    return leHexToU32(reply);
+    return parseLeWord(reply);
   }
 
   async writeRegister(reg: number, value: number): Promise<void> {
@@ -634,7 +635,7 @@ export class QemuTarget implements SimTarget {
       return;
     }
     const gdbReg = reg === 16 ? GDB_XPSR : reg === 17 ? 13 : reg;
-    const reply = await this.gdb.request(`P${gdbReg.toString(16)}=${u32ToLeHex(value >>> 0)}`);
+    const reply = await this.gdb.request(`P${gdbReg.toString(16)}=${leWord(value >>> 0)}`);
     if (reply !== 'OK') throw new Error(`GDB stub refused writing register ${reg}: ${reply}`);
   }
 

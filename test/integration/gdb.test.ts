@@ -4,7 +4,7 @@
  * print, watch (old and new value), stepi, next, monitor reset halt, detach; Dapdeck's own read of
  * flash afterwards; the firmware's defmt log printed between stops.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { connect } from 'node:net';
@@ -70,6 +70,31 @@ function gdb(port: number, elf: string, commands: string[], timeoutMs = 60_000):
   return new Promise((done) => {
     execFile('gdb-multiarch', args, { timeout: timeoutMs }, (err, stdout, stderr) => done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }));
   });
+}
+
+/** gdb-multiarch in MI mode (GDB/MI, asynchronous), driven one command at a time. */
+class MiGdb {
+  private out = '';
+  private readonly child;
+  constructor(elf: string) {
+    this.child = spawn('gdb-multiarch', ['-nx', '-q', '-i=mi', elf], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout!.setEncoding('utf8');
+    this.child.stdout!.on('data', (d: string) => (this.out += d));
+  }
+  /** Send a command and wait until the output (after it) matches `until`; returns that output. */
+  async run(command: string, until: RegExp, timeoutMs = 30_000): Promise<string> {
+    const from = this.out.length;
+    this.child.stdin!.write(`${command}\n`);
+    const deadline = Date.now() + timeoutMs;
+    while (!until.test(this.out.slice(from))) {
+      if (Date.now() > deadline) throw new Error(`gdb-multiarch: no ${until} after "${command}":\n${this.out.slice(from)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return this.out.slice(from);
+  }
+  close(): void {
+    this.child.kill();
+  }
 }
 
 /** Index of the first line matching `re` at or after `from`. */
@@ -182,6 +207,33 @@ describe('dapdeck gdb with gdb-multiarch', () => {
     expect(messages).toContain('hello from dapdeck on lm3s6965evb');
     expect(messages).toContain('error level: code -1');
     expect(events.filter((e) => e.kind === 'error')).toEqual([]);
+  }, 120_000);
+
+  it('Ctrl-C from GDB/MI stops the running core (SIGINT); a breakpoint on code in RAM is a BKPT instruction', async () => {
+    current = await serve('lm3s6965evb');
+    const gdbMi = new MiGdb(firmwarePath('hello', 'lm3s6965evb'));
+    try {
+      await gdbMi.run('-gdb-set mi-async on', /\^done/);
+      await gdbMi.run(`-target-select extended-remote 127.0.0.1:${current.port}`, /\^connected/);
+      await gdbMi.run('-exec-continue', /\*running/);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await gdbMi.run('-exec-interrupt', /\*stopped/)).toMatch(/\*stopped,reason="signal-received",signal-name="SIGINT"/);
+      // movs r0,#1; adds r0,#1; adds r0,#1; b 0x20008002 — a loop in RAM, with a breakpoint on its second add.
+      await gdbMi.run('-data-write-memory-bytes 0x20008000 "012001300130fce7"', /\^done/);
+      await gdbMi.run('-interpreter-exec console "set $pc = 0x20008000"', /\^done/);
+      expect(await gdbMi.run('-break-insert *0x20008004', /\^(done|error)/)).toMatch(/\^done,bkpt=\{number="1",type="breakpoint"/);
+      expect(await gdbMi.run('-exec-continue', /\*stopped/)).toMatch(/\*stopped,reason="breakpoint-hit",disp="keep",bkptno="1",frame=\{addr="0x20008004"/);
+      expect(await gdbMi.run('-data-evaluate-expression $r0', /\^(done|error)/)).toMatch(/\^done,value="2"/);
+      expect(await gdbMi.run('-exec-continue', /\*stopped/)).toMatch(/reason="breakpoint-hit".*addr="0x20008004"/);
+      // One more lap: the add under the breakpoint (GDB steps over it) and the one before it.
+      expect(await gdbMi.run('-data-evaluate-expression $r0', /\^(done|error)/)).toMatch(/\^done,value="4"/);
+      await gdbMi.run('-target-detach', /\^done/);
+    } finally {
+      gdbMi.close();
+    }
+    const log = current.lines.join('\n');
+    expect(log).toMatch(/core halted \(halt request\)[^\n]*\n(?:.*\n)*.*core halted \(software breakpoint\) at 0x20008004/);
+    expect([...(await current.session.ap.readMemory(0x20008004, 2))]).toEqual([0x01, 0x30]); // the BKPT is gone again
   }, 120_000);
 
   it('refuses a second client with the reason', async () => {
