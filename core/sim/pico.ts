@@ -15,12 +15,18 @@
  * rp2040js models one core. Core 1 is present as a DP and a core that stays in its boot state:
  * parked in the boot ROM (its registers readable, halt/resume honoured, nothing executed).
  *
+ * The flash is a W25Q16JV model behind the SSI (core/sim/qspi-flash.ts): code that programs it
+ * through the SSI, as the boot ROM's flash functions do, changes what XIP reads. Its busy time is
+ * the emulator's time, which stands still while the core is halted (a simplification: a real
+ * flash goes on erasing; code that waits for it, like the ROM's functions, runs on the core).
+ *
  * There is no boot ROM yet: reset does what the boot ROM and a boot2 would have done, starting
  * the firmware from the vector table at the start of flash + 0x100; with no valid firmware there
  * the core sleeps in a WFI loop in ROM.
  */
 import { Simulator, type Logger, type RP2040 } from 'rp2040js';
 import type { Rp2040Cores } from './rp2040-bench';
+import { NorFlash, attachQspiFlash } from './qspi-flash';
 import { BusFault, type DebugControl, type HaltReason, type MemoryRegion, type SimTarget } from './target';
 
 const ROM_START = 0x00000000;
@@ -64,9 +70,15 @@ export class PicoEmulator implements Rp2040Cores {
   /** The rescue DP's power request is set: the chip is held in reset. */
   heldInReset = false;
   rescues = 0;
+  /** The external QSPI flash, behind the SSI; it keeps its state across chip resets. */
+  readonly flash: NorFlash;
+  /** Emulated nanoseconds before the last chip reset (each reset starts a fresh emulator clock). */
+  private nanosBefore = 0;
 
   constructor() {
     this.sim = newSimulator();
+    this.flash = new NorFlash({ array: () => this.sim.rp2040.flash, now: () => (this.nanosBefore + this.sim.clock.nanos) / 1e9 });
+    attachQspiFlash(this.sim.rp2040, this.flash);
     this.sim.rp2040.flash.fill(0xff);
     writeParkLoop(this.sim.rp2040);
     this.core0 = new PicoCore0(this);
@@ -96,8 +108,10 @@ export class PicoEmulator implements Rp2040Cores {
    */
   resetChip(options: { rescue?: boolean } = {}): void {
     const old = this.sim.rp2040;
+    this.nanosBefore += this.sim.clock.nanos;
     this.sim = newSimulator();
     const chip = this.sim.rp2040;
+    attachQspiFlash(chip, this.flash);
     chip.flash.set(old.flash);
     chip.sram.set(old.sram);
     chip.bootrom.set(old.bootrom);
@@ -185,6 +199,7 @@ export class PicoEmulator implements Rp2040Cores {
     if (address >= SIO_START && address < SIO_START + 0x1000) return;
     if (address >= PPB_START && address < PPB_START + 0x100000) return;
     if (address >= 0x40000000 && address < 0x60000000 && this.rp2040.findPeripheral(address)) return;
+    if (address >= 0x18000000 && address < 0x18000100) return; // XIP_SSI
     if (address >= 0x50100000 && address < 0x50101000) return; // USB DPSRAM
     throw new BusFault(address, access);
   }
