@@ -1,6 +1,8 @@
 /** A minimal QEMU Machine Protocol client: capabilities, HMP passthrough, reset, quit. */
 import { Socket, connect } from 'node:net';
 
+export class QmpClosedError extends Error {}
+
 export class Qmp {
   private lines: string[] = [];
   private partial = '';
@@ -19,7 +21,14 @@ export class Qmp {
       this.waiter?.();
     });
     socket.on('error', () => undefined);
+    // QEMU gone: nothing will answer, so say so now rather than after every request's timeout.
+    socket.on('close', () => {
+      this.closed = true;
+      this.waiter?.();
+    });
   }
+
+  private closed = false;
 
   static async connect(port: number): Promise<Qmp> {
     const socket = await new Promise<Socket>((resolve, reject) => {
@@ -79,6 +88,7 @@ export class Qmp {
   private async nextMessage(timeoutMs: number): Promise<unknown> {
     const deadline = Date.now() + timeoutMs;
     while (this.lines.length === 0) {
+      if (this.closed) throw new QmpClosedError('QMP: QEMU closed its monitor connection');
       const left = deadline - Date.now();
       if (left <= 0) throw new Error('QMP: no reply from QEMU');
       await new Promise<void>((resolve) => {

@@ -8,7 +8,8 @@
  *   GET  /api/samples/NAME     a sample firmware ELF (hello, tasks) built for ?board=
  *   WS   /probe?selector=…     one probe: each binary message is a CMSIS-DAP command packet, each
  *                              binary reply its response, in order (USB semantics over a socket);
- *                              the first text message describes the probe.
+ *                              the first text message describes the probe; a text
+ *                              {"type":"ping"} is answered {"type":"pong"} (the page's heartbeat).
  *
  * Loopback by default. Bound to any other address, every request needs `token` (query or
  * `Authorization: Bearer`); the token is generated if not given and printed once. Every request must
@@ -301,7 +302,12 @@ async function bridge(ws: WebSocket, params: URLSearchParams, open: Set<OpenedPr
     if (!closed) ws.send(JSON.stringify({ type: 'error', message: (err as Error).message }));
   };
   ws.on('message', (data, isBinary) => {
-    if (!isBinary || closed) return;
+    if (closed) return;
+    if (!isBinary) {
+      // The page's heartbeat: a pong tells it this server (and this socket) is still here.
+      if (data.toString() === '{"type":"ping"}') ws.send('{"type":"pong"}');
+      return;
+    }
     const packet = new Uint8Array(data as Buffer);
     if (packet.length === 0 || packet.length > transport.packetSize) {
       report(new Error(`packet of ${packet.length} bytes refused (packet size ${transport.packetSize})`));

@@ -4,8 +4,8 @@
  * thread only keeps state and draws.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { FromWorker, LogLine, TimelineSnapshot, TimelineView, ToWorker } from './device/protocol';
-import { LogConsole, type Level } from './ui/LogConsole';
+import type { FromWorker, LogLine, TargetState, TimelineSnapshot, TimelineView, ToWorker } from './device/protocol';
+import { LogConsole } from './ui/LogConsole';
 import { Timeline } from './ui/Timeline';
 import { SerialConsole } from './ui/SerialConsole';
 import { hexDump } from '../../core/dap/protocol';
@@ -48,21 +48,21 @@ const PHASES: Record<string, string> = { plan: 'Checking', erase: 'Erasing', pro
 
 export function App() {
   const worker = useMemo(() => new Worker(new URL('./device/device.worker.ts', import.meta.url), { type: 'module' }), []);
-  const send = useCallback((m: ToWorker, transfer: Transferable[] = []) => worker.postMessage(m, transfer), [worker]);
   const [probes, setProbes] = useState<ProbeListing[]>([]);
   const [chips, setChips] = useState<Chip[]>([]);
   const [selector, setSelector] = useState('emu:microbit');
   const [chip, setChip] = useState('nRF51822_xxAA');
-  const [status, setStatus] = useState<{ state: string; detail: string }>({ state: 'disconnected', detail: 'not connected' });
+  const [target, setTarget] = useState<TargetState>({ kind: 'disconnected' });
   const [file, setFile] = useState<File | null>(null);
+  const [binBase, setBinBase] = useState('0x00000000');
   const [progress, setProgress] = useState<{ phase: string; done: number; total: number } | null>(null);
   const [result, setResult] = useState<{ text: string; ok: boolean } | null>(null);
-  const [errors, setErrors] = useState<string[]>([]);
+  const [errors, setErrors] = useState<{ id: number; text: string }[]>([]);
   const [tab, setTab] = useState<'console' | 'timeline' | 'serial'>('console');
   const [timeline, setTimeline] = useState<TimelineSnapshot | null>(null);
   const [tracing, setTracing] = useState(false);
-  const [registers, setRegisters] = useState<[string, number][]>([]);
-  const [memory, setMemory] = useState<{ address: number; bytes: Uint8Array } | null>(null);
+  const [registers, setRegisters] = useState<{ values: [string, number][]; stale: boolean } | null>(null);
+  const [memory, setMemory] = useState<{ address: number; label: string; bytes: Uint8Array; whileRunning: boolean; stale: boolean } | null>(null);
   const [memAddress, setMemAddress] = useState('0x20000000');
   const [memLength, setMemLength] = useState('64');
   const [server, setServer] = useState('');
@@ -71,6 +71,17 @@ export function App() {
   const lines = useRef<LogLine[]>([]);
   const [lineVersion, setLineVersion] = useState(0);
   const [dragging, setDragging] = useState(false);
+  const errorId = useRef(0);
+
+  const addError = useCallback((text: string) => setErrors((e) => [...e.slice(-3), { id: errorId.current++, text }]), []);
+  /** Every user action goes through here: the errors of the previous action no longer apply. */
+  const send = useCallback(
+    (m: ToWorker, transfer: Transferable[] = []) => {
+      if (!['timeline-canvas', 'timeline-view', 'firmware-file', 'transport-lost'].includes(m.type)) setErrors([]);
+      worker.postMessage(m, transfer);
+    },
+    [worker],
+  );
 
   // In the desktop app, Chromium's device choosers are answered by this picker (through main).
   useEffect(() => bridge?.onDeviceRequest((r) => setDeviceRequest(r)), []);
@@ -91,13 +102,25 @@ export function App() {
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
       const m = event.data;
       switch (m.type) {
-        case 'status':
-          setStatus({ state: m.state, detail: m.detail });
-          // A new connection: what was read from the previous target no longer describes anything.
-          if (m.state === 'connecting') {
-            setRegisters([]);
+        case 'state':
+          setTarget(m.state);
+          if (m.state.kind === 'connecting') {
+            // A new connection: what was read from the previous target no longer describes anything.
+            setRegisters(null);
             setMemory(null);
           }
+          if (m.state.kind === 'running') {
+            // Read while halted, now possibly changed: kept on screen, marked stale.
+            setRegisters((r) => r && { ...r, stale: true });
+            setMemory((v) => v && { ...v, stale: !v.whileRunning || v.stale });
+          }
+          if (m.state.kind !== 'flashing') setProgress(null);
+          break;
+        case 'firmware':
+          setRegisters(null);
+          setMemory(null);
+          setTimeline(null);
+          setTracing(false);
           break;
         case 'progress':
           setProgress({ phase: m.phase, done: m.done, total: m.total });
@@ -122,23 +145,41 @@ export function App() {
           setTimeline(m.snapshot);
           break;
         case 'registers':
-          setRegisters(m.values);
+          setRegisters({ values: m.values, stale: false });
           break;
         case 'memory':
-          setMemory({ address: m.address, bytes: m.bytes });
+          setMemory({ address: m.address, label: m.label, bytes: m.bytes, whileRunning: m.whileRunning, stale: false });
           break;
         case 'error':
-          setErrors((e) => [...e.slice(-4), m.message]);
-          setProgress(null);
+          addError(m.message);
+          if (m.action === 'trace') setTracing(false);
           break;
       }
     };
-  }, [worker]);
+  }, [worker, addError]);
 
   // A probe on this computer picked through WebUSB/WebHID: shown in the probe list while in use,
   // and reopened by Reconnect.
   const local = useRef<{ transport: WebUsbTransport | WebHidTransport; kind: 'usb' | 'hid'; exposed: { retire(): void } } | null>(null);
   const [localName, setLocalName] = useState<string | null>(null);
+
+  // Unplugged: the worker hears it at once instead of waiting on transfers that will never end.
+  useEffect(() => {
+    const onDisconnect = (e: Event) => {
+      const device = (e as Event & { device?: unknown }).device;
+      const t = local.current?.transport;
+      if (t && device && ((t instanceof WebUsbTransport && t.device === device) || (t instanceof WebHidTransport && t.device === device))) {
+        send({ type: 'transport-lost', reason: `${t.description} was unplugged` });
+      }
+    };
+    const nav = navigator as Navigator & { usb?: EventTarget; hid?: EventTarget };
+    if (typeof nav.usb?.addEventListener === 'function') nav.usb.addEventListener('disconnect', onDisconnect);
+    if (typeof nav.hid?.addEventListener === 'function') nav.hid.addEventListener('disconnect', onDisconnect);
+    return () => {
+      if (typeof nav.usb?.removeEventListener === 'function') nav.usb.removeEventListener('disconnect', onDisconnect);
+      if (typeof nav.hid?.removeEventListener === 'function') nav.hid.removeEventListener('disconnect', onDisconnect);
+    };
+  }, [send]);
 
   const attachLocal = async (transport: WebUsbTransport | WebHidTransport, kind: 'usb' | 'hid') => {
     // Reattaching: the old session's port is retired first (its late "close" must not close the
@@ -158,7 +199,7 @@ export function App() {
   const connect = () => {
     setErrors([]);
     if (localName && local.current) {
-      attachLocal(local.current.transport, local.current.kind).catch((err: Error) => setErrors((e) => [...e, err.message]));
+      attachLocal(local.current.transport, local.current.kind).catch((err: Error) => addError(err.message));
       return;
     }
     const url = remote(server, `/probe?selector=${encodeURIComponent(selector)}&blank=1`).replace(/^http/, 'ws');
@@ -180,30 +221,48 @@ export function App() {
       }
       await attachLocal(transport, kind);
     } catch (err) {
-      setErrors((e) => [...e, (err as Error).message]);
+      addError((err as Error).message);
     }
   };
 
+  const isBin = !!file && /\.bin$/i.test(file.name);
+  const base = parseAddress(binBase);
   const flash = async (run: boolean) => {
     if (!file) return;
+    setErrors([]);
     const c = chips.find((x) => x.chip === chip);
     if (!c) {
-      setErrors((e) => [...e, `unknown chip ${chip}`]);
+      addError(`the chip list has no ${chip}: is the server's target list empty?`);
+      return;
+    }
+    if (isBin && base === null) {
+      addError(`“${binBase}” is not an address: a .bin image needs the address it goes to (e.g. 0x00000000)`);
       return;
     }
     setResult(null);
     const [image, yaml] = await Promise.all([file.arrayBuffer(), fetch(remote('', `/api/targets/${c.target}`)).then((r) => r.text())]);
-    send({ type: 'flash', image, fileName: file.name, chip, targetYaml: yaml, targetFile: c.target, run }, [image]);
+    send({ type: 'flash', image, fileName: file.name, chip, targetYaml: yaml, targetFile: c.target, run, base: isBin ? base! : undefined }, [image]);
+  };
+
+  const chooseFile = (f: File | null) => {
+    setFile(f);
+    setResult(null);
+    // The worker keeps the ELF's symbols for the memory view (a copy: the flash sends its own).
+    if (f) void f.arrayBuffer().then((bytes) => send({ type: 'firmware-file', bytes, fileName: f.name }, [bytes]));
+    else send({ type: 'firmware-file', bytes: null, fileName: '' });
   };
 
   const onTimelineCanvas = useCallback((canvas: OffscreenCanvas) => send({ type: 'timeline-canvas', canvas }, [canvas]), [send]);
   const onTimelineView = useCallback((view: TimelineView) => send({ type: 'timeline-view', view }), [send]);
-  const connected = status.state === 'connected' || status.state === 'busy';
+  const k = target.kind;
+  const ready = k === 'running' || k === 'halted';
+  const busy = k === 'connecting' || k === 'flashing';
+  const flashBlocker = k === 'flashing' ? 'flashing…' : k === 'connecting' ? 'connecting…' : k === 'lost' ? 'the connection was lost: reconnect first' : !ready ? 'connect to a probe first' : !file ? 'choose a firmware file first' : isBin && base === null ? 'give the .bin image its base address' : null;
   const onDrop = (e: React.DragEvent) => {
     e.preventDefault();
     setDragging(false);
     const f = e.dataTransfer.files[0];
-    if (f) setFile(f);
+    if (f) chooseFile(f);
   };
 
   return (
@@ -237,9 +296,9 @@ export function App() {
       )}
       <header className="bar">
         <strong className="brand">Dapdeck</strong>
-        <label>
-          Probe{' '}
-          {server.trim() && <input className="server" data-testid="remote-selector" placeholder="selector on the remote server, e.g. emu:microbit" value={selector} onChange={(e) => setSelector(e.target.value)} />}
+        <label className="field">
+          <span className="field-name">Probe</span>
+          {server.trim() && <input className="remote-selector" data-testid="remote-selector" placeholder="selector, e.g. emu:microbit" value={selector} onChange={(e) => setSelector(e.target.value)} />}
           <select
             data-testid="probe"
             hidden={!!server.trim()}
@@ -262,8 +321,8 @@ export function App() {
             {probes.length === 0 && <option value="emu:microbit">emu:microbit</option>}
           </select>
         </label>
-        <label>
-          Chip{' '}
+        <label className="field">
+          <span className="field-name">Chip</span>
           <select data-testid="chip" value={chip} onChange={(e) => setChip(e.target.value)}>
             {chips.map((c) => (
               <option key={c.chip} value={c.chip}>
@@ -272,32 +331,40 @@ export function App() {
             ))}
           </select>
         </label>
-        <input className="server" data-testid="server" placeholder="remote server (host:port/?token=…)" value={server} onChange={(e) => setServer(e.target.value)} title="Probes on another machine: its dapdeck serve address" />
-        <button data-testid="connect" onClick={connect} disabled={status.state === 'connecting' || status.state === 'busy'}>
-          {connected ? 'Reconnect' : 'Connect'}
+        <button data-testid="connect" className={k === 'lost' ? 'primary' : ''} onClick={connect} disabled={busy}>
+          {k === 'disconnected' ? 'Connect' : 'Reconnect'}
         </button>
-        <button data-testid="connect-hid" onClick={() => connectUsb('hid')} disabled={status.state === 'connecting' || status.state === 'busy'} title="A CMSIS-DAP v1 (HID) probe on this computer's USB">
-          HID probe…
-        </button>
-        <button data-testid="connect-usb" onClick={() => connectUsb('usb')} disabled={status.state === 'connecting' || status.state === 'busy'} title="A CMSIS-DAP v2 probe on this computer's USB">
-          WebUSB probe…
-        </button>
-        <span data-testid="status" className={`status ${status.state}`}>
-          {status.detail}
-        </span>
-        <span className="spacer" />
-        <button onClick={() => send({ type: 'control', action: 'halt' })} disabled={!connected}>
+        <div className={`target-state ${k} ${target.kind === 'running' && target.lockup ? 'lockup' : ''}`} title={stateTitle(target)}>
+          <span data-testid="target-state" data-state={k} data-lockup={target.kind === 'running' && target.lockup ? 'yes' : undefined} className="state-label">
+            {stateLabel(target)}
+          </span>
+          <span data-testid="status" className="status">
+            {stateDetail(target)}
+          </span>
+        </div>
+        <button data-testid="halt" onClick={() => send({ type: 'control', action: 'halt' })} disabled={k !== 'running'}>
           Halt
         </button>
-        <button onClick={() => send({ type: 'control', action: 'resume' })} disabled={!connected}>
+        <button data-testid="run" onClick={() => send({ type: 'control', action: 'resume' })} disabled={k !== 'halted'}>
           Run
         </button>
-        <button onClick={() => send({ type: 'control', action: 'reset' })} disabled={!connected}>
+        <button data-testid="reset" onClick={() => send({ type: 'control', action: 'reset' })} disabled={!ready}>
           Reset
         </button>
       </header>
 
       <aside className="side">
+        <section className="probe-extra">
+          <div className="row">
+            <button data-testid="connect-hid" onClick={() => connectUsb('hid')} disabled={busy} title="A CMSIS-DAP v1 (HID) probe on this computer's USB">
+              HID probe…
+            </button>
+            <button data-testid="connect-usb" onClick={() => connectUsb('usb')} disabled={busy} title="A CMSIS-DAP v2 probe on this computer's USB">
+              WebUSB probe…
+            </button>
+          </div>
+          <input className="server" data-testid="server" placeholder="remote server (host:port/?token=…)" value={server} onChange={(e) => setServer(e.target.value)} title="Probes on another machine: its dapdeck serve address" />
+        </section>
         <section
           className={`drop ${dragging ? 'over' : ''}`}
           onDragOver={(e) => {
@@ -309,23 +376,35 @@ export function App() {
         >
           <h2>Flash</h2>
           <p className="hint">Drop an ELF, HEX or BIN here, or</p>
-          <input data-testid="file" type="file" accept=".elf,.hex,.ihex,.bin,application/octet-stream" onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
-          <p className="file">{file ? `${file.name} (${(file.size / 1024).toFixed(1)} KiB)` : 'no file chosen'}</p>
+          <input data-testid="file" type="file" accept=".elf,.hex,.ihex,.bin,application/octet-stream" onChange={(e) => chooseFile(e.target.files?.[0] ?? null)} />
+          <p className="file" data-testid="file-name">{file ? `${file.name} (${(file.size / 1024).toFixed(1)} KiB)` : 'no file chosen'}</p>
+          {isBin && (
+            <label className="bin-base">
+              Base address{' '}
+              <input data-testid="bin-base" value={binBase} onChange={(e) => setBinBase(e.target.value)} size={11} className={base === null ? 'invalid' : ''} />
+            </label>
+          )}
           <div className="row">
-            <button data-testid="flash-run" onClick={() => flash(true)} disabled={!connected || !file || status.state === 'busy'}>
+            <button data-testid="flash-run" onClick={() => flash(true)} disabled={!!flashBlocker}>
               Flash &amp; run
             </button>
-            <button onClick={() => flash(false)} disabled={!connected || !file || status.state === 'busy'}>
+            <button data-testid="flash-only" onClick={() => flash(false)} disabled={!!flashBlocker}>
               Flash only
             </button>
             <button
               data-testid="attach"
+              title="Stream RTT from the firmware already on the target (the chosen ELF decodes it)"
               onClick={async () => send({ type: 'attach', elf: file ? await file.arrayBuffer() : null, fileName: file?.name ?? '' })}
-              disabled={!connected}
+              disabled={!ready}
             >
               Attach
             </button>
           </div>
+          {flashBlocker && k !== 'flashing' && (
+            <p className="hint" data-testid="flash-hint">
+              Flash: {flashBlocker}
+            </p>
+          )}
           {progress && (
             <div className="progress" data-testid="progress">
               <div className="label">
@@ -343,37 +422,12 @@ export function App() {
             </p>
           )}
         </section>
-        {errors.length > 0 && (
-          <section className="errors" data-testid="errors">
-            {errors.map((e, i) => (
-              <p key={i}>{e}</p>
-            ))}
-          </section>
-        )}
-        <section className="memory">
-          <h2>Memory</h2>
-          <form
-            className="row"
-            onSubmit={(e) => {
-              e.preventDefault();
-              send({ type: 'read-memory', address: Number(memAddress), length: Number(memLength) });
-            }}
-          >
-            <input data-testid="mem-address" value={memAddress} onChange={(e) => setMemAddress(e.target.value)} size={11} />
-            <input value={memLength} onChange={(e) => setMemLength(e.target.value)} size={5} />
-            <button type="submit" disabled={!connected}>
-              Read
-            </button>
-          </form>
-          {/* 8 bytes a line: a 16-byte line does not fit the side panel. */}
-          {memory && <pre data-testid="memory-dump">{hexDump(memory.address, memory.bytes, 8)}</pre>}
-        </section>
-        {registers.length > 0 && (
-          <section className="registers">
-            <h2>Registers (halted)</h2>
+        {registers && (
+          <section className={`registers ${registers.stale ? 'stale' : ''}`} data-testid="registers">
+            <h2>Registers {registers.stale ? <span className="tag">stale: target running</span> : <span className="tag fresh">at halt</span>}</h2>
             <table>
               <tbody>
-                {registers.map(([n, v]) => (
+                {registers.values.map(([n, v]) => (
                   <tr key={n}>
                     <td>{n}</td>
                     <td>0x{v.toString(16).padStart(8, '0')}</td>
@@ -383,9 +437,58 @@ export function App() {
             </table>
           </section>
         )}
+        <section className="memory">
+          <h2>Memory</h2>
+          <form
+            className="row"
+            onSubmit={(e) => {
+              e.preventDefault();
+              send({ type: 'read-memory', address: memAddress, length: Number(memLength) });
+            }}
+          >
+            <input data-testid="mem-address" value={memAddress} onChange={(e) => setMemAddress(e.target.value)} size={14} title="An address (0x20000000) or a symbol of the chosen ELF (main, _SEGGER_RTT)" placeholder="address or symbol" />
+            <input data-testid="mem-length" value={memLength} onChange={(e) => setMemLength(e.target.value)} size={4} title="bytes (1 to 4096)" />
+            <button type="submit" data-testid="mem-read" disabled={!ready}>
+              Read
+            </button>
+          </form>
+          {memory && (
+            <div className={memory.stale ? 'stale' : ''}>
+              <p className="hint" data-testid="memory-caption">
+                {memory.label}
+                {memory.label.startsWith('0x') ? '' : ` @ 0x${memory.address.toString(16).padStart(8, '0')}`} · {memory.bytes.length} bytes
+                {memory.stale ? ' · stale: target running' : memory.whileRunning ? ' · read while running' : ' · at halt'}
+              </p>
+              {/* 8 bytes a line: a 16-byte line does not fit the side panel. */}
+              <pre data-testid="memory-dump">{hexDump(memory.address, memory.bytes, 8)}</pre>
+            </div>
+          )}
+        </section>
       </aside>
 
       <main className="main">
+        {errors.length > 0 && (
+          <section className="errors" data-testid="errors" role="alert">
+            {errors.map((e) => (
+              <div key={e.id} className="error">
+                <span>{e.text}</span>
+                <button className="dismiss" title="Dismiss" aria-label="Dismiss" onClick={() => setErrors((all) => all.filter((x) => x.id !== e.id))}>
+                  ✕
+                </button>
+              </div>
+            ))}
+          </section>
+        )}
+        {k === 'lost' && (
+          <section className="lost" data-testid="lost">
+            <span>
+              Connection lost: {target.reason}. Nothing is sent to the probe until you reconnect.
+            </span>
+            <button className="primary" data-testid="reconnect" onClick={connect}>
+              Reconnect
+            </button>
+          </section>
+        )}
         <nav className="tabs">
           {(['console', 'timeline', 'serial'] as const).map((t) => (
             <button key={t} data-testid={`tab-${t}`} className={tab === t ? 'active' : ''} onClick={() => setTab(t)}>
@@ -394,13 +497,26 @@ export function App() {
           ))}
         </nav>
         <div className="panel" hidden={tab !== 'console'}>
-          <LogConsole lines={lines} version={lineVersion} upChannels={channels.up} downChannels={channels.down} onSend={(channel, text) => send({ type: 'rtt-write', channel, text })} />
+          <LogConsole
+            lines={lines}
+            version={lineVersion}
+            upChannels={channels.up}
+            downChannels={channels.down}
+            onSend={(channel, text) => send({ type: 'rtt-write', channel, text })}
+            empty={
+              <ol className="first-run" data-testid="first-run">
+                <li className={k !== 'disconnected' ? 'done' : ''}>Pick a probe (an emulated board works without hardware) and press Connect.</li>
+                <li className={file ? 'done' : ''}>Choose firmware: drop an ELF, HEX or BIN on the Flash panel.</li>
+                <li>Press Flash &amp; run: its log appears here (or Attach to firmware already running).</li>
+              </ol>
+            }
+          />
         </div>
         <div className="panel" hidden={tab !== 'timeline'}>
           <div className="row">
             <button
               data-testid="trace-toggle"
-              disabled={!connected}
+              disabled={!tracing && k !== 'running'}
               onClick={() => {
                 send({ type: 'trace', on: !tracing });
                 setTracing(!tracing);
@@ -419,4 +535,44 @@ export function App() {
   );
 }
 
-export type { Level };
+/** An address as typed: 0x… or decimal, within 32 bits; null if it is not one. */
+function parseAddress(text: string): number | null {
+  const t = text.trim();
+  if (!/^(0x[0-9a-f]{1,8}|\d{1,10})$/i.test(t)) return null;
+  const n = Number(t);
+  return n <= 0xffffffff ? n : null;
+}
+
+function stateLabel(s: TargetState): string {
+  switch (s.kind) {
+    case 'disconnected':
+      return 'Not connected';
+    case 'connecting':
+      return 'Connecting…';
+    case 'running':
+      return s.lockup ? 'Locked up (a fault in the fault handler): Halt or Reset' : 'Running';
+    case 'halted':
+      return `Halted (${s.reason}) · pc 0x${s.pc.toString(16).padStart(8, '0')}`;
+    case 'flashing':
+      return `Flashing ${s.file}`;
+    case 'lost':
+      return 'Connection lost';
+  }
+}
+
+function stateDetail(s: TargetState): string {
+  switch (s.kind) {
+    case 'disconnected':
+      return '';
+    case 'connecting':
+      return s.probe;
+    case 'lost':
+      return s.reason;
+    default:
+      return `${s.probe} — ${s.core}`;
+  }
+}
+
+function stateTitle(s: TargetState): string {
+  return [stateLabel(s), stateDetail(s)].filter(Boolean).join(' · ');
+}

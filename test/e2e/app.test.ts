@@ -223,7 +223,7 @@ describe('the web app', () => {
     await usbPage.click('[data-testid=connect-usb]');
     await usbPage.waitForSelector('[data-testid=status]:has-text("(WebUSB) — Cortex-M3")', { timeout: 30_000 });
     expect(await usbPage.textContent('[data-testid=status]')).toMatch(/^Dapdeck virtual CMSIS-DAP v2 \(WebUSB\)/); // the maker is not said twice
-    await usbPage.click('text=Halt');
+    await usbPage.click('[data-testid=halt]');
     await usbPage.waitForSelector('.registers td:has-text("pc")', { timeout: 30_000 });
     const transfers = await usbPage.evaluate(() => (window as unknown as { shimDevice: { transfers: number } }).shimDevice.transfers);
     expect(transfers).toBeGreaterThan(5);
@@ -231,10 +231,10 @@ describe('the web app', () => {
     expect(await usbPage.$eval('[data-testid=probe]', (el) => (el as HTMLSelectElement).selectedOptions[0].textContent)).toBe('USB: Dapdeck virtual CMSIS-DAP v2');
     await usbPage.click('[data-testid=connect]');
     await usbPage.waitForFunction(() => (window as unknown as { shimDevice: { opens: number } }).shimDevice.opens === 2, null, { timeout: 30_000 });
-    // Connected again, and the old session's registers are gone (they clear when the new
-    // connection starts, so this cannot pass on the old status text).
+    // Connected again (the shim's reopened socket is a fresh probe model, its core running): the
+    // state is the new session's, and the registers read at the old session's halt are gone.
     await usbPage.waitForFunction(
-      () => !document.querySelector('.registers') && (document.querySelector('[data-testid=status]')?.textContent ?? '').includes('(WebUSB) — Cortex-M3'),
+      () => !document.querySelector('.registers') && document.querySelector('[data-testid=target-state]')?.getAttribute('data-state') === 'running' && (document.querySelector('[data-testid=status]')?.textContent ?? '').includes('(WebUSB) — Cortex-M3'),
       null,
       { timeout: 30_000 },
     );

@@ -6,6 +6,11 @@
 /// <reference lib="webworker" />
 import { DebugSession } from '../../../core/arm/session';
 import { CoreReg } from '../../../core/arm/registers';
+import { needsRecovery } from '../../../core/arm/session';
+import type { HaltCause } from '../../../core/arm/cortex-m';
+import { ProbeTimeoutError } from '../../../core/dap/errors';
+import { readU32le } from '../../../core/dap/protocol';
+import type { DapTransport } from '../../../core/dap/transport';
 import { ElfFile, loadImage } from '../../../core/elf';
 import { parseTargetYaml } from '../../../core/flash/algorithm';
 import { checkChipCore } from '../../../core/flash/chip-check';
@@ -16,8 +21,9 @@ import { ChannelRouter, type ChannelSinks } from '../../../core/capture/router';
 import { SV_COMMAND, findSysViewChannels } from '../../../core/trace/systemview';
 import { SystemViewTrace, statsRows } from '../../../core/trace/session';
 import { WebSocketTransport } from './ws-transport';
+import { resolveAddress } from './symbols';
 import { PortTransport } from './webusb';
-import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT, timelineCanvasHeight, type FromWorker, type LogLine, type TimelineSnapshot, type TimelineView, type ToWorker } from './protocol';
+import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT, timelineCanvasHeight, type FromWorker, type LogLine, type TargetState, type TimelineSnapshot, type TimelineView, type ToWorker, ECHO_CHANNEL } from './protocol';
 import { drawLoadChart, drawTimeline, meanOf } from '../ui/timeline-draw';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -132,11 +138,17 @@ function startStreaming(elf: Uint8Array | null, fileName: string): void {
         router.restart(sinks);
         note(`${reason}; waiting for RTT`);
       },
-      onData: (chunks) => router.route(chunks, sinks),
+      onData: (chunks) => {
+        lastRttData = performance.now();
+        router.route(chunks, sinks);
+      },
     },
     { signal: abort.signal },
   ).catch((err: Error) => {
-    if (!abort.signal.aborted) post({ type: 'error', message: err.message });
+    if (abort.signal.aborted) return;
+    const lost = linkFailure(err);
+    if (lost) lose(lost);
+    else post({ type: 'error', message: `RTT: ${err.message}`, action: 'attach' });
   });
 }
 
@@ -218,99 +230,278 @@ setInterval(() => {
   });
 }, 300);
 
+// ---------------------------------------------------------------- target state
+
+let state: TargetState = { kind: 'disconnected' };
+let coreName = '';
+
+function setState(next: TargetState): void {
+  state = next;
+  post({ type: 'state', state: next });
+}
+
+const live = () => state.kind === 'running' || state.kind === 'halted';
+
+/** The session, if requests may go to it: never to a lost transport (they would only wait). */
+function requireSession(): DebugSession {
+  if (state.kind === 'lost') throw new Error(`the connection was lost (${state.reason}); press Reconnect`);
+  if (state.kind === 'flashing') throw new Error('wait for the flash to finish');
+  if (!session) throw new Error('connect to a probe first');
+  return session;
+}
+
+/**
+ * The transport died or stopped answering: say so once, stop the stream, and send nothing more
+ * until the user reconnects (every request would otherwise wait out its own timeout).
+ */
+function lose(reason: string): void {
+  if (state.kind === 'lost' || state.kind === 'disconnected') return;
+  streamAbort?.abort();
+  setState({ kind: 'lost', probe: description, reason });
+}
+
+/** What the user reads when the link failed; null when the error is about the request itself. */
+function linkFailure(err: unknown): string | null {
+  if (!needsRecovery(err)) return null;
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof ProbeTimeoutError) return `the probe stopped answering (${e.message})`;
+  }
+  const message = (err as Error).message.replace(/^probe disconnected: /, '');
+  return message;
+}
+
+const HALT_REASONS: Record<HaltCause, string> = {
+  request: 'by request',
+  breakpoint: 'breakpoint',
+  step: 'single step',
+  'vector-catch': 'reset vector catch',
+  watchpoint: 'watchpoint',
+  external: 'external debug request',
+  unknown: 'reason unknown',
+};
+
+const REGISTERS: [string, number][] = [['r0', CoreReg.r0], ['r1', CoreReg.r1], ['r2', CoreReg.r2], ['r3', CoreReg.r3], ['r12', CoreReg.r12], ['sp', CoreReg.sp], ['lr', CoreReg.lr], ['pc', CoreReg.pc], ['xpsr', CoreReg.xpsr]];
+
+/** The last memory view the user asked for: read again whenever the core halts. */
+let memoryView: { address: number; label: string; length: number } | null = null;
+
+async function readMemoryView(s: DebugSession, whileRunning: boolean): Promise<void> {
+  const v = memoryView;
+  if (!v) return;
+  const bytes = await exclusive(() => s.ap.readMemory(v.address, v.length));
+  post({ type: 'memory', address: v.address, label: v.label, bytes, whileRunning });
+}
+
+/** The core is halted: find out why, read its registers and the memory view, then say so. */
+async function noteHalted(s: DebugSession, reason?: string): Promise<void> {
+  const { cause, values } = await exclusive(async () => {
+    const cause = reason ?? HALT_REASONS[await s.core.haltCause()];
+    const regs = await s.core.readCoreRegisters(REGISTERS.map(([, r]) => r));
+    return { cause, values: REGISTERS.map(([n], i) => [n, regs[i]] as [string, number]) };
+  });
+  post({ type: 'registers', values });
+  const pc = values.find(([n]) => n === 'pc')![1];
+  setState({ kind: 'halted', probe: description, core: coreName, reason: cause, pc });
+  await readMemoryView(s, false);
+}
+
+/** Read the core's run state and show it (after connect, flash, reset, or when it may have changed). */
+async function refreshState(s: DebugSession, haltReason?: string): Promise<void> {
+  const status = await exclusive(() => s.core.status());
+  if (s !== session) return;
+  if (status.halted) await noteHalted(s, haltReason);
+  else setState({ kind: 'running', probe: description, core: coreName, lockup: status.lockup });
+}
+
+// The core halts and runs by itself too (a breakpoint, another debugger, a reset button): DHCSR
+// is read a few times a second while connected; it shares the probe lock with everything else.
+// While RTT data flows the core is plainly running: the probe's time goes to the stream then (a
+// busy SystemView channel overflows on the target if polls come late).
+let watching = false;
+let lastRttData = 0;
+setInterval(() => {
+  const s = session;
+  if (watching || !s || !live()) return;
+  if (state.kind === 'running' && !state.lockup && streaming && performance.now() - lastRttData < 500) return;
+  watching = true;
+  exclusive(() => s.core.status())
+    .then(async (status) => {
+      if (s !== session || !live()) return;
+      if (status.halted && state.kind !== 'halted') await noteHalted(s);
+      else if (!status.halted && (state.kind === 'halted' || (state.kind === 'running' && !!state.lockup !== status.lockup))) setState({ kind: 'running', probe: description, core: coreName, lockup: status.lockup });
+    })
+    .catch((err: unknown) => {
+      // A session already replaced (Reconnect) failing on its way out says nothing about the new one.
+      const lost = s === session ? linkFailure(err) : null;
+      if (lost) lose(lost);
+    })
+    .finally(() => (watching = false));
+}, 250);
+
+// ---------------------------------------------------------------- firmware file and symbols
+
+let firmware: { file: ElfFile | null; name: string } = { file: null, name: '' };
+
+/** Blank flash (erased 0xFF, or QEMU's zeroes): running it only faults the core into lockup. */
+async function assertNotBlank(s: DebugSession): Promise<void> {
+  const vectors = await exclusive(() => s.ap.readMemory(0, 8));
+  const sp = readU32le(vectors, 0);
+  const reset = readU32le(vectors, 4);
+  if ((sp === 0 && reset === 0) || (sp === 0xffffffff && reset === 0xffffffff)) {
+    throw new Error(`the target's flash is blank (reset vector 0x${reset.toString(16).padStart(8, '0')}): flash firmware first; running it would only lock the core up`);
+  }
+}
+
+/** The core's messages name CLI options where the app has a field or a menu: say those instead. */
+function inAppWords(message: string): string {
+  return message
+    .replace('check --chip and the probe', 'choose the right chip in the Chip menu, or another probe')
+    .replace('(--base ADDR)', '(fill in the base address field)')
+    .replace(', or --format)', ')');
+}
+
 // ---------------------------------------------------------------- commands
+
+/**
+ * How long one probe response may take. Over the probe server a slow answer is the server's load
+ * (an emulator on a busy machine), not a dead link: a dead server is noticed by the socket and its
+ * heartbeat, so the wait for a response can be generous there. USB keeps the probe's own figure.
+ */
+const SERVER_RESPONSE_TIMEOUT_MS = 8000;
+
+async function openSession(t: DapTransport, probe: string, options: { responseTimeoutMs?: number } = {}): Promise<void> {
+  await stopStreaming();
+  const old = session;
+  session = null;
+  await old?.close().catch(() => undefined);
+  description = probe;
+  setState({ kind: 'connecting', probe });
+  const s = await DebugSession.open(t, options);
+  session = s;
+  coreName = s.summary!.core.name;
+  await refreshState(s);
+}
 
 async function handle(m: ToWorker): Promise<void> {
   switch (m.type) {
     case 'connect': {
-      await stopStreaming();
-      await session?.close().catch(() => undefined);
-      post({ type: 'status', state: 'connecting', detail: 'connecting…' });
-      transport = new WebSocketTransport(m.url);
-      session = await DebugSession.open(transport);
-      description = transport.info?.description ?? 'probe';
-      const s = session.summary!;
-      post({ type: 'status', state: 'connected', detail: `${description} — ${s.core.name}` });
+      const t = new WebSocketTransport(m.url);
+      t.onFailure = (err) => {
+        if (transport === t) lose(err.message);
+      };
+      transport = t;
+      await openSession(t, 'probe server', { responseTimeoutMs: SERVER_RESPONSE_TIMEOUT_MS });
+      description = t.info?.description ?? 'probe';
+      if (state.kind === 'running' || state.kind === 'halted') setState({ ...state, probe: description });
       return;
     }
     case 'connect-port': {
       // A USB probe the page opened (WebUSB): its packets come and go over the port.
-      await stopStreaming();
-      await session?.close().catch(() => undefined);
-      post({ type: 'status', state: 'connecting', detail: 'connecting…' });
       transport = null;
-      session = await DebugSession.open(new PortTransport(m.port, m.packetSize));
-      description = m.description;
-      post({ type: 'status', state: 'connected', detail: `${description} — ${session.summary!.core.name}` });
+      await openSession(new PortTransport(m.port, m.packetSize), m.description);
       return;
     }
+    case 'transport-lost':
+      lose(m.reason);
+      return;
     case 'disconnect':
       await stopStreaming();
       await session?.close().catch(() => undefined);
       session = null;
-      post({ type: 'status', state: 'disconnected', detail: 'not connected' });
+      setState({ kind: 'disconnected' });
+      return;
+    case 'firmware-file':
+      firmware = { file: null, name: m.fileName };
+      if (m.bytes) {
+        const bytes = new Uint8Array(m.bytes);
+        if (bytes[0] === 0x7f && bytes[1] === 0x45) {
+          try {
+            firmware.file = new ElfFile(bytes, m.fileName);
+          } catch {
+            // Not a usable ELF: flashing says why; the memory view just has no symbols.
+          }
+        }
+      }
       return;
     case 'flash': {
-      if (!session) throw new Error('connect a probe first');
-      await stopStreaming();
+      const s = requireSession();
       const bytes = new Uint8Array(m.image);
-      const image = loadImage(bytes, m.fileName);
+      const image = loadImage(bytes, m.fileName, { base: m.base });
       const target = parseTargetYaml(m.targetYaml, m.targetFile);
       const chip = target.chips.find((c) => c.name === m.chip);
       if (!chip) throw new Error(`chip ${m.chip} is not in ${m.targetFile}`);
       const algorithm = target.algorithms.find((a) => chip.algorithms.includes(a.name));
       if (!algorithm) throw new Error(`no flash algorithm for ${chip.name}`);
-      if (session.summary) checkChipCore(chip, session.summary.core);
-      post({ type: 'status', state: 'busy', detail: `flashing ${m.fileName}…` });
-      const s = session;
-      const report = await exclusive(() =>
-        flashImage(s, algorithm, image, { ram: chip.ram[0], onProgress: (p) => post({ type: 'progress', phase: p.phase, done: p.done, total: p.total }) }),
-      );
+      if (s.summary) checkChipCore(chip, s.summary.core);
+      await stopStreaming();
+      const before = state;
+      setState({ kind: 'flashing', probe: description, core: coreName, file: m.fileName });
+      let report;
+      try {
+        report = await exclusive(() => flashImage(s, algorithm, image, { ram: chip.ram[0], onProgress: (p) => post({ type: 'progress', phase: p.phase, done: p.done, total: p.total }) }));
+      } catch (err) {
+        // The flash failed: the target is whatever it is now (unless the link went with it).
+        if (!linkFailure(err)) {
+          state = before;
+          await refreshState(s).catch(() => undefined);
+        }
+        throw err;
+      }
+      // New firmware: what was read from the old one (registers, memory, timeline) no longer applies.
+      trace = null;
+      traceWanted = false;
+      memoryView = null;
+      post({ type: 'firmware', fileName: m.fileName });
       post({ type: 'flashed', summary: `${m.fileName}: ${describeReport(report)}`, verified: report.verified, skipped: report.sectorsSkipped, touched: report.sectorsTouched });
-      post({ type: 'status', state: 'connected', detail: `${description} — flashed ${m.fileName}` });
       if (m.run && report.verified) {
         await exclusive(() => s.core.reset({ halt: false }));
+        setState({ kind: 'running', probe: description, core: coreName });
         startStreaming(bytes, m.fileName);
+      } else {
+        await refreshState(s, 'after flashing');
       }
       return;
     }
     case 'attach': {
-      if (!session) throw new Error('connect a probe first');
+      const s = requireSession();
       await stopStreaming();
-      const s = session;
-      await exclusive(async () => {
-        if (await s.core.isHalted()) await s.core.resume();
-      });
+      if (await exclusive(() => s.core.isHalted())) {
+        await assertNotBlank(s);
+        await exclusive(() => s.core.resume());
+        setState({ kind: 'running', probe: description, core: coreName });
+      }
+      trace = null;
+      post({ type: 'firmware', fileName: m.fileName });
       startStreaming(m.elf ? new Uint8Array(m.elf) : null, m.fileName);
       return;
     }
     case 'trace':
+      requireSession();
       traceWanted = m.on;
       if (m.on) await startTrace();
       else await stopTrace();
       return;
     case 'control': {
-      if (!session) throw new Error('connect a probe first');
-      const s = session;
-      await exclusive(async () => {
-        if (m.action === 'halt') await s.core.halt();
-        else if (m.action === 'resume') await s.core.resume();
-        else await s.core.reset({ halt: false });
-        if (m.action === 'halt') {
-          const names: [string, number][] = [['r0', CoreReg.r0], ['r1', CoreReg.r1], ['r2', CoreReg.r2], ['r3', CoreReg.r3], ['sp', CoreReg.sp], ['lr', CoreReg.lr], ['pc', CoreReg.pc], ['xpsr', CoreReg.xpsr]];
-          const values: [string, number][] = [];
-          for (const [n, r] of names) values.push([n, await s.core.readCoreRegister(r)]);
-          post({ type: 'registers', values });
-        }
-      });
+      const s = requireSession();
+      if (m.action === 'halt') {
+        await exclusive(() => s.core.halt());
+        await noteHalted(s, HALT_REASONS.request);
+      } else if (m.action === 'resume') {
+        await exclusive(() => s.core.resume());
+        await refreshState(s);
+      } else {
+        await exclusive(() => s.core.reset({ halt: false }));
+        note('target reset');
+        setState({ kind: 'running', probe: description, core: coreName });
+      }
       return;
     }
     case 'read-memory': {
-      if (!session) throw new Error('connect a probe first');
-      const s = session;
+      const s = requireSession();
       if (!(m.length > 0 && m.length <= 4096)) throw new Error('read 1 to 4096 bytes at a time');
-      const bytes = await exclusive(() => s.ap.readMemory(m.address >>> 0, m.length));
-      post({ type: 'memory', address: m.address >>> 0, bytes });
+      const { address, label } = resolveAddress(m.address, firmware.file, firmware.name);
+      memoryView = { address, label, length: m.length };
+      await readMemoryView(s, state.kind === 'running');
       return;
     }
     case 'timeline-canvas':
@@ -322,9 +513,13 @@ async function handle(m: ToWorker): Promise<void> {
       drawCanvas();
       return;
     case 'rtt-write': {
-      if (!rtt) throw new Error('RTT is not running');
+      requireSession();
+      if (!rtt) throw new Error('RTT is not running: attach or flash & run first');
       const data = new TextEncoder().encode(m.text);
       const n = await rtt.write(m.channel, data);
+      // Echo what went down, as sent (line ending shown), in every channel's view.
+      const shown = new TextDecoder().decode(data.subarray(0, n)).replace(/\r/g, '␍').replace(/\n/g, '␊');
+      emit({ channel: ECHO_CHANNEL, level: null, timestamp: null, message: `↓${m.channel} ${shown}`, location: null, module: null });
       if (n < data.length) note(`down channel ${m.channel} took ${n} of ${data.length} bytes (the firmware is not reading fast enough)`);
       return;
     }
@@ -332,11 +527,25 @@ async function handle(m: ToWorker): Promise<void> {
 }
 
 let queue: Promise<void> = Promise.resolve();
+/** Messages that must not wait behind a slow request: they only change what the worker knows. */
+const IMMEDIATE = new Set<ToWorker['type']>(['transport-lost', 'timeline-canvas', 'timeline-view', 'firmware-file']);
+
 self.onmessage = (event: MessageEvent<ToWorker>) => {
-  queue = queue.then(() =>
-    handle(event.data).catch((err: Error) => {
-      post({ type: 'error', message: err.message });
-      if (event.data.type === 'flash' || event.data.type === 'connect') post({ type: 'status', state: session ? 'connected' : 'disconnected', detail: err.message });
-    }),
-  );
+  const m = event.data;
+  const run = () =>
+    handle(m).catch((err: Error) => {
+      const lost = linkFailure(err);
+      if (lost) {
+        lose(lost);
+        if (m.type === 'connect' || m.type === 'connect-port') setState({ kind: 'lost', probe: description, reason: lost });
+        return;
+      }
+      if (m.type === 'connect' || m.type === 'connect-port') {
+        session = null;
+        setState({ kind: 'disconnected' });
+      }
+      post({ type: 'error', message: inAppWords(err.message), action: m.type });
+    });
+  if (IMMEDIATE.has(m.type)) void run();
+  else queue = queue.then(run);
 };

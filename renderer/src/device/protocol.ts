@@ -4,12 +4,18 @@ export type ToWorker =
   | { type: 'connect'; url: string }
   | { type: 'connect-port'; port: MessagePort; packetSize: number; description: string }
   | { type: 'disconnect' }
-  | { type: 'flash'; image: ArrayBuffer; fileName: string; chip: string; targetYaml: string; targetFile: string; run: boolean }
+  /** `base`: where a raw .bin goes (ELF and HEX carry their addresses). */
+  | { type: 'flash'; image: ArrayBuffer; fileName: string; chip: string; targetYaml: string; targetFile: string; run: boolean; base?: number }
+  /** The page saw its USB probe go away (WebUSB/WebHID disconnect event). */
+  | { type: 'transport-lost'; reason: string }
   | { type: 'attach'; elf: ArrayBuffer | null; fileName: string }
   | { type: 'trace'; on: boolean }
   | { type: 'control'; action: 'halt' | 'resume' | 'reset' }
   | { type: 'rtt-write'; channel: number; text: string }
-  | { type: 'read-memory'; address: number; length: number }
+  /** `address` is a number (0x… or decimal) or a symbol of the chosen ELF; the worker resolves it. */
+  | { type: 'read-memory'; address: string; length: number }
+  /** The firmware file the user chose: its symbols serve the memory view (and RTT on attach). */
+  | { type: 'firmware-file'; bytes: ArrayBuffer | null; fileName: string }
   | { type: 'timeline-canvas'; canvas: OffscreenCanvas }
   | { type: 'timeline-view'; view: TimelineView };
 
@@ -21,6 +27,11 @@ export interface TimelineView {
   height: number;
   dpr: number;
 }
+
+/** LogLine.channel of the app's own notes (shown in every view). */
+export const NOTE_CHANNEL = -1;
+/** LogLine.channel of text the user sent down (echoed in every view). */
+export const ECHO_CHANNEL = -2;
 
 export interface LogLine {
   seq: number;
@@ -59,13 +70,32 @@ export function timelineCanvasHeight(lanes: number): number {
   return lanes * TIMELINE_LANE_HEIGHT + LOAD_CHART_HEIGHT + 22;
 }
 
+/**
+ * The target as the worker knows it: the one state every view shows and every action is enabled by.
+ * `lost` means the transport died (server gone, probe unplugged, no answer): nothing is sent until
+ * the user reconnects.
+ */
+export type TargetState =
+  | { kind: 'disconnected' }
+  | { kind: 'connecting'; probe: string }
+  /** `lockup`: the core is locked up (a fault in the fault handler; DHCSR.S_LOCKUP): not halted, not running code. */
+  | { kind: 'running'; probe: string; core: string; lockup?: boolean }
+  | { kind: 'halted'; probe: string; core: string; reason: string; pc: number }
+  | { kind: 'flashing'; probe: string; core: string; file: string }
+  | { kind: 'lost'; probe: string; reason: string };
+
 export type FromWorker =
-  | { type: 'status'; state: 'disconnected' | 'connecting' | 'connected' | 'busy'; detail: string }
+  | { type: 'state'; state: TargetState }
+  /** New firmware is on the target (flashed or attached to): what was read from the old one is gone. */
+  | { type: 'firmware'; fileName: string }
   | { type: 'progress'; phase: string; done: number; total: number }
   | { type: 'flashed'; summary: string; verified: boolean; skipped: number; touched: number }
   | { type: 'lines'; lines: LogLine[] }
   | { type: 'channels'; up: { index: number; name: string }[]; down: { index: number; name: string }[] }
   | { type: 'timeline'; snapshot: TimelineSnapshot }
+  /** Core registers read when the core halted. */
   | { type: 'registers'; values: [string, number][] }
-  | { type: 'memory'; address: number; bytes: Uint8Array }
-  | { type: 'error'; message: string };
+  /** `label`: what the user asked for (a symbol name or the address as typed). */
+  | { type: 'memory'; address: number; label: string; bytes: Uint8Array; whileRunning: boolean }
+  /** A request failed; `action` is the request's type (the page clears the error on the next action). */
+  | { type: 'error'; message: string; action?: ToWorker['type'] };

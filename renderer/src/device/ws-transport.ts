@@ -2,6 +2,10 @@
  * A CMSIS-DAP transport over a WebSocket to `dapdeck serve`: each command packet is one binary
  * message and each response one binary message, in order — the same contract as USB, so the whole
  * core (debug layer, flashing, RTT) runs unchanged against emulated boards and remote probes.
+ *
+ * A lost server is noticed at once: the socket closing fails every waiting read and calls
+ * `onFailure`; a server that stops answering (network gone, process stopped) is noticed by the
+ * heartbeat — a text ping every HEARTBEAT_MS that the server answers with a pong.
  */
 import type { DapTransport } from '../../../core/dap/transport';
 
@@ -11,36 +15,54 @@ export interface RemoteProbeInfo {
   packetSize: number;
 }
 
+export const HEARTBEAT_MS = 1000;
+/** No message at all from the server for this long (pongs included) means it is gone. */
+export const SILENCE_LIMIT_MS = 3000;
+
 export class WebSocketTransport implements DapTransport {
   packetSize = 64;
   info: RemoteProbeInfo | null = null;
+  /** Called once when the connection fails after it was open (closed, errored, or silent). */
+  onFailure: ((err: Error) => void) | null = null;
   private ws: WebSocket | null = null;
   private responses: DataView[] = [];
   private waiters: { resolve: (v: DataView) => void; reject: (e: Error) => void }[] = [];
   private failure: Error | null = null;
+  private heartbeat: ReturnType<typeof setInterval> | null = null;
+  private lastHeard = 0;
+  /** The server has answered a ping: from then on, its silence means it is gone. */
+  private answersPings = false;
 
   constructor(readonly url: string) {}
 
   open(): Promise<void> {
     // Opening again (a session opening the transport it was given) replaces the socket: the old one
-    // is closed, or the server would keep its board alive for a socket nobody reads.
-    if (this.ws) void this.close();
-    this.failure = null;
+    // is closed, or the server would keep its board alive for a socket nobody reads; nothing from
+    // it (a late response, its failure) carries over.
+    this.stopHeartbeat();
+    this.ws?.close();
     this.responses = [];
+    this.waiters = [];
+    this.failure = null;
+    this.answersPings = false;
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url);
       ws.binaryType = 'arraybuffer';
       this.ws = ws;
       let ready = false;
       ws.onmessage = (event) => {
-        if (this.ws !== ws) return; // a replaced socket
+        if (ws !== this.ws) return;
+        this.lastHeard = performance.now();
         if (typeof event.data === 'string') {
           const message = JSON.parse(event.data) as { type: string; message?: string } & RemoteProbeInfo;
           if (message.type === 'probe') {
             this.info = message;
             this.packetSize = message.packetSize;
             ready = true;
+            this.startHeartbeat(ws);
             resolve();
+          } else if (message.type === 'pong') {
+            this.answersPings = true;
           } else if (message.type === 'error') {
             const err = new Error(message.message ?? 'probe server error');
             if (!ready) reject(err);
@@ -54,13 +76,13 @@ export class WebSocketTransport implements DapTransport {
         else this.responses.push(view);
       };
       ws.onerror = () => {
-        if (this.ws !== ws) return;
-        const err = new Error(`cannot reach the probe server at ${this.url.replace(/token=[^&]+/, 'token=…')}`);
+        if (ws !== this.ws) return;
+        const err = new Error(ready ? 'the connection to the probe server failed' : `cannot reach the probe server at ${this.url.replace(/token=[^&]+/, 'token=…').replace(/^ws/, 'http')}`);
         if (!ready) reject(err);
         this.fail(err);
       };
       ws.onclose = (event) => {
-        if (this.ws !== ws) return;
+        if (ws !== this.ws) return;
         const err = new Error(`the probe server closed the connection${event.reason ? `: ${event.reason}` : ''}`);
         if (!ready) reject(err);
         this.fail(err);
@@ -68,16 +90,38 @@ export class WebSocketTransport implements DapTransport {
     });
   }
 
+  private startHeartbeat(ws: WebSocket): void {
+    this.lastHeard = performance.now();
+    this.heartbeat = setInterval(() => {
+      if (this.answersPings && performance.now() - this.lastHeard > SILENCE_LIMIT_MS) {
+        this.fail(new Error(`the probe server stopped answering (nothing for ${(SILENCE_LIMIT_MS / 1000).toFixed(1)} s)`));
+        ws.close();
+        return;
+      }
+      if (ws.readyState === WebSocket.OPEN) ws.send('{"type":"ping"}');
+    }, HEARTBEAT_MS);
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
   private fail(err: Error): void {
-    this.failure ??= err;
+    if (this.failure) return;
+    this.failure = err;
+    this.stopHeartbeat();
     for (const w of this.waiters.splice(0)) w.reject(err);
+    this.onFailure?.(err);
   }
 
   async close(): Promise<void> {
+    this.stopHeartbeat();
     const ws = this.ws;
     this.ws = null;
+    this.failure ??= new Error('closed');
+    for (const w of this.waiters.splice(0)) w.reject(this.failure);
     ws?.close();
-    this.fail(new Error('transport closed')); // nothing still waiting on this socket hangs
   }
 
   async write(data: BufferSource): Promise<void> {
