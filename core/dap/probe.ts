@@ -224,6 +224,15 @@ export class DapProbe {
     return response.subarray(2, 2 + length);
   }
 
+  /**
+   * The chip the probe says it is wired to (DAP_Info Target Device Vendor/Name): on-board probes
+   * such as DAPLink report it; a stand-alone probe answers nothing (null).
+   */
+  async targetDevice(): Promise<{ vendor: string; name: string } | null> {
+    const name = await this.infoString(InfoId.TargetDeviceName);
+    return name ? { vendor: await this.infoString(InfoId.TargetDeviceVendor), name } : null;
+  }
+
   private async infoString(id: number): Promise<string> {
     const bytes = await this.infoRaw(id);
     let end = bytes.indexOf(0);

@@ -495,7 +495,9 @@ export class SimulatedProbe {
       case 0x04:
         return str(v2 ? '2.1.0' : '1.3.0');
       case 0x05:
+        return this.options.target.targetDevice ? str(this.options.target.targetDevice.vendor) : [0];
       case 0x06:
+        return this.options.target.targetDevice ? str(this.options.target.targetDevice.name) : [0];
       case 0x07:
       case 0x08:
         return [0];

@@ -63,6 +63,11 @@ export interface SimTarget {
   readonly dpidr: number;
   /** Flash, RAM and peripheral regions, for scanning and for refusing images outside flash. */
   readonly memoryMap: readonly MemoryRegion[];
+  /**
+   * The chip an on-board probe is wired to, as it reports it in DAP_Info 0x05/0x06 (Target Device
+   * Vendor/Name; DAPLink on a micro:bit names its nRF51822). Absent: the probe does not say.
+   */
+  readonly targetDevice?: { vendor: string; name: string };
 
   /** Byte-exact bus reads and writes; throw BusFault for unmapped addresses. */
   readMemory(address: number, length: number): Promise<Uint8Array>;

@@ -26,7 +26,8 @@ import { registerChips } from './chips';
 import { SingleBar } from 'cli-progress';
 import { detectImageFormat, loadImage, type ImageFormat } from '../../core/elf';
 import { describeReport, eraseFlash, flashRegions, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
-import { resolveChip, type ResolvedChip } from '../targets';
+import { findChip, loadChipDatabase, resolveKnownChip, type ResolvedChip } from '../targets';
+import { describeDetection, detectChip } from '../../core/flash/detect';
 import { checkChipCore } from '../../core/flash/chip-check';
 import { emulateFlashAlgorithm } from '../../core/sim/flash-emulator';
 import { MemoryTarget } from '../../core/sim/memory-target';
@@ -243,7 +244,7 @@ probeOptions(program.command('regs').description('read core registers (halts the
   });
 
 interface FlashCliOptions extends ProbeOptions {
-  chip: string;
+  chip?: string;
   algo?: string;
   targetFile?: string[];
   verify: boolean;
@@ -255,19 +256,31 @@ interface FlashCliOptions extends ProbeOptions {
 
 function flashOptions(cmd: Command): Command {
   return probeOptions(cmd)
-    .requiredOption('-c, --chip <name>', 'target chip (see core/flash/targets), e.g. nRF51822_xxAA')
+    .option('-c, --chip <name>', 'target chip, e.g. nRF51822_xxAA (see dapdeck chips; default: detected from what the target and probe report)')
     .option('--algo <file.flm>', 'use this CMSIS-Pack flash algorithm (.FLM) instead of the chip\'s')
     .option('--target-file <file.yaml>', 'add a probe-rs target description (repeatable)', (v: string, prev: string[] = []) => [...prev, v]);
 }
 
 /**
- * The chip --chip names (held to the core the target reports); a replaced built-in is said once.
- * Flash and erase alike: on the in-process model — memory but no CPU to run code — the model
- * carries out the algorithms' calls itself, at the chip's datasheet timings (QEMU boards run them).
+ * The chip --chip names, else the one the target and probe identify (see core/flash/detect.ts);
+ * held to the core the target reports. A replaced built-in is said once. Flash and erase alike:
+ * on the in-process model — memory but no CPU to run code — the model carries out the algorithms'
+ * calls itself, at the chip's datasheet timings (QEMU boards run them).
  */
-function chooseChip(opts: FlashCliOptions, session: DebugSession, probe?: OpenedProbe): ResolvedChip {
-  const resolved = resolveChip(opts.chip, { targetFiles: opts.targetFile, algo: opts.algo });
-  if (resolved.notice) process.stderr.write(`dapdeck: ${resolved.notice}\n`);
+async function chooseChip(opts: FlashCliOptions, session: DebugSession, probe?: OpenedProbe): Promise<ResolvedChip> {
+  const db = loadChipDatabase({ targetFiles: opts.targetFile });
+  if (db.notice) process.stderr.write(`dapdeck: ${db.notice}\n`);
+  let known;
+  if (opts.chip) known = findChip(opts.chip, db);
+  else {
+    const result = await detectChip(session, db.chips);
+    const said = describeDetection(result);
+    if (result.matches.length > 1) throw new UsageError(`several chips match what the target reports (${said}): ${result.matches.join(', ')}; pass --chip NAME`);
+    if (result.matches.length === 0) throw new UsageError(`cannot tell which chip this is (${said || 'nothing identifying was read'}); pass --chip NAME (see dapdeck chips)`);
+    known = db.chips.find((k) => k.chip.name === result.matches[0])!;
+    process.stderr.write(`dapdeck: chip ${known.chip.name}, detected from ${said}\n`);
+  }
+  const resolved = { ...resolveKnownChip(known, { algo: opts.algo }), notice: db.notice };
   if (session.summary) checkChipCore(resolved.chip, session.summary.core);
   if (probe?.target instanceof MemoryTarget) for (const r of resolved.regions) emulateFlashAlgorithm(probe.target, r.algorithm);
   return resolved;
@@ -277,7 +290,7 @@ const PHASE_LABEL: Record<FlashPhase, string> = { plan: 'Checking', erase: 'Eras
 
 /** Flash `file` with a progress bar on a terminal, plain phase lines otherwise; Ctrl-C cancels cleanly. */
 async function flashFile(session: DebugSession, file: string, opts: FlashCliOptions, probe?: OpenedProbe): Promise<FlashReport & { chip: string; seconds: number }> {
-  const { chip, regions, ram } = chooseChip(opts, session, probe);
+  const { chip, regions, ram } = await chooseChip(opts, session, probe);
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
@@ -346,7 +359,7 @@ flashOptions(program.command('erase').description('erase the whole flash (or --r
   .option('--json', 'print what was erased as JSON on stdout')
   .action(async (opts: FlashCliOptions & { range?: string; json?: boolean }) => {
     await withSession({ ...opts, blank: true }, async (session, probe) => {
-      const { regions, ram, chip } = chooseChip(opts, session, probe);
+      const { regions, ram, chip } = await chooseChip(opts, session, probe);
       const range = opts.range ? parseRange(opts.range, '--range') : undefined;
       let sectors = 0;
       const erased: { region: string; start: number; size: number; sectors: number }[] = [];

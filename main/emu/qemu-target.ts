@@ -28,6 +28,8 @@ interface BoardSpec {
   /** SW-DP DPIDR a real part reports (QEMU has no DP): nRF51 0x0BB11477, Cortex-M3 0x1BA01477. */
   dpidr: number;
   memoryMap: MemoryRegion[];
+  /** What the board's on-board probe reports as its target device (CMSIS-Pack device naming). */
+  targetDevice: { vendor: string; name: string };
 }
 
 export const BOARDS: Record<QemuBoard, BoardSpec> = {
@@ -35,6 +37,7 @@ export const BOARDS: Record<QemuBoard, BoardSpec> = {
     machine: 'microbit',
     description: 'QEMU micro:bit (nRF51822, Cortex-M0)',
     dpidr: 0x0bb11477,
+    targetDevice: { vendor: 'Nordic Semiconductor', name: 'nRF51822_xxAA' },
     memoryMap: [
       { name: 'flash', kind: 'flash', start: 0x00000000, size: 256 * 1024 },
       { name: 'ram', kind: 'ram', start: 0x20000000, size: 16 * 1024 },
@@ -45,6 +48,7 @@ export const BOARDS: Record<QemuBoard, BoardSpec> = {
     machine: 'lm3s6965evb',
     description: 'QEMU LM3S6965EVB (Cortex-M3)',
     dpidr: 0x1ba01477,
+    targetDevice: { vendor: 'Texas Instruments', name: 'LM3S6965' },
     memoryMap: [
       { name: 'flash', kind: 'flash', start: 0x00000000, size: 256 * 1024 },
       { name: 'ram', kind: 'ram', start: 0x20000000, size: 64 * 1024 },
@@ -117,6 +121,7 @@ export class QemuTarget implements SimTarget {
   readonly description: string;
   readonly dpidr: number;
   readonly memoryMap: MemoryRegion[];
+  readonly targetDevice: { vendor: string; name: string };
   cpuid = 0;
   private running = false;
   private stopRequested = false;
@@ -155,6 +160,7 @@ export class QemuTarget implements SimTarget {
     this.description = spec.description;
     this.dpidr = spec.dpidr;
     this.memoryMap = spec.memoryMap;
+    this.targetDevice = spec.targetDevice;
   }
 
   static async start(options: QemuTargetOptions): Promise<QemuTarget> {
