@@ -50,7 +50,7 @@ if [ ! -f "$macros" ] || [ "$macros_src" -nt "$macros" ]; then
     -o "$macros" "$macros_src"
 fi
 
-board_target() { case $1 in microbit) echo thumbv6m-none-eabi ;; lm3s6965evb) echo thumbv7m-none-eabi ;; esac; }
+board_target() { case $1 in microbit | rp2040) echo thumbv6m-none-eabi ;; lm3s6965evb) echo thumbv7m-none-eabi ;; esac; }
 
 samples=("$@")
 if [ ${#samples[@]} -eq 0 ]; then

@@ -75,12 +75,17 @@ export class PicoEmulator implements Rp2040Cores {
   /** Emulated nanoseconds before the last chip reset (each reset starts a fresh emulator clock). */
   private nanosBefore = 0;
 
-  constructor() {
+  /**
+   * `bootrom`: Dapdeck's own boot ROM image (firmware-samples/bootrom), loaded at 0; its function
+   * table and flash functions are then there for code on the core, as on a real RP2040.
+   */
+  constructor(options: { bootrom?: Uint8Array } = {}) {
     this.sim = newSimulator();
     this.flash = new NorFlash({ array: () => this.sim.rp2040.flash, now: () => (this.nanosBefore + this.sim.clock.nanos) / 1e9 });
     attachQspiFlash(this.sim.rp2040, this.flash);
     this.sim.rp2040.flash.fill(0xff);
-    writeParkLoop(this.sim.rp2040);
+    if (options.bootrom) loadRom(this.sim.rp2040, options.bootrom);
+    else writeParkLoop(this.sim.rp2040);
     this.core0 = new PicoCore0(this);
     this.core1 = new ParkedCore(this, 1);
   }
@@ -215,9 +220,22 @@ function newSimulator(): Simulator {
   return sim;
 }
 
-/** Our stand-in for the boot ROM's idle path: `wfi` (0xBF30), `b .-2` (0xE7FD). */
+/** Without a ROM image, a stand-in for the boot ROM's idle path: `wfi` (0xBF30), `b .-2` (0xE7FD). */
 function writeParkLoop(chip: RP2040): void {
   chip.bootrom[PARK_LOOP >>> 2] = 0xe7fdbf30;
+}
+
+function loadRom(chip: RP2040, image: Uint8Array): void {
+  if (image.length > ROM_SIZE) throw new Error(`boot ROM image of ${image.length} bytes does not fit the RP2040's 16 KiB ROM`);
+  const words = new Uint8Array(ROM_SIZE);
+  words.set(image);
+  chip.bootrom.set(new Uint32Array(words.buffer));
+}
+
+/** Where a core waits with nothing to run: the ROM's own idle loop (its NMI vector), else ours. */
+function parkAddress(chip: RP2040): number {
+  const nmi = chip.bootrom[2];
+  return nmi !== 0 && (nmi & 1) === 1 && nmi < ROM_SIZE ? (nmi & ~1) >>> 0 : PARK_LOOP;
 }
 
 /**
@@ -231,7 +249,7 @@ function boot(chip: RP2040, park: boolean): void {
   const plausible = sp >= SRAM_START && sp <= SRAM_START + SRAM_SIZE && (pc & 1) === 1 && pc >= XIP_START && pc < XIP_START + PICO_FLASH_SIZE;
   if (park || !plausible) {
     core.SP = SRAM_START + SRAM_SIZE;
-    core.PC = PARK_LOOP;
+    core.PC = parkAddress(chip);
     return;
   }
   core.VTOR = APP_VECTORS;
@@ -525,7 +543,7 @@ export class ParkedCore implements SimTarget {
     this.registers.fill(0);
     this.registers[13] = SRAM_START + SRAM_SIZE - 0x1000 * (2 - this.coreId);
     this.registers[17] = this.registers[13];
-    this.registers[15] = PARK_LOOP;
+    this.registers[15] = parkAddress(this.chip.rp2040);
     this.registers[16] = 0x01000000;
     this.halted = halt;
     this.reason = halt ? 'vector-catch' : 'unknown';
@@ -546,7 +564,8 @@ export class ParkedCore implements SimTarget {
   }
   /** The parked core's loop is `wfi; b .-2`: a step alternates between its two instructions. */
   async step(): Promise<void> {
-    this.registers[15] = this.registers[15] === PARK_LOOP ? PARK_LOOP + 2 : PARK_LOOP;
+    const park = parkAddress(this.chip.rp2040);
+    this.registers[15] = this.registers[15] === park ? park + 2 : park;
     this.halted = true;
     this.reason = 'step';
   }

@@ -11,7 +11,8 @@ import { MemoryTarget } from '../../core/sim/memory-target';
 import { Rp2040MemoryCores, rp2040Probe } from '../../core/sim/rp2040-bench';
 import { PicoEmulator } from '../../core/sim/pico';
 import { loadImage } from '../../core/elf';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { sampleFirmwarePath } from '../firmware';
 import type { SimTarget } from '../../core/sim/target';
 import type { SwoTargetOptions } from '../../core/sim/swo';
 import { QemuTarget, type QemuBoard } from '../emu/qemu-target';
@@ -78,7 +79,7 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
   if (selector === 'emu:pico') {
     // In process: the emulator starts with erased flash (the core waits in the ROM) and boots the
     // firmware when there is one.
-    const pico = new PicoEmulator();
+    const pico = new PicoEmulator({ bootrom: picoBootRom() });
     const elf = options.blank ? undefined : options.elf;
     if (elf) {
       const image = loadImage(readFileSync(elf), elf);
@@ -119,6 +120,19 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
     return { selector, description: entry.product, transport, close: () => transport.close() };
   }
   throw new Error(`unknown probe selector "${selector}" (use emu:BOARD, sim:TARGET or VID:PID[:SERIAL]; see "dapdeck list")`);
+}
+
+/**
+ * Dapdeck's RP2040 boot ROM (firmware-samples/bootrom), built by scripts/build-firmware.sh; without
+ * it the emulated Pico has no ROM functions (only an idle loop where the ROM would be).
+ */
+function picoBootRom(): Uint8Array | undefined {
+  const path = sampleFirmwarePath('bootrom', 'rp2040');
+  if (!existsSync(path)) return undefined;
+  const image = loadImage(readFileSync(path), path);
+  const rom = new Uint8Array(16 * 1024);
+  for (const chunk of image.chunks) if (chunk.address + chunk.data.length <= rom.length) rom.set(chunk.data, chunk.address);
+  return rom;
 }
 
 /** sim:cortex-m3's interrupt schedule at a 48 MHz trace clock: SysTick 1 kHz, two IRQs, one nesting. */
