@@ -66,7 +66,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['bin/**/*.cjs'],
+    files: ['bin/**/*.cjs', 'test/fuzz/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

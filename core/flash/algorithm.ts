@@ -78,6 +78,12 @@ const ENTRY_POINTS = {
   Dapdeck_Crc32Sectors: 'pcCrc32Sectors',
 } as const;
 
+/** The largest algorithm blob accepted (code + data): 4 MiB, beyond the RAM of any Cortex-M part. */
+const MAX_ALGORITHM_BYTES = 4 << 20;
+
+/** The most sectors a FlashDevice may describe (4 GiB in 4 KiB sectors): more is a corrupt table. */
+const MAX_SECTORS = 1 << 20;
+
 /** Load a CMSIS-Pack .FLM (an ELF). */
 export function algorithmFromFlm(bytes: Uint8Array, name: string): FlashAlgorithm {
   const elf = new ElfFile(bytes, name);
@@ -86,15 +92,22 @@ export function algorithmFromFlm(bytes: Uint8Array, name: string): FlashAlgorith
   const data = elf.section('PrgData');
   const dscr = elf.section('DevDscr');
   if (!dscr) throw new AlgorithmError(`${name}: not a flash algorithm: no DevDscr section (FlashDevice description)`);
-  // The blob is PrgCode followed by PrgData, at their link addresses relative to PrgCode.
+  // The blob is PrgCode followed by PrgData, at their link addresses relative to PrgCode. It runs
+  // from target RAM: PrgData before PrgCode, or a blob bigger than any Cortex-M's RAM, is a corrupt file.
+  if (data && data.address < code.address) throw new AlgorithmError(`${name}: PrgData at 0x${data.address.toString(16)} is linked before PrgCode (0x${code.address.toString(16)})`);
   const dataEnd = data ? data.address + data.size : code.address + code.size;
-  const blob = new Uint8Array(Math.max(dataEnd, code.address + code.size) - code.address);
+  const blobSize = Math.max(dataEnd, code.address + code.size) - code.address;
+  if (blobSize > MAX_ALGORITHM_BYTES) throw new AlgorithmError(`${name}: PrgCode and PrgData span ${blobSize} bytes, more than a flash algorithm can have in target RAM (${MAX_ALGORITHM_BYTES})`);
+  const blob = new Uint8Array(blobSize);
   blob.set(elf.sectionData(code), 0);
   if (data && data.type !== SHT_NOBITS) blob.set(elf.sectionData(data), data.address - code.address);
   const entries: Partial<Record<(typeof ENTRY_POINTS)[keyof typeof ENTRY_POINTS], number>> = {};
   for (const [symbol, field] of Object.entries(ENTRY_POINTS)) {
     const s = elf.symbols.find((x) => x.name === symbol && x.sectionIndex === code.index);
-    if (s) entries[field] = (s.value & ~1) - code.address;
+    if (!s) continue;
+    const offset = (s.value & ~1) - code.address;
+    if (offset < 0 || offset >= code.size) throw new AlgorithmError(`${name}: entry point ${symbol} at 0x${s.value.toString(16)} is outside PrgCode (0x${code.address.toString(16)}, ${code.size} bytes)`);
+    entries[field] = offset;
   }
   if (entries.pcProgramPage === undefined) throw new AlgorithmError(`${name}: flash algorithm has no ProgramPage entry point`);
   if (entries.pcEraseSector === undefined) throw new AlgorithmError(`${name}: flash algorithm has no EraseSector entry point`);
@@ -142,6 +155,16 @@ function parseFlashDevice(d: Uint8Array, file: string): { name: string; flash: F
     layout.push({ offset, size: sectorSize });
   }
   if (layout.length === 0) throw new AlgorithmError(`${file}: FlashDevice lists no sectors`);
+  if (start + size > 2 ** 32) throw new AlgorithmError(`${file}: FlashDevice ${size} bytes at 0x${start.toString(16)} run past the end of the 32-bit address space`);
+  // Sector runs: each from its offset to the next run's (or the device end); count before expanding.
+  const runs = [...layout].sort((a, b) => a.offset - b.offset);
+  let count = 0;
+  for (let i = 0; i < runs.length; i++) {
+    const end = i + 1 < runs.length ? runs[i + 1].offset : size;
+    if (runs[i].offset >= size) throw new AlgorithmError(`${file}: FlashDevice sector run ${i} starts at offset 0x${runs[i].offset.toString(16)}, past the device's ${size} bytes`);
+    count += Math.ceil((end - runs[i].offset) / runs[i].size);
+    if (count > MAX_SECTORS) throw new AlgorithmError(`${file}: FlashDevice describes more than ${MAX_SECTORS} sectors (sector size ${runs[i].size} over ${end - runs[i].offset} bytes): not a real flash`);
+  }
   return {
     name,
     flash: {

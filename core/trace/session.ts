@@ -141,7 +141,7 @@ export interface StatsRow {
   lane: string;
   kind: string;
   activations: number;
-  /** Runs cut short by a trace stop or an overflow: in busySeconds and load, not in min/mean/max. */
+  /** Runs cut short by a trace stop, an overflow or the end of the trace: in busySeconds and load, not in min/mean/max. */
   cutRuns: number;
   busySeconds: number;
   load: number;
@@ -156,13 +156,14 @@ export interface StatsRow {
 export function statsRows(trace: TraceModel): StatsRow[] {
   const t = trace.timeline;
   const total = Number.isNaN(t.first) ? 0 : t.last - t.first;
+  const open = t.openRuns();
   return t.displayOrder().map((l) => {
     const s = l.stats;
     const row: StatsRow = {
       lane: l.name,
       kind: l.kind,
       activations: s.activations,
-      cutRuns: s.cut,
+      cutRuns: s.cut + open[l.index],
       busySeconds: trace.seconds(s.busy),
       load: total > 0 ? s.busy / total : 0,
       minSeconds: s.activations ? trace.seconds(s.min) : 0,
@@ -187,7 +188,7 @@ export function formatStatsTable(trace: TraceModel): string {
     );
   }
   const cut = rows.reduce((n, r) => n + r.cutRuns, 0);
-  if (cut) lines.push(`${cut} run(s) cut short by a trace stop or overflow: counted in load, not in count or min/mean/max`);
+  if (cut) lines.push(`${cut} run(s) cut short by a trace stop, an overflow or the end of the trace: counted in load, not in count or min/mean/max`);
   const gaps = trace.timeline.gaps.filter((g) => g.reason === 'overflow');
   if (gaps.length) {
     const lost = gaps.reduce((n, g) => n + g.droppedPackets, 0);

@@ -19,8 +19,8 @@
 export type LaneKind = 'task' | 'isr' | 'idle' | 'scheduler';
 
 /**
- * A run cut short by a gap (a trace stop or an overflow) has an unknown length: it ran at least as
- * long as was seen. Its seen time counts as busy (load is CPU time observed), but it is not a run:
+ * A run cut short by a gap (a trace stop or an overflow), or still running when the trace ends
+ * (openRuns), has an unknown length: it ran at least as long as was seen. Its seen time counts as busy (load is CPU time observed), but it is not a run:
  * it is counted in `cut`, and min/mean/max are over complete runs only (mean = runTime /
  * activations), so min ≤ mean ≤ max and runTime ≤ busy always hold.
  */
@@ -467,6 +467,20 @@ export class Timeline {
   }
 
   /** Busy ticks per lane since the start (for live load tables: diff two snapshots). */
+  /**
+   * Activations still open at the last event, per lane (those with time seen): when the trace
+   * ends here they are cut short by its end, like the ones a gap cut (LaneStats.cut).
+   */
+  openRuns(): number[] {
+    const open = new Array<number>(this.lanes.length).fill(0);
+    const frames = this.thread ? [this.thread, ...this.stack] : this.stack;
+    frames.forEach((frame, i) => {
+      const top = i === frames.length - 1;
+      if (frame.acc > 0 || (top && this.last > frame.segStart)) open[frame.lane]++;
+    });
+    return open;
+  }
+
   busySnapshot(): number[] {
     return this.lanes.map((l) => l.stats.busy);
   }

@@ -130,7 +130,19 @@ describe('timeline', () => {
       } else expect(row.busySeconds === 0 || row.cutRuns > 0).toBe(true);
     }
     expect(statsRows(trace).find((r) => r.lane === 'SysTick')).toMatchObject({ activations: 2, cutRuns: 1, minSeconds: 2, meanSeconds: 2, maxSeconds: 2, busySeconds: 54 });
-    expect(formatStatsTable(trace)).toMatch(/\n3 run\(s\) cut short by a trace stop or overflow: counted in load, not in count or min\/mean\/max\n/);
+    expect(formatStatsTable(trace)).toMatch(/\n3 run\(s\) cut short by a trace stop, an overflow or the end of the trace: counted in load, not in count or min\/mean\/max\n/);
+  });
+
+  it('counts a run still open when the trace ends as cut, not as a run', () => {
+    const t = new Timeline();
+    t.ingest({ kind: 'idle', time: 0 });
+    t.ingest({ kind: 'isr-enter', time: 100, id: 15 });
+    t.ingest({ kind: 'isr-exit', time: 110 });
+    t.ingest({ kind: 'isr-enter', time: 200, id: 15 });
+    const trace = new SystemViewTrace();
+    Object.assign(trace, { timeline: t });
+    // Idle ran 100 ticks and is still open (preempted); the second SysTick has no time seen yet.
+    expect(statsRows(trace).map((r) => [r.lane, r.activations, r.cutRuns])).toEqual(expect.arrayContaining([['Idle', 0, 1], ['SysTick', 1, 0]]));
   });
 
   it('keeps memory bounded: a segment ring and buckets that coarsen', () => {
