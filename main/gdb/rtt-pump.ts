@@ -63,8 +63,27 @@ export class RttPump {
     return (this.rawServer.address() as { port: number }).port;
   }
 
-  /** One poll (attaching first when needed). True when data arrived. */
+  /**
+   * One poll (attaching first when needed). True when data arrived. A failed read (the block's
+   * memory went away, a probe error) must not stop the debugging: it is said once and RTT is looked
+   * for again later.
+   */
   async poll(): Promise<boolean> {
+    try {
+      return await this.pollOnce();
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== this.lastError) this.printer.note(`RTT read failed (${message}); looking for the control block again`);
+      this.lastError = message;
+      this.session = null;
+      this.lastAttach = Date.now();
+      return false;
+    }
+  }
+
+  private lastError = '';
+
+  private async pollOnce(): Promise<boolean> {
     if (!this.session) {
       if (Date.now() - this.lastAttach < ATTACH_RETRY_MS) return false;
       this.lastAttach = Date.now();
