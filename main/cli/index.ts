@@ -36,6 +36,7 @@ interface ProbeOptions {
   /** Every --probe given (only `run` takes more than one). */
   probe?: string[];
   blank?: boolean;
+  fresh?: boolean;
   elf?: string;
   flavour: 'v1-hid' | 'v2-bulk';
   packetCount?: string;
@@ -56,7 +57,8 @@ function probeOptions(cmd: Command): Command {
       'probe: emu:microbit, emu:lm3s6965evb, sim:cortex-m3, or VID:PID[:SERIAL] (default: $DAPDECK_PROBE, else the only USB probe connected); run and attach: repeat it to work on several probes at once',
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
-    .option('--elf <file>', 'firmware QEMU boots for emu: probes (default: the hello sample)')
+    .option('--elf <file>', 'emu: probes: program the board with this firmware and boot it (default: what the board holds from earlier commands, else the hello sample)')
+    .option('--fresh', 'emu: probes: start from a factory-fresh chip (erased flash and UICR), forgetting what earlier commands flashed')
     .addOption(new Option('--flavour <kind>', 'simulated probe flavour').choices(['v1-hid', 'v2-bulk']).default('v2-bulk'))
     .option('--packet-count <n>', 'simulated probe packet count (pipelining depth)')
     .option('--clock <hz>', 'SWD clock in Hz', '4000000')
@@ -90,6 +92,7 @@ async function withSession<T>(opts: ProbeOptions, body: (session: DebugSession, 
   const probe = await openProbe(await chooseProbe(opts.probe), {
     elf: opts.elf,
     blank: opts.blank && !opts.elf,
+    fresh: opts.fresh,
     flavour: opts.flavour,
     packetCount,
     defaultElf: (board) => ensureSampleFirmware('hello', board),

@@ -12,13 +12,19 @@
  *   main stack, as the samples run) and the others keep what the debugger last wrote.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { BusFault, type DebugControl, type HaltReason, type MemoryRegion, type SimTarget, type WatchAccess } from '../../core/sim/target';
 import { DEMCR, SCB } from '../../core/arm/registers';
 import { EXCEPTION, bkptImmediate, vectorCatchBit } from '../../core/arm/faults';
 import { GdbRemote } from './gdb-remote';
 import { fromHex, leWord, parseLeWord, toHex } from '../../core/gdb/packets';
 import { Qmp } from './qmp';
+import { Qtest } from './qtest';
+import { loadImage } from '../../core/elf';
+import { NRF51_TIMING } from '../../core/sim/flash-emulator';
 
 export type QemuBoard = 'microbit' | 'lm3s6965evb';
 
@@ -30,7 +36,52 @@ interface BoardSpec {
   memoryMap: MemoryRegion[];
   /** What the board's on-board probe reports as its target device (CMSIS-Pack device naming). */
   targetDevice: { vendor: string; name: string };
+  /** The nRF51's non-volatile memory: what a factory-fresh chip holds, and where its NVMC is. */
+  nrf51?: Nrf51Nvm;
 }
+
+interface Nrf51Nvm {
+  nvmc: number;
+  ficr: { start: number; size: number; words: ReadonlyMap<number, number> };
+  uicr: { start: number; size: number };
+}
+
+/**
+ * A factory-fresh nRF51822-QFAA (nRF51 Reference Manual v3.0, FICR chapter; nRF51822 Product
+ * Specification v3.3): 1 KiB pages, 256 of them, no pre-programmed region 0 (CLENR0 and PPFC
+ * 0xFFFFFFFF), 2 RAM blocks of 8 KiB, CONFIGID.HWID 0x0072 (QFAA H0, IC rev 3). Every other FICR word,
+ * up to the end of its 4 KiB block, reads 0xFFFFFFFF; QEMU's own FICR has CLENR0 = 0x2000 (which
+ * tools read as a protected region 0) and ends at 0x100 (so 0x10000100, nRF52's INFO.PART that tools
+ * probe first, would fault).
+ */
+const NRF51822_QFAA: Nrf51Nvm = {
+  nvmc: 0x4001e000,
+  ficr: {
+    start: 0x10000000,
+    size: 0x1000,
+    words: new Map([
+      [0x010, 0x400], // CODEPAGESIZE
+      [0x014, 0x100], // CODESIZE (pages)
+      [0x028, 0xffffffff], // CLENR0
+      [0x02c, 0xffffffff], // PPFC
+      [0x034, 2], // NUMRAMBLOCK
+      [0x038, 0x2000], // SIZERAMBLOCKS / SIZERAMBLOCK[0]
+      [0x03c, 0x2000], // SIZERAMBLOCK[1]
+      [0x05c, 0xffff0072], // CONFIGID: FWID unset, HWID 0x0072
+      [0x060, 0x5a17e3c1], // DEVICEID[0]
+      [0x064, 0x0d3c2b96], // DEVICEID[1]
+      [0x0a0, 0xffffffff], // DEVICEADDRTYPE: random
+      [0x0a4, 0x9b4e21d7], // DEVICEADDR[0]
+      [0x0a8, 0xffffc3a5], // DEVICEADDR[1]
+    ]),
+  },
+  uicr: { start: 0x10001000, size: 0x100 },
+};
+
+const NVMC_CONFIG = 0x504;
+const NVMC_ERASEALL = 0x50c;
+const NVMC_CONFIG_WEN = 1;
+const NVMC_CONFIG_EEN = 2;
 
 export const BOARDS: Record<QemuBoard, BoardSpec> = {
   microbit: {
@@ -43,6 +94,7 @@ export const BOARDS: Record<QemuBoard, BoardSpec> = {
       { name: 'ram', kind: 'ram', start: 0x20000000, size: 16 * 1024 },
       { name: 'peripherals', kind: 'peripheral', start: 0x40000000, size: 0x20000000 },
     ],
+    nrf51: NRF51822_QFAA,
   },
   lm3s6965evb: {
     machine: 'lm3s6965evb',
@@ -110,11 +162,33 @@ async function freePort(): Promise<number> {
 
 export interface QemuTargetOptions {
   board: QemuBoard;
-  /** Firmware to boot; without it the board starts with blank flash (for flashing). */
+  /** Firmware to boot; without it the board starts from `state` or factory-fresh (for flashing). */
   elf?: string;
+  /**
+   * The board's non-volatile memory between runs: restored from this file at start (unless `fresh`
+   * or `elf` is given) and saved back at close, so what was flashed stays flashed.
+   */
+  stateFile?: string;
+  /** Start from a factory-fresh chip even if `stateFile` exists. */
+  fresh?: boolean;
   qemuBinary?: string;
   /** Abandons the start (its requester left): QEMU is killed at once and start() rejects. */
   signal?: AbortSignal;
+}
+
+/** Where each emulated board keeps its flash (and UICR) between commands: $DAPDECK_STATE_DIR or ~/.local/state/dapdeck. */
+export function boardStateFile(board: QemuBoard): string {
+  const dir = process.env.DAPDECK_STATE_DIR || join(process.env.XDG_STATE_HOME || join(process.env.HOME || tmpdir(), '.local', 'state'), 'dapdeck');
+  return join(dir, `emu-${board}.nvm`);
+}
+
+/** A QEMU address range as `info mtree -f` lists it for the CPU's address space. */
+interface MappedRange {
+  start: number;
+  end: number;
+  name: string;
+  /** QEMU's unimplemented-device placeholders (priority -1000, nvic-default) log and drop writes. */
+  implemented: boolean;
 }
 
 export class QemuTarget implements SimTarget {
@@ -146,12 +220,24 @@ export class QemuTarget implements SimTarget {
   private psp = 0;
   private special = 0;
   private stderr = '';
+  private mapped: MappedRange[] = [];
+  /** The probe model's clock (modeled seconds). */
+  private clock: () => number = () => 0;
+  /** Chip time owed to the probe's clock: flash erase/program work QEMU does instantly. */
+  private chipSeconds = 0;
+  /** Flash as it was when last accounted for (nRF51 only: the board whose NVMC QEMU emulates). */
+  private flashShadow: Uint8Array | null = null;
+  /** Modeled time at which the debugger last let the core run. */
+  private runStartedAt: number | null = null;
+  private stateFile: string | undefined;
+  private socketDir = '';
 
   private constructor(
     readonly board: QemuBoard,
     private readonly child: ChildProcess,
     private readonly gdb: GdbRemote,
     private readonly qmp: Qmp,
+    private readonly qtest: Qtest,
   ) {
     const spec = BOARDS[board];
     gdb.onStop = (reply) => this.onStop(reply.raw);
@@ -168,9 +254,12 @@ export class QemuTarget implements SimTarget {
     if (!spec) throw new Error(`unknown QEMU board "${options.board}"`);
     const gdbPort = await freePort();
     const qmpPort = await freePort();
+    const socketDir = mkdtempSync(join(tmpdir(), 'dapdeck-qemu-'));
+    const qtestPath = join(socketDir, 'qtest.sock');
     const binary = options.qemuBinary ?? 'qemu-system-arm';
-    const args = ['-M', spec.machine, '-nographic', '-monitor', 'none', '-serial', 'null', ...(options.elf ? ['-kernel', options.elf] : []), '-S',
-      '-gdb', `tcp:127.0.0.1:${gdbPort}`, '-qmp', `tcp:127.0.0.1:${qmpPort},server,wait=off`];
+    // qtest beside TCG: the second bus master (the debugger's AHB-AP) next to the CPU.
+    const args = ['-M', spec.machine, '-accel', 'tcg', '-nographic', '-monitor', 'none', '-serial', 'null', '-S',
+      '-gdb', `tcp:127.0.0.1:${gdbPort}`, '-qmp', `tcp:127.0.0.1:${qmpPort},server,wait=off`, '-qtest', `unix:${qtestPath},server=on,wait=off`, '-qtest-log', '/dev/null'];
     // Its own process group: Ctrl-C in a terminal goes to the whole foreground group, and QEMU
     // would die at once under a dapdeck that is still stopping cleanly. dapdeck ends it itself.
     const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
@@ -190,13 +279,19 @@ export class QemuTarget implements SimTarget {
     try {
       const gdb = await Promise.race([retryConnect(() => GdbRemote.connect(gdbPort), 5000), spawnError]);
       const qmp = await Promise.race([retryConnect(() => Qmp.connect(qmpPort), 5000), spawnError]);
+      const qtest = await Promise.race([retryConnect(() => Qtest.connect(qtestPath), 5000), spawnError]);
       spawnError.catch(() => undefined);
-      const target = new QemuTarget(options.board, child, gdb, qmp);
+      const target = new QemuTarget(options.board, child, gdb, qmp, qtest);
       target.stderr = stderr;
       child.stderr!.on('data', (d: string) => (target.stderr += d));
+      target.socketDir = socketDir;
+      target.stateFile = options.stateFile;
       await gdb.handshake();
       // QEMU wants the target description fetched before it serves the register set.
       await gdb.request('qXfer:features:read:target.xml:0,ffb');
+      target.mapped = parseFlatView(await qmp.hmp('info mtree -f'));
+      const state = options.stateFile && !options.fresh && !options.elf && existsSync(options.stateFile) ? options.stateFile : null;
+      await target.loadNonVolatile(state, options.elf);
       const cpuid = await target.readMemory(0xe000ed00, 4);
       target.cpuid = (cpuid[0] | (cpuid[1] << 8) | (cpuid[2] << 16) | (cpuid[3] << 24)) >>> 0;
       options.signal?.removeEventListener('abort', abandon); // started: closing it is now its owner's job
@@ -204,8 +299,140 @@ export class QemuTarget implements SimTarget {
     } catch (err) {
       spawnError.catch(() => undefined);
       child.kill('SIGKILL');
+      rmSync(socketDir, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /**
+   * The chip as it left the factory (flash and UICR erased to 0xFF, through the NVMC's ERASEALL as a
+   * programmer would do it), or as the last session left it (`state`); then a reset, so the core
+   * starts from whatever vector table flash now holds. With `elf`, a fresh chip programmed with it
+   * (as a factory programmer would: the image's bytes, every other byte erased).
+   */
+  private async loadNonVolatile(state: string | null, elf?: string): Promise<void> {
+    const spec = BOARDS[this.board];
+    const flash = spec.memoryMap.find((r) => r.kind === 'flash')!;
+    const nvm = spec.nrf51;
+    const saved = state ? readFileSync(state) : null;
+    const uicrSize = nvm?.uicr.size ?? 0;
+    if (saved && saved.length !== flash.size + uicrSize) throw new Error(`${state}: not a saved ${this.board} (${saved.length} bytes, expected ${flash.size + uicrSize}); remove it or pass --fresh`);
+    if (nvm) {
+      await this.qtest.writeWord(nvm.nvmc + NVMC_CONFIG, NVMC_CONFIG_EEN);
+      await this.qtest.writeWord(nvm.nvmc + NVMC_ERASEALL, 1);
+      await this.qtest.writeWord(nvm.nvmc + NVMC_CONFIG, 0);
+    } else if (!saved) {
+      await this.backdoorWrite(flash.start, new Uint8Array(flash.size).fill(0xff));
+    }
+    if (saved) {
+      // Programmed bytes only: the rest is already erased.
+      const image = saved.subarray(0, flash.size);
+      for (let at = 0; at < image.length; at += 1024) {
+        const page = image.subarray(at, at + 1024);
+        if (page.some((b) => b !== 0xff)) await this.backdoorWrite(flash.start + at, page);
+      }
+    }
+    if (elf) {
+      const image = loadImage(readFileSync(elf), elf);
+      for (const chunk of image.chunks) await this.backdoorWrite(chunk.address, chunk.data);
+    }
+    await this.systemReset(saved && nvm ? saved.subarray(flash.size) : undefined);
+    if (nvm) this.flashShadow = await this.snapshot(flash.start, flash.size);
+  }
+
+  /** Memory as the CPU sees it, in bulk (QMP memsave to a file: ~1 ms per 256 KiB, where qtest's hex takes 10x that). */
+  private async snapshot(address: number, length: number): Promise<Uint8Array> {
+    const file = join(this.socketDir, 'snapshot.bin');
+    await this.qmp.execute('memsave', { val: address, size: length, filename: file });
+    return readFileSync(file);
+  }
+
+  attachClock(now: () => number): void {
+    this.clock = now;
+  }
+
+  takeElapsedSeconds(): number {
+    const s = this.chipSeconds;
+    this.chipSeconds = 0;
+    return s;
+  }
+
+  /**
+   * Charge the flash work done since the last look, with the nRF51822's datasheet times (page erase
+   * 22.3 ms, word write 46.3 µs: NRF51_TIMING, as the in-process model charges them): QEMU's NVMC
+   * erases and programs instantly. Work is read off the flash itself: a page with any bit gone
+   * 0 → 1 was erased; a word that changed (or, on an erased page, any word not 0xFFFFFFFF) was
+   * programmed. An erase or write that changed nothing is not seen, so this never overcharges.
+   * The work began at `startedAt` (modeled); whatever of it the probe's clock has not yet covered
+   * is owed to it.
+   */
+  private async accountFlashWork(startedAt: number, from = 0, to = this.flashShadow?.length ?? 0): Promise<void> {
+    const shadow = this.flashShadow;
+    if (!shadow || to <= from) return;
+    const page = BOARDS[this.board].nrf51 ? 1024 : 0;
+    const start = Math.floor(from / page) * page;
+    const end = Math.min(shadow.length, Math.ceil(to / page) * page);
+    const now = await this.snapshot(start, end - start);
+    let erased = 0;
+    let words = 0;
+    for (let p = 0; p < now.length; p += page) {
+      let wasErased = false;
+      let changed = 0;
+      let notBlank = 0;
+      for (let i = p; i < p + page; i += 4) {
+        const before = (shadow[start + i] | (shadow[start + i + 1] << 8) | (shadow[start + i + 2] << 16) | (shadow[start + i + 3] << 24)) >>> 0;
+        const after = (now[i] | (now[i + 1] << 8) | (now[i + 2] << 16) | (now[i + 3] << 24)) >>> 0;
+        if ((after & ~before) !== 0) wasErased = true;
+        if (after !== before) changed++;
+        if (after !== 0xffffffff) notBlank++;
+      }
+      if (wasErased) erased++;
+      words += wasErased ? notBlank : changed;
+    }
+    shadow.set(now, start);
+    const busy = erased * NRF51_TIMING.eraseSectorSeconds + words * NRF51_TIMING.programWordSeconds;
+    this.chipSeconds += Math.max(0, startedAt + busy - this.clock());
+  }
+
+  /** The core stopped after the debugger let it run: charge what flash work it did meanwhile. */
+  private async noteRunEnded(): Promise<void> {
+    const startedAt = this.runStartedAt;
+    if (startedAt === null) return;
+    this.runStartedAt = null;
+    await this.accountFlashWork(startedAt);
+  }
+
+  /**
+   * QEMU's system_reset, keeping what a reset keeps on silicon: QEMU's nRF51 model refills UICR
+   * with 0xFF on every reset, though UICR is flash. `uicr` is what it must hold afterwards
+   * (default: what it holds now); it is programmed back through the NVMC.
+   */
+  private async systemReset(uicr?: Uint8Array): Promise<void> {
+    const nvm = BOARDS[this.board].nrf51;
+    const keep = nvm ? (uicr ?? (await this.qtest.read(nvm.uicr.start, nvm.uicr.size))) : undefined;
+    await this.qmp.execute('system_reset');
+    if (!nvm || !keep || keep.every((b) => b === 0xff)) return;
+    const words = new DataView(keep.buffer, keep.byteOffset, keep.byteLength);
+    await this.qtest.writeWord(nvm.nvmc + NVMC_CONFIG, NVMC_CONFIG_WEN);
+    for (let o = 0; o < keep.length; o += 4) {
+      const v = words.getUint32(o, true);
+      if (v !== 0xffffffff) await this.qtest.writeWord(nvm.uicr.start + o, v);
+    }
+    await this.qtest.writeWord(nvm.nvmc + NVMC_CONFIG, 0);
+  }
+
+  /** Save flash (and UICR) for the next session on this board. */
+  private async saveNonVolatile(): Promise<void> {
+    if (!this.stateFile) return;
+    const spec = BOARDS[this.board];
+    const flash = spec.memoryMap.find((r) => r.kind === 'flash')!;
+    if (this.running) await this.stop(false);
+    const parts = [await this.readMemory(flash.start, flash.size)];
+    if (spec.nrf51) parts.push(await this.qtest.read(spec.nrf51.uicr.start, spec.nrf51.uicr.size));
+    mkdirSync(dirname(this.stateFile), { recursive: true });
+    const temp = `${this.stateFile}.${process.pid}.tmp`;
+    writeFileSync(temp, Buffer.concat(parts));
+    renameSync(temp, this.stateFile);
   }
 
   // ---- memory ----
@@ -213,6 +440,8 @@ export class QemuTarget implements SimTarget {
   async readMemory(address: number, length: number): Promise<Uint8Array> {
     if (length === 0) return new Uint8Array(0);
     if (this.dead) throw this.deadError();
+    const ficr = BOARDS[this.board].nrf51?.ficr;
+    if (ficr && address < ficr.start + ficr.size && address + length > ficr.start) return this.readAroundFicr(address, length, ficr);
     if (this.running) return this.readWhileRunning(address, length);
     const out = new Uint8Array(length);
     const chunk = Math.max(16, Math.floor((this.gdb.packetSize - 8) / 2));
@@ -222,6 +451,20 @@ export class QemuTarget implements SimTarget {
       if (/^E[0-9a-f]{2}$/i.test(reply) || reply.length !== 2 * n) throw new BusFault(address + done, 'read');
       out.set(fromHex(reply), done);
     }
+    return out;
+  }
+
+  /** The FICR as a real nRF51822 has it (see NRF51822_QFAA), everything around it from QEMU. */
+  private async readAroundFicr(address: number, length: number, ficr: Nrf51Nvm['ficr']): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    const from = Math.max(address, ficr.start);
+    const to = Math.min(address + length, ficr.start + ficr.size);
+    if (from > address) out.set(await this.readMemory(address, from - address), 0);
+    for (let a = from; a < to; a++) {
+      const word = ficr.words.get((a - ficr.start) & ~3) ?? 0xffffffff;
+      out[a - address] = (word >>> ((a & 3) * 8)) & 0xff;
+    }
+    if (to < address + length) out.set(await this.readMemory(to, address + length - to), to - address);
     return out;
   }
 
@@ -235,26 +478,70 @@ export class QemuTarget implements SimTarget {
   }
 
   /**
-   * Bus writes. Flash is not writable over the bus on real parts (it needs the flash controller);
-   * QEMU's stub would write it anyway, so flash bytes are dropped here to stay as strict as silicon.
+   * Bus writes, as the debugger's AHB-AP makes them. RAM goes through the GDB stub (fast, and the
+   * same memory). Everything else goes through qtest into the board's device models, so a
+   * peripheral register really changes and flash follows the NVMC (written only with CONFIG.WEN,
+   * bits only cleared) as on the chip. A write to an address no device of this board implements
+   * faults, as the bus would answer it: it never looks done.
    */
   async writeMemory(address: number, data: Uint8Array): Promise<void> {
-    const flash = this.memoryMap.find((r) => r.kind === 'flash')!;
-    const flashEnd = flash.start + flash.size;
-    if (address < flashEnd && address + data.length > flash.start) {
-      const before = Math.max(0, flash.start - address);
-      const after = Math.max(0, address + data.length - flashEnd);
-      if (before > 0) await this.backdoorWrite(address, data.subarray(0, before));
-      if (after > 0) await this.backdoorWrite(flashEnd, data.subarray(data.length - after));
-      return;
+    const ram = this.memoryMap.find((r) => r.kind === 'ram')!;
+    for (let i = 0; i < data.length; ) {
+      const a = address + i;
+      if (a >= ram.start && a < ram.start + ram.size) {
+        const n = Math.min(data.length - i, ram.start + ram.size - a);
+        await this.backdoorWrite(a, data.subarray(i, i + n));
+        i += n;
+        continue;
+      }
+      const range = this.mapped.find((r) => a >= r.start && a <= r.end);
+      if (!range || !range.implemented || this.isReadOnlyInfo(a)) throw new BusFault(a, 'write');
+      const n = Math.min(data.length - i, range.end + 1 - a);
+      const nvm = BOARDS[this.board].nrf51;
+      if (nvm && a >= nvm.uicr.start && a < nvm.uicr.start + nvm.uicr.size) {
+        i += await this.writeUicr(nvm, a, data.subarray(i, i + n));
+        continue;
+      }
+      const startedAt = this.clock();
+      await this.qtest.write(a, data.subarray(i, i + n));
+      // A debugger's write into flash (with CONFIG.WEN) or to the NVMC's erase registers makes the
+      // chip busy just as the CPU's would.
+      const flashSize = this.flashShadow?.length ?? 0;
+      if (nvm && a < flashSize) await this.accountFlashWork(startedAt, a, Math.min(a + n, flashSize));
+      else if (nvm && a >= nvm.nvmc && a < nvm.nvmc + 0x1000) await this.accountFlashWork(startedAt);
+      i += n;
     }
-    await this.backdoorWrite(address, data);
+  }
+
+  /**
+   * UICR is flash: a write programs it only with NVMC CONFIG.WEN set and only clears bits, charged a
+   * word-write time (QEMU's UICR takes any write as a plain register). Returns the bytes consumed.
+   */
+  private async writeUicr(nvm: Nrf51Nvm, address: number, data: Uint8Array): Promise<number> {
+    if (address % 4 !== 0 || data.length < 4) throw new BusFault(address, 'write'); // the NVM takes whole words
+    const enabled = ((await this.qtest.readWord(nvm.nvmc + NVMC_CONFIG)) & NVMC_CONFIG_WEN) !== 0;
+    const words = Math.floor(data.length / 4);
+    for (let k = 0; k < words && enabled; k++) {
+      const value = (data[4 * k] | (data[4 * k + 1] << 8) | (data[4 * k + 2] << 16) | (data[4 * k + 3] << 24)) >>> 0;
+      const old = await this.qtest.readWord(address + 4 * k);
+      await this.qtest.writeWord(address + 4 * k, (old & value) >>> 0);
+      this.chipSeconds += NRF51_TIMING.programWordSeconds;
+    }
+    return words * 4;
+  }
+
+  /** The FICR is factory-programmed: read-only to everything. */
+  private isReadOnlyInfo(address: number): boolean {
+    const ficr = BOARDS[this.board].nrf51?.ficr;
+    return !!ficr && address >= ficr.start && address < ficr.start + ficr.size;
   }
 
   /** Write through QEMU's stub with no bus rules (flash included): for tests that corrupt flash on purpose. */
   async backdoorWrite(address: number, data: Uint8Array): Promise<void> {
     if (data.length === 0) return;
     if (this.dead) throw this.deadError();
+    const shadow = this.flashShadow;
+    if (shadow && address < shadow.length) shadow.set(data.subarray(0, shadow.length - address), address);
     const wasRunning = this.running;
     if (wasRunning) await this.stop(false);
     try {
@@ -296,8 +583,8 @@ export class QemuTarget implements SimTarget {
       return;
     }
     this.lockup = false; // a debugger halt ends lockup
-    if (!this.running) return;
-    await this.stop(true);
+    if (this.running) await this.stop(true);
+    await this.noteRunEnded();
   }
 
   /** Stop the guest; `asRequest` records it as a debugger halt (else it is an internal pause). */
@@ -322,6 +609,7 @@ export class QemuTarget implements SimTarget {
     if (this.running || this.dead || this.lockup) return;
     this.lastStep = false;
     this.disarmed.clear();
+    this.runStartedAt ??= this.clock();
     await this.runFromHere();
   }
 
@@ -596,6 +884,7 @@ export class QemuTarget implements SimTarget {
   async isHalted(): Promise<boolean> {
     await this.idle();
     if (this.dead) return this.dead.halted;
+    if (!this.running) await this.noteRunEnded();
     return !this.running && !this.lockup;
   }
 
@@ -653,7 +942,7 @@ export class QemuTarget implements SimTarget {
     await this.idle();
     if (this.dead) throw this.deadError();
     if (this.running) await this.stop(false);
-    await this.qmp.execute('system_reset');
+    await this.systemReset();
     this.lockup = false;
     this.lastStep = false;
     this.disarmed.clear();
@@ -666,7 +955,7 @@ export class QemuTarget implements SimTarget {
    * keeps running from its reset vector; the debug connection stays up.
    */
   async pressResetButton(): Promise<void> {
-    await this.qmp.execute('system_reset');
+    await this.systemReset();
   }
 
   async setBreakpoint(address: number): Promise<void> {
@@ -712,8 +1001,14 @@ export class QemuTarget implements SimTarget {
   }
 
   async close(): Promise<void> {
+    // A QEMU that ended (lockup) took its flash with it: the state file keeps the last one saved.
+    if (!this.dead && this.child.exitCode === null && this.child.signalCode === null) {
+      await this.saveNonVolatile().catch((err: Error) => process.stderr.write(`dapdeck: warning: could not save ${this.board}'s flash to ${this.stateFile}: ${err.message}\n`));
+    }
     this.gdb.close();
     this.qmp.close();
+    this.qtest.close();
+    rmSync(this.socketDir, { recursive: true, force: true });
     // A QEMU that aborted (lockup) has a signalCode and no exitCode: it is gone already.
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise((r) => this.child.once('exit', r));
@@ -726,6 +1021,22 @@ export class QemuTarget implements SimTarget {
   get log(): string {
     return this.stderr;
   }
+}
+
+/** The CPU's address space from `info mtree -f`: one line per range, "START-END (prio P, kind): NAME". */
+function parseFlatView(text: string): MappedRange[] {
+  const view = text.split(/FlatView #\d+/).find((v) => v.includes('AS "cpu-memory-0"'));
+  if (!view) throw new Error('QEMU did not describe the CPU address space (info mtree -f)');
+  const ranges: MappedRange[] = [];
+  for (const line of view.split('\n')) {
+    const m = /^\s*([0-9a-f]{16})-([0-9a-f]{16}) \(prio (-?\d+), [^)]*\): (\S+)/.exec(line);
+    if (!m) continue;
+    const start = Number.parseInt(m[1], 16);
+    if (start > 0xffffffff) continue;
+    const prio = Number(m[3]);
+    ranges.push({ start, end: Math.min(Number.parseInt(m[2], 16), 0xffffffff), name: m[4], implemented: prio > -1000 && m[4] !== 'nvic-default' });
+  }
+  return ranges;
 }
 
 async function retryConnect<T>(attempt: () => Promise<T>, timeoutMs: number): Promise<T> {

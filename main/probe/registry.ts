@@ -15,7 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { sampleFirmwarePath } from '../firmware';
 import type { SimTarget } from '../../core/sim/target';
 import type { SwoTargetOptions } from '../../core/sim/swo';
-import { QemuTarget, type QemuBoard } from '../emu/qemu-target';
+import { QemuTarget, boardStateFile, type QemuBoard } from '../emu/qemu-target';
 import { openUsbProbe, scanUsb } from './usb';
 
 export const EMULATED_BOARDS: readonly QemuBoard[] = ['microbit', 'lm3s6965evb'];
@@ -32,8 +32,14 @@ export interface ProbeListing {
 export interface OpenProbeOptions {
   /** Firmware QEMU boots (emu:); defaults to the hello sample for the board. */
   elf?: string;
-  /** emu: boards start with blank flash (for flash/erase/run, where the firmware arrives by flashing). */
+  /**
+   * emu: boards keep their flash (and UICR) between commands in a state file per board. `blank`
+   * (flash/erase/run, where the firmware arrives by flashing): never boot the default sample; start
+   * from the saved state, else factory-fresh.
+   */
   blank?: boolean;
+  /** emu: start from a factory-fresh chip, whatever was flashed before. */
+  fresh?: boolean;
   flavour?: 'v1-hid' | 'v2-bulk';
   packetCount?: number;
   /** Called to build the default firmware for emu: when no --elf is given. */
@@ -95,9 +101,13 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
       throw new Error(`unknown emulated board "${name}" (known: ${EMULATED_BOARDS.join(', ')})`);
     }
     const board = name as QemuBoard;
-    const elf = options.blank ? undefined : (options.elf ?? (await options.defaultElf?.(board)));
-    if (!elf && !options.blank) throw new Error(`${selector} needs firmware to boot: pass --elf FILE`);
-    const target = await QemuTarget.start({ board, elf, signal: options.signal });
+    const stateFile = boardStateFile(board);
+    // Without --elf the board runs what it holds, as a real one would; a board never flashed
+    // before comes with the hello sample (unless the command is about to flash it).
+    const flashed = !options.fresh && existsSync(stateFile);
+    const elf = options.elf ?? (options.blank || options.fresh || flashed ? undefined : await options.defaultElf?.(board));
+    if (!elf && !options.blank && !options.fresh && !flashed) throw new Error(`${selector} needs firmware to boot: pass --elf FILE`);
+    const target = await QemuTarget.start({ board, elf, stateFile, fresh: options.fresh, signal: options.signal });
     return { ...wrapSimulated(selector, target.description, target, flavour, options.packetCount), elf };
   }
   if (scheme === 'sim') {

@@ -1,24 +1,10 @@
 /** The `dapdeck` command as users and scripts run it: output, one-line errors, exit codes. */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { firmwarePath } from '../support/firmware';
-
-const BIN = resolve(__dirname, '../../bin/dapdeck.cjs');
-
-function dapdeck(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return dapdeckEnv({}, ...args);
-}
-
-function dapdeckEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+import { dapdeck, dapdeckEnv } from '../support/cli';
 
 describe('dapdeck CLI', () => {
   it('lists the emulated and simulated probes', async () => {
@@ -77,9 +63,10 @@ describe('dapdeck CLI', () => {
   it('works as a cargo runner: flash, verify, reset and stream, with the ELF path last', async () => {
     const elf = firmwarePath('hello', 'microbit');
     firmwarePath('flash-nrf51', 'microbit');
-    const r = await dapdeckEnv({ DAPDECK_PROBE: 'emu:microbit' }, 'run', '--chip', 'nRF51822_xxAA', '--until', 'tick 1', '--timeout', '20', elf);
+    // A factory-fresh board (--fresh: whatever earlier tests left on it is forgotten) is blank: nothing to erase.
+    const r = await dapdeckEnv({ DAPDECK_PROBE: 'emu:microbit' }, 'run', '--fresh', '--chip', 'nRF51822_xxAA', '--until', 'tick 1', '--timeout', '20', elf);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/nRF51822_xxAA: (\d+) sectors in the image, \1 erased, \1 pages programmed \(\d+ bytes\), verified \(crc\)/);
+    expect(r.stderr).toMatch(/nRF51822_xxAA: (\d+) sectors in the image, 0 erased \(\1 already blank\), \1 pages programmed \(\d+ bytes\), verified \(crc\)/);
     expect(r.stdout).toMatch(/^0\.000000 INFO  hello from dapdeck on microbit\n└─ hello::log_showcase @ firmware-samples\/hello\/src\/main\.rs:\d+\n/);
   });
 

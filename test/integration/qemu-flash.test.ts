@@ -56,7 +56,9 @@ describe('flashing hello onto a blank emulated micro:bit', () => {
     expect(report.verified).toBe(true);
     expect(report.verifyMethod).toBe('crc');
     expect(report.sectorsSkipped).toBe(0);
-    expect(report.sectorsErased).toBe(report.sectorsTouched);
+    // A factory-fresh nRF51 reads erased (0xFF): the algorithm's BlankCheck finds nothing to erase.
+    expect(report.sectorsBlank).toBe(report.sectorsTouched);
+    expect(report.sectorsErased).toBe(0);
     expect(report.pagesProgrammed).toBeGreaterThan(0);
     expect([...phases]).toEqual(['plan', 'erase', 'program', 'verify']);
     // Flash holds the image (read over the bus, which the model allows for flash).
@@ -116,7 +118,7 @@ describe('flashing hello onto a blank emulated micro:bit', () => {
   });
 
   it('after a chip erase, finds the flash blank on the target and programs without erasing', async () => {
-    // QEMU's flash starts as zeros; a real blank nRF51 reads 0xFF. ERASEALL makes it that, then the
+    // The board holds hello by now; ERASEALL (run on the emulated CPU) erases it to 0xFF, then the
     // algorithm's own BlankCheck (run on the emulated CPU) must report every touched sector blank.
     await eraseFlash(session, algorithm, { ram: RAM });
     expect(Array.from(await session.ap.readMemory(0, 8))).toEqual(new Array(8).fill(0xff));
@@ -138,8 +140,9 @@ describe('flashing hello onto a blank emulated micro:bit', () => {
 describe('a flash algorithm that faults', () => {
   it('is reported with the exception the core is in, not only as a timeout', async () => {
     // EraseSector's first instruction replaced by UDF: on the Cortex-M0 that escalates to HardFault,
-    // as an algorithm touching a peripheral another chip does not have would on silicon.
-    const target = await QemuTarget.start({ board: 'microbit' });
+    // as an algorithm touching a peripheral another chip does not have would on silicon. The board
+    // holds hello, so sector 0 is not blank and must be erased.
+    const target = await QemuTarget.start({ board: 'microbit', elf: firmwarePath('hello', 'microbit') });
     try {
       const probe = new SimulatedProbe({ flavour: 'v2-bulk', target });
       const session = await DebugSession.open(probe.transport, { responseTimeoutMs: 3000, haltTimeoutMs: 1000 });
