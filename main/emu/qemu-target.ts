@@ -490,7 +490,10 @@ export class QemuTarget implements SimTarget {
       const a = address + i;
       if (a >= ram.start && a < ram.start + ram.size) {
         const n = Math.min(data.length - i, ram.start + ram.size - a);
-        await this.backdoorWrite(a, data.subarray(i, i + n));
+        // While the core runs, write beside it as the AHB-AP does (stopping QEMU for every write
+        // would cost a stop/continue per word); while halted, the stub is as good.
+        if (this.running) await this.qtest.writeBulk(a, data.subarray(i, i + n));
+        else await this.backdoorWrite(a, data.subarray(i, i + n));
         i += n;
         continue;
       }
@@ -790,6 +793,9 @@ export class QemuTarget implements SimTarget {
       } catch {
         continue; // an unreadable vector table: the fault would lock up before any handler runs
       }
+      // A handler outside memory (an erased chip's 0xFFFFFFFF) cannot run: that fault is lockup,
+      // which runFromHere/judgeStop tell from the PC; a breakpoint there would only stall QEMU.
+      if (!this.executable(handler, 1 << 24)) continue;
       this.catchPoints.set(handler, [...(this.catchPoints.get(handler) ?? []), exception]);
     }
     await this.syncBreakpoints();

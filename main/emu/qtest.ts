@@ -72,6 +72,12 @@ export class Qtest {
     }
   }
 
+  /** Plain memory (RAM) in one command: `write ADDR SIZE 0xHEX`. */
+  async writeBulk(address: number, data: Uint8Array): Promise<void> {
+    if (data.length === 0) return;
+    await this.command(`write 0x${address.toString(16)} 0x${data.length.toString(16)} 0x${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('hex')}`);
+  }
+
   async readWord(address: number): Promise<number> {
     return Number(BigInt(await this.command(`readl 0x${address.toString(16)}`)) & 0xffffffffn) >>> 0;
   }
