@@ -793,9 +793,6 @@ export class QemuTarget implements SimTarget {
       } catch {
         continue; // an unreadable vector table: the fault would lock up before any handler runs
       }
-      // A handler outside memory (an erased chip's 0xFFFFFFFF) cannot run: that fault is lockup,
-      // which runFromHere/judgeStop tell from the PC; a breakpoint there would only stall QEMU.
-      if (!this.executable(handler, 1 << 24)) continue;
       this.catchPoints.set(handler, [...(this.catchPoints.get(handler) ?? []), exception]);
     }
     await this.syncBreakpoints();

@@ -5,13 +5,16 @@ save 16 KiB of RAM. Prints one line per fact for the test to check.
 
     python3 pyocd_dapdeck.py script pyocd_session.py OUT.bin
 """
+import logging
 import sys
 
 from pyocd.core.helpers import ConnectHelper
 from pyocd.core.target import Target
 
+logging.basicConfig(level=logging.INFO)  # pyOCD reports the ROM table walk at INFO
 out = sys.argv[1]
-session = ConnectHelper.session_with_chosen_probe(target_override="nrf51", return_first=True)
+# Left halted on disconnect, so Dapdeck reads the same RAM after it.
+session = ConnectHelper.session_with_chosen_probe(target_override="nrf51", return_first=True, options={"resume_on_disconnect": False})
 with session:
     target = session.board.target
     print("core", type(target.selected_core).__name__, hex(target.read32(0xE000ED00)))

@@ -1,0 +1,113 @@
+/**
+ * Other people's debuggers on the virtual bench, unmodified: Debian's OpenOCD 0.12 (its CMSIS-DAP
+ * driver over hidapi, with `interface/cmsis-dap.cfg` and `target/nrf51.cfg`) and pyOCD 0.13 (its own
+ * session API) drive the v1 HID probe model in front of the emulated micro:bit. The only pieces
+ * written here sit where the USB device would be: a hidapi stand-in library (test/peers/
+ * hidapi-standin.c, built by gcc here and found first on LD_LIBRARY_PATH) and pyOCD's HID
+ * interface class (test/peers/pyocd_dapdeck.py); both pass 64-byte reports to the model over a
+ * unix socket. What each tool reads must be what Dapdeck reads.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DebugSession } from '../../core/arm/session';
+import { openProbe, type OpenedProbe } from '../../main/probe/registry';
+import { firmwarePath } from '../support/firmware';
+import { servePeerSocket, type PeerSocket } from '../support/peer-socket';
+
+const PEERS = resolve(__dirname, '../peers');
+const RAM = 0x20000000;
+const RAM_SIZE = 16 * 1024;
+
+let libDir: string;
+let work: string;
+
+function run(command: string, args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
+  return new Promise((done) => {
+    execFile(command, args, { timeout: 90_000, env: { ...process.env, ...env }, cwd: work }, (err, stdout, stderr) => {
+      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` });
+    });
+  });
+}
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'dapdeck-peers-'));
+  libDir = join(work, 'lib');
+  execFileSync('mkdir', ['-p', libDir]);
+  // The stand-in under the soname OpenOCD's binary was linked against.
+  execFileSync('gcc', ['-Wall', '-Werror', '-O2', '-shared', '-fPIC', '-Wl,-soname,libhidapi-hidraw.so.0', '-o', join(libDir, 'libhidapi-hidraw.so.0'), join(PEERS, 'hidapi-standin.c')]);
+});
+
+describe('OpenOCD and pyOCD drive the v1 HID probe model in front of emu:microbit', () => {
+  let probe: OpenedProbe | undefined;
+  let socket: PeerSocket | undefined;
+
+  /** A micro:bit running hello behind a v1 HID probe model, reachable through the peer socket. */
+  async function bench(): Promise<{ probe: OpenedProbe; socket: PeerSocket }> {
+    probe = await openProbe('emu:microbit', { flavour: 'v1-hid', elf: firmwarePath('hello', 'microbit') });
+    socket = await servePeerSocket(probe.transport);
+    return { probe, socket };
+  }
+
+  /** Dapdeck's own read of the same RAM, through the same probe model, after the tool let go. */
+  async function dapdeckReadsRam(p: OpenedProbe): Promise<Buffer> {
+    const session = await DebugSession.open(p.transport);
+    try {
+      return Buffer.from(await session.ap.readMemory(RAM, RAM_SIZE));
+    } finally {
+      await session.close();
+    }
+  }
+
+  afterEach(async () => {
+    await socket?.close();
+    await probe?.close();
+    socket = probe = undefined;
+  });
+
+  it('OpenOCD examines the Cortex-M0 and nRF51, halts, steps, resumes and reads 16 KiB of RAM as Dapdeck does', async () => {
+    const { probe: p, socket: s } = await bench();
+    const dump = join(work, 'openocd-ram.bin');
+    const r = await run(
+      'openocd',
+      ['-f', 'interface/cmsis-dap.cfg', '-c', 'transport select swd', '-f', 'target/nrf51.cfg', '-c', 'init', '-c', 'halt', '-c', 'reg pc', '-c', 'step', '-c', 'reg pc',
+        '-c', 'resume', '-c', 'halt', '-c', 'flash probe 0', '-c', `dump_image ${dump} 0x${RAM.toString(16)} ${RAM_SIZE}`, '-c', 'shutdown'],
+      { LD_LIBRARY_PATH: libDir, DAPDECK_HID_SOCKET: s.path },
+    );
+    expect(s.errors.map(String)).toEqual([]);
+    expect(r.out).toContain('CMSIS-DAP: FW Version = 1.3.0');
+    expect(r.out).toContain('SWD DPIDR 0x0bb11477');
+    expect(r.out).toContain('Cortex-M0 r0p0 processor detected');
+    expect(r.out).toContain('target has 4 breakpoints');
+    // Its nRF51 driver reads the FICR: a 256 KiB / 16 KiB nRF51822-QFAA, no protected region.
+    expect(r.out).toMatch(/nRF51822-QFAA\(build code: H0\) 256kB Flash, 16kB RAM/);
+    expect(r.out).toContain('halted due to single-step');
+    const pcs = [...r.out.matchAll(/pc \(\/32\): 0x([0-9a-f]{8})/g)].map((m) => parseInt(m[1], 16));
+    expect(pcs).toHaveLength(2);
+    expect(pcs[1] - pcs[0]).not.toBe(0); // the step moved the PC
+    expect(r.code).toBe(0);
+    expect(readFileSync(dump)).toEqual(await dapdeckReadsRam(p));
+  }, 120_000);
+
+  it('pyOCD finds the core through the ROM table, halts, steps, resumes and reads 16 KiB of RAM as Dapdeck does', async () => {
+    const { probe: p, socket: s } = await bench();
+    const dump = join(work, 'pyocd-ram.bin');
+    const r = await run('/usr/bin/python3', [join(PEERS, 'pyocd_dapdeck.py'), 'script', join(PEERS, 'pyocd_session.py'), dump], { DAPDECK_HID_SOCKET: s.path });
+    expect(s.errors.map(String)).toEqual([]);
+    expect(r.out).toContain('ROM table #0 @ 0xe00ff000 (designer=43b part=471)');
+    expect(r.out).toMatch(/<e000e000:SCS-M0\+ class=14 designer=43b part=008>/);
+    expect(r.out).toMatch(/<e0001000:DWT-M0\+ class=14 designer=43b part=00a>/);
+    expect(r.out).toMatch(/<e0002000:BPU class=14 designer=43b part=00b>/);
+    expect(r.out).toContain('CPU core is Cortex-M0 r0p0');
+    expect(r.out).toMatch(/^core CortexM 0x410cc200$/m);
+    const step = /^step 0x([0-9a-f]+) 0x([0-9a-f]+)$/m.exec(r.out);
+    expect(step).not.toBeNull();
+    expect(step![1]).not.toBe(step![2]);
+    expect(r.out).toMatch(/^running True$/m);
+    expect(r.out.match(/^halted True$/gm)).toHaveLength(2);
+    expect(r.code).toBe(0);
+    expect(readFileSync(dump)).toEqual(await dapdeckReadsRam(p));
+  }, 120_000);
+});
