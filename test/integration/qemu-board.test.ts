@@ -90,5 +90,5 @@ describe('emu:microbit as an nRF51822 from the factory and between commands', ()
     const again = await dapdeck('flash', '--probe', 'emu:microbit', '--chip', 'nRF51822_xxAA', tasks);
     expect(again.stderr).toMatch(/(\d+) sectors in the image, \1 unchanged \(skipped\)/);
     expect(dumpBytes((await dapdeck('read', '--fresh', '--probe', 'emu:microbit', '0x0', '16')).stdout)).toEqual(new Array(16).fill(0xff));
-  }, 60_000);
+  }, 120_000); // four CLI runs, each starting QEMU: minutes on a loaded 2-core machine
 });
