@@ -42,6 +42,8 @@ interface ProbeOptions {
   packetCount?: string;
   clock?: string;
   stats?: boolean;
+  /** Core of a multi-drop part (RP2040: 0 or 1). */
+  core?: string;
 }
 
 const program = new Command('dapdeck')
@@ -62,6 +64,7 @@ function probeOptions(cmd: Command): Command {
     .addOption(new Option('--flavour <kind>', 'simulated probe flavour').choices(['v1-hid', 'v2-bulk']).default('v2-bulk'))
     .option('--packet-count <n>', 'simulated probe packet count (pipelining depth)')
     .option('--clock <hz>', 'SWD clock in Hz', '4000000')
+    .option('--core <n>', 'core of a multi-drop part to work on, each behind its own debug port (RP2040: 0 or 1)', '0')
     .option('--stats', 'print USB packet counts and modeled wire time (simulated probes)');
 }
 
@@ -89,6 +92,7 @@ async function withSession<T>(opts: ProbeOptions, body: (session: DebugSession, 
   // in one byte (1..255); DAP_SWJ_Clock takes a 32-bit clock in Hz.
   const packetCount = opts.packetCount !== undefined ? parseNumber(opts.packetCount, '--packet-count', { min: 1, max: 255 }) : undefined;
   const clockHz = parseNumber(opts.clock ?? '4000000', '--clock', { min: 1, max: 0xffffffff });
+  const core = parseNumber(opts.core ?? '0', '--core', { min: 0, max: 15 });
   const probe = await openProbe(await chooseProbe(opts.probe), {
     elf: opts.elf,
     blank: opts.blank && !opts.elf,
@@ -100,6 +104,7 @@ async function withSession<T>(opts: ProbeOptions, body: (session: DebugSession, 
   let session: DebugSession | undefined;
   try {
     session = await DebugSession.open(probe.transport, { clockHz });
+    if (core !== 0) await session.selectCore(core);
     const result = await body(session, probe);
     if (opts.stats && probe.stats) printStats(probe);
     return result;

@@ -35,6 +35,15 @@ describe('dapdeck CLI', () => {
     expect(text.stdout).toMatch(/^core 1:\n  SW-DP: +IDCODE 0x0bc12477 \(DPv2.*TARGETSEL 0x11002927$/m);
   });
 
+  it('works on the core --core picks, each through its own DP', async () => {
+    const one = await dapdeck('read', '--probe', 'sim:rp2040', '--core', '1', '0xd0000000', '4');
+    expect(one.code).toBe(0);
+    expect(one.stdout).toMatch(/^d0000000  01 00 00 00/); // SIO CPUID: core 1
+    const single = await dapdeck('read', '--probe', 'sim:cortex-m0', '--core', '1', '0x20000000', '4');
+    expect(single.code).toBe(1);
+    expect(single.stderr).toMatch(/one debug port: there is no other core to select/);
+  });
+
   it('identifies the emulated Pico: both cores, core 0 asleep in the ROM without firmware', async () => {
     const r = await dapdeck('info', '--probe', 'emu:pico', '--json');
     expect(r.code).toBe(0);
