@@ -11,8 +11,19 @@ import { ensureSampleFirmware } from '../main/firmware';
 const flm = ensureSampleFirmware('flash-nrf51', 'microbit');
 const algorithm = algorithmFromFlm(readFileSync(flm), 'nrf51-nvmc.flm');
 algorithm.name = 'nrf51-nvmc';
+/**
+ * FICR CONFIGID.HWID values of nRF51822 QFAA/CEAA/CDAB… builds with 256 KiB flash and 16 KiB RAM
+ * (facts from Nordic's nRF51 Series compatibility matrix, as probe-rs's nRF51 file lists them):
+ * auto-detection on a probe that does not name its chip.
+ */
+const NRF51822_XXAA_HWIDS = [
+  0x1d, 0x20, 0x21, 0x22, 0x23, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2f, 0x30, 0x34, 0x38, 0x39, 0x3c, 0x3d, 0x3e, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48,
+  0x49, 0x4a, 0x4d, 0x4e, 0x4f, 0x54, 0x57, 0x58, 0x59, 0x5a, 0x5b, 0x5d, 0x6a, 0x6b, 0x6f, 0x70, 0x72, 0x77, 0x79, 0x80, 0x8e, 0x8f,
+];
+
 const doc = {
   name: 'nRF51 Series',
+  chip_detection: [{ NordicConfigId: { configid_address: '0x1000005c', hwid: Object.fromEntries(NRF51822_XXAA_HWIDS.map((id) => [`0x${id.toString(16)}`, 'nRF51822_xxAA'])) } }],
   variants: [
     {
       name: 'nRF51822_xxAA',

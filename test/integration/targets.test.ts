@@ -15,6 +15,10 @@ describe('target database', () => {
     expect(ram).toEqual({ start: 0x20000000, size: 0x4000 });
     expect(algorithm.flash).toMatchObject({ start: 0, size: 0x40000, pageSize: 0x400, erasedValue: 0xff });
     expect(algorithm.flash.sectors).toHaveLength(256);
+    // FICR CONFIGID.HWID 0x72 is an nRF51822 QFAA (Nordic's compatibility matrix): detection data.
+    const [detection] = loadChipDatabase().targets[0].chipDetection;
+    expect(detection).toMatchObject({ method: 'NordicConfigId', configIdAddress: 0x1000005c });
+    expect((detection as { hwid: Map<number, string> }).hwid.get(0x72)).toBe('nRF51822_xxAA');
   });
 
   it('ships the same algorithm as YAML that the .FLM built from source contains', () => {
