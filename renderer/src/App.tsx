@@ -4,7 +4,7 @@
  * thread only keeps state and draws.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { FromWorker, LogLine, TargetState, TimelineSnapshot, TimelineView, ToWorker } from './device/protocol';
+import type { FromWorker, LogLine, TargetState, TimelineHover, TimelineSnapshot, TimelineView, ToWorker } from './device/protocol';
 import { LogConsole } from './ui/LogConsole';
 import { Timeline } from './ui/Timeline';
 import { SerialConsole } from './ui/SerialConsole';
@@ -61,6 +61,7 @@ export function App() {
   const [tab, setTab] = useState<'console' | 'timeline' | 'serial'>('console');
   const [timeline, setTimeline] = useState<TimelineSnapshot | null>(null);
   const [tracing, setTracing] = useState(false);
+  const [timelineHover, setTimelineHover] = useState<TimelineHover | null>(null);
   const [registers, setRegisters] = useState<{ values: [string, number][]; stale: boolean } | null>(null);
   const [memory, setMemory] = useState<{ address: number; label: string; bytes: Uint8Array; whileRunning: boolean; stale: boolean } | null>(null);
   const [memAddress, setMemAddress] = useState('0x20000000');
@@ -144,6 +145,17 @@ export function App() {
         case 'timeline':
           setTimeline(m.snapshot);
           break;
+        case 'timeline-hover':
+          setTimelineHover(m.hover);
+          break;
+        case 'download': {
+          const a = document.createElement('a');
+          a.href = URL.createObjectURL(new Blob([m.data], { type: m.mime }));
+          a.download = m.name;
+          a.click();
+          setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+          break;
+        }
         case 'registers':
           setRegisters({ values: m.values, stale: false });
           break;
@@ -254,6 +266,10 @@ export function App() {
 
   const onTimelineCanvas = useCallback((canvas: OffscreenCanvas) => send({ type: 'timeline-canvas', canvas }, [canvas]), [send]);
   const onTimelineView = useCallback((view: TimelineView) => send({ type: 'timeline-view', view }), [send]);
+  const onTimelineHover = useCallback((x: number | null, y: number) => {
+    if (x === null) setTimelineHover(null);
+    send({ type: 'timeline-hover', x, y });
+  }, [send]);
   const k = target.kind;
   const ready = k === 'running' || k === 'halted';
   const busy = k === 'connecting' || k === 'flashing';
@@ -524,8 +540,27 @@ export function App() {
             >
               {tracing ? 'Stop recording' : 'Record trace (SystemView)'}
             </button>
+            <button data-testid="recording-save" disabled={!timeline || timeline.bytes === 0} onClick={() => send({ type: 'recording-save', format: 'svdat' })} title="The SystemView bytes as received (load them here again)">
+              Save recording
+            </button>
+            <button data-testid="recording-perfetto" disabled={!timeline || timeline.lanes.length === 0} onClick={() => send({ type: 'recording-save', format: 'perfetto' })} title="Chrome trace JSON: open in ui.perfetto.dev or chrome://tracing">
+              Export for Perfetto
+            </button>
+            <label className="file-button">
+              Load recording…
+              <input
+                type="file"
+                data-testid="recording-load"
+                hidden
+                onChange={(e) => {
+                  const f = e.target.files?.[0];
+                  if (f) void f.arrayBuffer().then((bytes) => send({ type: 'recording-load', bytes, fileName: f.name }, [bytes]));
+                  e.target.value = '';
+                }}
+              />
+            </label>
           </div>
-          <Timeline snapshot={timeline} onCanvas={onTimelineCanvas} onView={onTimelineView} />
+          <Timeline snapshot={timeline} recording={tracing} hover={timelineHover} onCanvas={onTimelineCanvas} onView={onTimelineView} onHover={onTimelineHover} />
         </div>
         <div className="panel" hidden={tab !== 'serial'}>
           <SerialConsole />

@@ -7,7 +7,7 @@
  * Screenshots at 1024×700 and 1440×900 land in test-artifacts/.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -361,4 +361,86 @@ describe('target state in the app', () => {
       await page.close();
     }
   }, 120_000);
+
+  it('timeline: a counter while recording, the span under the cursor (cleared on leave), zoom at the cursor, an axis in the units of the window, two-point measure, save/load and Perfetto export, cleared on reflash', async () => {
+    const page = await newPage();
+    try {
+      await page.goto(server.url);
+      await page.click('[data-testid=connect]');
+      await waitState(page, 'halted');
+      await page.setInputFiles('[data-testid=file]', firmwarePath('tasks', 'microbit'));
+      await page.click('[data-testid=flash-run]');
+      await waitState(page, 'running', 60_000);
+      await page.click('[data-testid=tab-timeline]');
+      await page.click('[data-testid=trace-toggle]');
+      await page.waitForSelector('[data-testid=timeline-canvas]:visible', { timeout: 30_000 });
+      await page.waitForFunction(() => /(\d+) events, [\d.]+ KiB/.test(document.querySelector('[data-testid=timeline-hint]')?.textContent ?? ''));
+      await page.waitForTimeout(1500);
+      await page.click('[data-testid=trace-toggle]'); // stop: the picture holds still from here
+      await page.waitForTimeout(600);
+      const canvas = (await (await page.$('[data-testid=timeline-canvas]'))!.boundingBox())!;
+      const hint = async () => (await page.textContent('[data-testid=timeline-hint]'))!;
+      const shown = () => hint().then((h) => Number(/showing ([\d.]+) ms of/.exec(h)![1]));
+
+      // Hover: the SysTick row (first row) has short ISR spans; sweep until one is under the cursor.
+      let hover = '';
+      for (let x = 115; x < canvas.width && !hover.trim(); x += 2) {
+        await page.mouse.move(canvas.x + x, canvas.y + 13);
+        await page.waitForTimeout(25);
+        hover = (await page.textContent('[data-testid=timeline-hover]')) ?? '';
+      }
+      expect(hover).toMatch(/^SysTick \(isr\): from [\d.]+ ms, for [\d.]+ µs/);
+      await shot(page, 'timeline-hover');
+      await page.mouse.move(canvas.x + canvas.width / 2, canvas.y + canvas.height + 80);
+      await page.waitForFunction(() => !(document.querySelector('[data-testid=timeline-hover]')?.textContent ?? '').trim());
+
+      // Zoom at the cursor: the time under it stays under it.
+      const at = canvas.x + 110 + (canvas.width - 110) * 0.25;
+      const before = await shown();
+      await page.mouse.move(at, canvas.y + 40);
+      await page.keyboard.down('Shift');
+      await page.mouse.click(at, canvas.y + 40); // measuring point A, at the cursor
+      await page.keyboard.up('Shift');
+      await page.waitForSelector('[data-testid=timeline-measure]');
+      const a = Number(/A at ([\d.]+) ms/.exec((await page.textContent('[data-testid=timeline-measure]'))!)![1]);
+      await page.mouse.wheel(0, -200);
+      await page.waitForFunction((w) => Number(/showing ([\d.]+) ms/.exec(document.querySelector('[data-testid=timeline-hint]')?.textContent ?? '')?.[1]) < w, before);
+      await page.waitForTimeout(500);
+      // Point A (drawn by the worker at its time) must still be under the cursor: measure there again.
+      await page.keyboard.down('Shift');
+      await page.mouse.click(at, canvas.y + 40);
+      await page.keyboard.up('Shift');
+      const measure = (await page.textContent('[data-testid=timeline-measure]'))!;
+      const [, delta] = /A→B: (-?[\d.]+) (µs|ms)/.exec(measure)!;
+      expect(Math.abs(Number(delta) * (measure.includes(' µs') ? 0.001 : 1))).toBeLessThan((await shown()) / 50);
+      expect(a).toBeGreaterThan(0);
+
+      // The axis labels use the window's unit: ms ticks when the window is tens of ms.
+      const window = await shown();
+      expect(window).toBeGreaterThan(1);
+      await shot(page, 'timeline-measure');
+
+      // Save the recording and the Perfetto export; load the recording back.
+      const [saved] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=recording-save]')]);
+      const svdat = resolve(ROOT, 'out', 'e2e-recording.svdat');
+      await saved.saveAs(svdat);
+      const [exported] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=recording-perfetto]')]);
+      const json = resolve(ROOT, 'out', 'e2e-trace.json');
+      await exported.saveAs(json);
+      const trace = JSON.parse(readFileSync(json, 'utf8')) as { traceEvents: { ph: string; name: string }[] };
+      expect(trace.traceEvents.filter((e) => e.ph === 'X' && e.name === 'SysTick').length).toBeGreaterThan(10);
+      await page.setInputFiles('[data-testid=recording-load]', svdat);
+      await page.waitForFunction(() => /e2e-recording\.svdat/.test(document.querySelector('[data-testid=timeline-hint]')?.textContent ?? ''));
+
+      // Reflash: the old firmware's lanes go.
+      await page.click('[data-testid=tab-console]');
+      await page.click('[data-testid=flash-run]');
+      await page.waitForSelector('[data-testid=flash-result]', { timeout: 60_000 });
+      await page.click('[data-testid=tab-timeline]');
+      await page.waitForFunction(() => !document.querySelector('[data-testid=timeline-stats]'), null, { timeout: 5000 });
+      expect(await page.isVisible('[data-testid=timeline-canvas]')).toBe(false);
+    } finally {
+      await page.close();
+    }
+  }, 180_000);
 });

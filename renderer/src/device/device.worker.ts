@@ -19,12 +19,12 @@ import { defmtTableFromElf, type DefmtTable } from '../../../core/defmt';
 import { RttSession, pollLoop, type RttBatchMemory } from '../../../core/rtt/session';
 import { ChannelRouter, type ChannelSinks } from '../../../core/capture/router';
 import { SV_COMMAND, findSysViewChannels } from '../../../core/trace/systemview';
-import { SystemViewTrace, statsRows } from '../../../core/trace/session';
+import { SystemViewTrace, statsRows, toChromeTrace } from '../../../core/trace/session';
 import { WebSocketTransport } from './ws-transport';
 import { resolveAddress } from './symbols';
 import { PortTransport } from './webusb';
-import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT, timelineCanvasHeight, type FromWorker, type LogLine, type TargetState, type TimelineSnapshot, type TimelineView, type ToWorker, ECHO_CHANNEL } from './protocol';
-import { drawLoadChart, drawTimeline, meanOf } from '../ui/timeline-draw';
+import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT, timelineCanvasHeight, type FromWorker, type LogLine, type TargetState, type TimelineHover, type TimelineSnapshot, type TimelineView, type ToWorker, ECHO_CHANNEL } from './protocol';
+import { drawAxis, drawLoadChart, drawTimeline, meanOf } from '../ui/timeline-draw';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -121,7 +121,11 @@ function startStreaming(elf: Uint8Array | null, fileName: string): void {
     text: (channel, lines) => {
       for (const message of lines) emit({ channel, level: null, timestamp: null, message, location: null, module: null });
     },
-    trace: (_channel, data) => trace?.push(data),
+    trace: (_channel, data) => {
+      if (!trace) return;
+      trace.push(data);
+      keepRecording(data);
+    },
   };
   const memory = lockedMemory(s);
   streaming = pollLoop(
@@ -162,6 +166,8 @@ async function startTrace(): Promise<void> {
     return;
   }
   trace = new SystemViewTrace({ maxSegments: 1 << 18 });
+  recording = { chunks: [], bytes: 0, dropped: 0 };
+  traceSource = 'live';
   // Text the firmware prints through SystemView goes to the console, on the defmt channel's view.
   trace.onMessage = (m) =>
     emit({ channel: 0, level: m.level === 'log' ? 'info' : m.level === 'warning' ? 'warn' : 'error', timestamp: m.seconds.toFixed(6), message: `[SysView] ${m.text}`, location: null, module: 'SysView' });
@@ -172,6 +178,22 @@ async function stopTrace(): Promise<void> {
   const found = rtt ? findSysViewChannels(rtt.block) : null;
   if (rtt && found) await rtt.write(found.down, Uint8Array.of(SV_COMMAND.stop));
 }
+
+/** The SystemView bytes of the current recording, as received (for Save); bounded. */
+const MAX_RECORDING_BYTES = 64 << 20;
+let recording: { chunks: Uint8Array[]; bytes: number; dropped: number } = { chunks: [], bytes: 0, dropped: 0 };
+let traceSource: 'live' | string = 'live';
+function keepRecording(data: Uint8Array): void {
+  if (recording.bytes + data.length > MAX_RECORDING_BYTES) {
+    recording.dropped += data.length;
+    return;
+  }
+  recording.chunks.push(data.slice());
+  recording.bytes += data.length;
+}
+
+/** The window last drawn, in model ticks and in µs from the start (hover and measure use it). */
+let drawn: { t0: number; t1: number; width: number } | null = null;
 
 let canvas: OffscreenCanvas | null = null;
 let view: TimelineView = { windowUs: 50_000, backUs: 0, width: 900, height: 200, dpr: 1 };
@@ -207,28 +229,64 @@ function drawCanvas(): void {
     if (gap.end < t0 || gap.start > t1) continue;
     g.fillRect(x(Math.max(gap.start, t0)), 0, Math.max(2, x(Math.min(gap.end, t1)) - x(Math.max(gap.start, t0))), lanesHeight + LOAD_CHART_HEIGHT);
   }
-  g.fillStyle = '#90a4ae';
-  g.font = '11px system-ui, sans-serif';
-  g.fillText(`${(trace.seconds(t0 - t.first) * 1000).toFixed(2)} ms`, TIMELINE_LABEL_WIDTH + 2, height - 6);
-  g.fillText(`${(trace.seconds(t1 - t.first) * 1000).toFixed(2)} ms`, width - 80, height - 6);
+  drawn = { t0, t1, width };
+  const usOf = (tick: number) => trace!.seconds(tick - t.first) * 1e6;
+  drawAxis(g as unknown as CanvasRenderingContext2D, usOf(t0), usOf(t1), width, lanesHeight + LOAD_CHART_HEIGHT, height);
+  // The two measuring points (µs from the start), and what lies between them.
+  g.strokeStyle = '#ffd54f';
+  g.lineWidth = 1;
+  const xUs = (us: number) => TIMELINE_LABEL_WIDTH + ((us - usOf(t0)) / Math.max(1e-9, usOf(t1) - usOf(t0))) * (width - TIMELINE_LABEL_WIDTH);
+  for (const m of view.marks ?? []) {
+    const px = Math.round(xUs(m)) + 0.5;
+    if (px < TIMELINE_LABEL_WIDTH || px > width) continue;
+    g.beginPath();
+    g.moveTo(px, 0);
+    g.lineTo(px, lanesHeight + LOAD_CHART_HEIGHT);
+    g.stroke();
+  }
 }
 
 setInterval(() => {
-  if (!trace || Number.isNaN(trace.timeline.first)) return;
-  drawCanvas();
+  if (!trace) return;
   const t = trace.timeline;
+  const empty = Number.isNaN(t.first);
+  if (!empty) drawCanvas();
   const origin = t.first;
   const us = (ticks: number) => trace!.seconds(ticks - origin) * 1e6;
   post({
     type: 'timeline',
     snapshot: {
-      lanes: statsRows(trace).map((r) => ({ name: r.lane, kind: r.kind, activations: r.activations, load: r.load, meanUs: r.meanSeconds * 1e6, maxUs: r.maxSeconds * 1e6 })),
-      spanUs: us(t.last),
-      gaps: t.gaps.map((g) => [us(g.start), us(g.end)]),
+      lanes: empty ? [] : statsRows(trace).map((r) => ({ name: r.lane, kind: r.kind, activations: r.activations, load: r.load, meanUs: r.meanSeconds * 1e6, maxUs: r.maxSeconds * 1e6 })),
+      spanUs: empty ? 0 : us(t.last),
+      gaps: empty ? [] : t.gaps.map((g) => [us(g.start), us(g.end)]),
       load: lastLoad,
+      events: t.events,
+      bytes: recording.bytes,
+      source: traceSource,
     },
   });
 }, 300);
+
+/** What is under the cursor: the span in that lane (start, length, what cut it short). */
+function hoverAt(x: number, y: number): TimelineHover | null {
+  if (!trace || !drawn || Number.isNaN(trace.timeline.first)) return null;
+  const t = trace.timeline;
+  const order = t.displayOrder();
+  const row = Math.floor(y / TIMELINE_LANE_HEIGHT);
+  if (row < 0 || row >= order.length || x < TIMELINE_LABEL_WIDTH) return null;
+  const lane = order[row];
+  const perPx = (drawn.t1 - drawn.t0) / Math.max(1, drawn.width - TIMELINE_LABEL_WIDTH);
+  const at = drawn.t0 + (x - TIMELINE_LABEL_WIDTH) * perPx;
+  const near = t.segments(at - 3 * perPx, at + 3 * perPx, 5000).filter((seg) => seg.lane === lane.index);
+  if (!near.length) return null;
+  // The span containing the cursor; else the nearest one (a short ISR is thinner than a pixel).
+  const distance = (s: { start: number; end: number }) => (at < s.start ? s.start - at : at > s.end ? at - s.end : 0);
+  const seg = near.reduce((best, s) => (distance(s) < distance(best) || (distance(s) === distance(best) && s.end - s.start > best.end - best.start) ? s : best));
+  const us = (tick: number) => trace!.seconds(tick - t.first) * 1e6;
+  // A piece of a task or ISR that ends where another lane's span starts was preempted by it.
+  const next = t.segments(seg.end, seg.end, 50).find((o) => o.lane !== seg.lane && o.start === seg.end && t.lanes[o.lane].kind !== 'idle' && t.lanes[o.lane].kind !== 'scheduler');
+  return { lane: lane.name, kind: lane.kind, startUs: us(seg.start), durationUs: us(seg.end) - us(seg.start), preemptedBy: next ? t.lanes[next.lane].name : null, truncated: seg.truncated };
+}
 
 // ---------------------------------------------------------------- target state
 
@@ -512,6 +570,37 @@ async function handle(m: ToWorker): Promise<void> {
       view = m.view;
       drawCanvas();
       return;
+    case 'timeline-hover':
+      post({ type: 'timeline-hover', hover: m.x === null ? null : hoverAt(m.x, m.y) });
+      return;
+    case 'recording-save': {
+      if (!trace) throw new Error('nothing recorded yet');
+      if (m.format === 'perfetto') {
+        post({ type: 'download', name: 'dapdeck-trace.json', mime: 'application/json', data: new TextEncoder().encode(JSON.stringify(toChromeTrace(trace))).buffer as ArrayBuffer });
+      } else {
+        const all = new Uint8Array(recording.bytes);
+        let at = 0;
+        for (const c of recording.chunks) {
+          all.set(c, at);
+          at += c.length;
+        }
+        post({ type: 'download', name: 'dapdeck-recording.svdat', mime: 'application/octet-stream', data: all.buffer });
+      }
+      return;
+    }
+    case 'recording-load': {
+      // A saved recording replaces what is shown (a live recording keeps streaming into its own).
+      const loaded = new SystemViewTrace({ maxSegments: 1 << 20 });
+      const bytes = new Uint8Array(m.bytes);
+      loaded.push(bytes);
+      if (Number.isNaN(loaded.timeline.first)) throw new Error(`${m.fileName} holds no SystemView events`);
+      traceWanted = false;
+      trace = loaded;
+      recording = { chunks: [bytes], bytes: bytes.length, dropped: 0 };
+      traceSource = m.fileName;
+      drawCanvas();
+      return;
+    }
     case 'rtt-write': {
       requireSession();
       if (!rtt) throw new Error('RTT is not running: attach or flash & run first');
@@ -528,7 +617,7 @@ async function handle(m: ToWorker): Promise<void> {
 
 let queue: Promise<void> = Promise.resolve();
 /** Messages that must not wait behind a slow request: they only change what the worker knows. */
-const IMMEDIATE = new Set<ToWorker['type']>(['transport-lost', 'timeline-canvas', 'timeline-view', 'firmware-file']);
+const IMMEDIATE = new Set<ToWorker['type']>(['transport-lost', 'timeline-canvas', 'timeline-view', 'timeline-hover', 'firmware-file', 'recording-save', 'recording-load']);
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const m = event.data;

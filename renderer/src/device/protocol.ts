@@ -17,7 +17,11 @@ export type ToWorker =
   /** The firmware file the user chose: its symbols serve the memory view (and RTT on attach). */
   | { type: 'firmware-file'; bytes: ArrayBuffer | null; fileName: string }
   | { type: 'timeline-canvas'; canvas: OffscreenCanvas }
-  | { type: 'timeline-view'; view: TimelineView };
+  | { type: 'timeline-view'; view: TimelineView }
+  /** The cursor over the timeline canvas (CSS px), or null when it left. */
+  | { type: 'timeline-hover'; x: number | null; y: number }
+  | { type: 'recording-save'; format: 'svdat' | 'perfetto' }
+  | { type: 'recording-load'; bytes: ArrayBuffer; fileName: string };
 
 /** What the timeline canvas shows: `windowUs` of time ending `backUs` before the newest event. */
 export interface TimelineView {
@@ -26,6 +30,19 @@ export interface TimelineView {
   width: number;
   height: number;
   dpr: number;
+  /** Measuring points, µs from the start of the recording. */
+  marks?: number[];
+}
+
+/** The span under the cursor on the timeline. */
+export interface TimelineHover {
+  lane: string;
+  kind: string;
+  startUs: number;
+  durationUs: number;
+  /** The task or ISR whose start ended this span, if one did. */
+  preemptedBy: string | null;
+  truncated: boolean;
 }
 
 /** LogLine.channel of the app's own notes (shown in every view). */
@@ -58,6 +75,11 @@ export interface TimelineSnapshot {
   gaps: [number, number][];
   /** CPU load (0–1, NaN where nothing was recorded) per pixel column of the window last drawn. */
   load: { fromUs: number; toUs: number; values: Float32Array; meanInView: number };
+  /** Decoded events and SystemView bytes so far (shown while recording, before any lane). */
+  events: number;
+  bytes: number;
+  /** 'live', or the name of a loaded recording. */
+  source: string;
 }
 
 /** Height of the CPU-load strip under the lanes (the worker draws it, the page hovers it). */
@@ -93,6 +115,9 @@ export type FromWorker =
   | { type: 'lines'; lines: LogLine[] }
   | { type: 'channels'; up: { index: number; name: string }[]; down: { index: number; name: string }[] }
   | { type: 'timeline'; snapshot: TimelineSnapshot }
+  | { type: 'timeline-hover'; hover: TimelineHover | null }
+  /** A file for the user to save (the page downloads it). */
+  | { type: 'download'; name: string; mime: string; data: ArrayBuffer }
   /** Core registers read when the core halted. */
   | { type: 'registers'; values: [string, number][] }
   /** `label`: what the user asked for (a symbol name or the address as typed). */

@@ -5,17 +5,36 @@
  * and shows the statistics table.
  */
 import { useEffect, useRef, useState } from 'react';
-import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, timelineCanvasHeight, TIMELINE_LANE_HEIGHT as LANE_HEIGHT, type TimelineSnapshot, type TimelineView } from '../device/protocol';
+import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, timelineCanvasHeight, TIMELINE_LANE_HEIGHT as LANE_HEIGHT, type TimelineHover, type TimelineSnapshot, type TimelineView } from '../device/protocol';
+import { formatTimeUs, tickStepUs } from './timeline-draw';
+
+/** A duration in the unit that reads best. */
+export function formatDurationUs(us: number): string {
+  return formatTimeUs(us, tickStepUs(Math.abs(us) * 8 || 1));
+}
+
+/** The window and recording lengths, in ms (as the axis reads at those zooms). */
+function ms(us: number): string {
+  return `${(us / 1000).toFixed(us < 1000 ? 3 : 1)} ms`;
+}
 
 const MIN_WINDOW_US = 200;
 
-export function Timeline(props: { snapshot: TimelineSnapshot | null; onCanvas(canvas: OffscreenCanvas): void; onView(view: TimelineView): void }) {
+export function Timeline(props: {
+  snapshot: TimelineSnapshot | null;
+  recording: boolean;
+  hover: TimelineHover | null;
+  onCanvas(canvas: OffscreenCanvas): void;
+  onView(view: TimelineView): void;
+  onHover(x: number | null, y: number): void;
+}) {
   const { snapshot } = props;
   const canvas = useRef<HTMLCanvasElement>(null);
   const handed = useRef(false);
   // windowUs: how much time the canvas shows; backUs: how far its right edge is from the newest event.
   const [view, setView] = useState<{ windowUs: number; backUs: number; follow: boolean }>({ windowUs: 50_000, backUs: 0, follow: true });
   const [hover, setHover] = useState<string | null>(null);
+  const [marks, setMarks] = useState<number[]>([]);
   const drag = useRef<number | null>(null);
   const span = snapshot?.spanUs ?? 0;
 
@@ -32,26 +51,56 @@ export function Timeline(props: { snapshot: TimelineSnapshot | null; onCanvas(ca
   const height = timelineCanvasHeight(snapshot?.lanes.length ?? 3);
   useEffect(() => {
     if (!handed.current) return;
-    props.onView({ windowUs: view.windowUs, backUs: view.follow ? 0 : view.backUs, width, height, dpr: window.devicePixelRatio || 1 });
-  }, [view, width, height, props, snapshot]);
+    props.onView({ windowUs: view.windowUs, backUs: view.follow ? 0 : view.backUs, width, height, dpr: window.devicePixelRatio || 1, marks });
+  }, [view, width, height, props, snapshot, marks]);
 
-  const zoom = (factor: number) => setView((v) => ({ ...v, windowUs: Math.min(Math.max(MIN_WINDOW_US, v.windowUs * factor), Math.max(span, MIN_WINDOW_US)) }));
+  /** µs from the start at a canvas x, in the window last drawn. */
+  const usAt = (x: number) => {
+    const { fromUs, toUs } = snapshot!.load;
+    return fromUs + ((x - TIMELINE_LABEL_WIDTH) / Math.max(1, width - TIMELINE_LABEL_WIDTH)) * (toUs - fromUs);
+  };
+  /** Zoom keeping the time under `x` (a canvas x; default the right edge) where it is on screen. */
+  const zoom = (factor: number, x?: number) =>
+    setView((v) => {
+      const windowUs = Math.min(Math.max(MIN_WINDOW_US, v.windowUs * factor), Math.max(span, MIN_WINDOW_US));
+      if (x === undefined || x < TIMELINE_LABEL_WIDTH) return { ...v, windowUs };
+      const f = Math.min(1, Math.max(0, (x - TIMELINE_LABEL_WIDTH) / Math.max(1, width - TIMELINE_LABEL_WIDTH)));
+      const right = span - (v.follow ? 0 : v.backUs);
+      const at = right - v.windowUs * (1 - f);
+      const backUs = Math.min(Math.max(0, span - (at + windowUs * (1 - f))), Math.max(0, span - windowUs));
+      return { windowUs, backUs, follow: backUs === 0 && v.follow };
+    });
   const pan = (us: number) => setView((v) => ({ ...v, follow: false, backUs: Math.min(Math.max(0, v.backUs + us), Math.max(0, span - v.windowUs)) }));
 
   return (
     <div className="timeline" data-testid="timeline">
-      {!snapshot && <p className="hint">Flash and run firmware that records SystemView (e.g. the tasks sample), then press “Record trace”.</p>}
+      {!snapshot && !props.recording && <p className="hint">Flash and run firmware that records SystemView (e.g. the tasks sample), then press “Record trace”, or load a saved recording.</p>}
+      {props.recording && (!snapshot || snapshot.lanes.length === 0) && (
+        <p className="hint" data-testid="recording-status">
+          Recording: {snapshot?.events ?? 0} events, {snapshot?.bytes ?? 0} bytes so far{(snapshot?.bytes ?? 0) === 0 ? ' — no SystemView data yet: does this firmware record SystemView (an RTT channel named “SysView”)?' : ''}
+        </p>
+      )}
       <canvas
         ref={canvas}
-        hidden={!snapshot}
+        hidden={!snapshot || snapshot.lanes.length === 0}
         tabIndex={0}
         data-testid="timeline-canvas"
         data-cpu-load={snapshot && !Number.isNaN(snapshot.load.meanInView) ? snapshot.load.meanInView.toFixed(4) : undefined}
         style={{ height }}
-        onWheel={(e) => zoom(e.deltaY < 0 ? 0.8 : 1.25)}
+        onWheel={(e) => zoom(e.deltaY < 0 ? 0.8 : 1.25, e.nativeEvent.offsetX)}
         onMouseDown={(e) => (drag.current = e.clientX)}
         onMouseUp={() => (drag.current = null)}
-        onMouseLeave={() => (drag.current = null)}
+        onClick={(e) => {
+          // Shift-click: a measuring point (two at most; a third starts again).
+          if (!e.shiftKey || !snapshot || e.nativeEvent.offsetX < TIMELINE_LABEL_WIDTH) return;
+          const at = usAt(e.nativeEvent.offsetX);
+          setMarks((m) => (m.length >= 2 ? [at] : [...m, at]));
+        }}
+        onMouseLeave={() => {
+          drag.current = null;
+          setHover(null);
+          props.onHover(null, 0);
+        }}
         onMouseMove={(e) => {
           if (drag.current !== null) {
             const dx = e.clientX - drag.current;
@@ -66,10 +115,11 @@ export function Timeline(props: { snapshot: TimelineSnapshot | null; onCanvas(ca
             const at = fromUs + ((c + 0.5) / Math.max(1, values.length)) * (toUs - fromUs);
             const v = values[c];
             setHover(v === undefined || Number.isNaN(v) ? null : `CPU load ${(v * 100).toFixed(1)} % at ${(at / 1000).toFixed(3)} ms (everything but Idle)`);
+            props.onHover(null, 0); // no lane span under the cursor here
             return;
           }
-          const l = snapshot?.lanes[Math.floor(offsetY / LANE_HEIGHT)];
-          setHover(l ? `${l.name}: ${l.activations} runs, mean ${l.meanUs.toFixed(1)} µs, max ${l.maxUs.toFixed(1)} µs, load ${(l.load * 100).toFixed(1)}%` : null);
+          setHover(null);
+          props.onHover(offsetX, offsetY);
         }}
         onKeyDown={(e) => {
           if (e.key === '+' || e.key === '=') zoom(0.8);
@@ -77,13 +127,25 @@ export function Timeline(props: { snapshot: TimelineSnapshot | null; onCanvas(ca
           if (e.key === 'ArrowLeft') pan(view.windowUs / 10);
           if (e.key === 'ArrowRight') pan(-view.windowUs / 10);
           if (e.key === 'End') setView((v) => ({ ...v, follow: true, backUs: 0 }));
+          if (e.key === 'Escape') setMarks([]);
         }}
       />
       {snapshot && (
         <>
-          <p className="hint">
-            {hover ?? `showing ${(view.windowUs / 1000).toFixed(1)} ms of ${(span / 1000).toFixed(1)} ms${view.follow ? ' (following)' : ''} · wheel or +/−: zoom · drag or ←/→: pan · End: follow`}
+          <p className="hint" data-testid="timeline-hint">
+            {`showing ${ms(Math.min(view.windowUs, Math.max(span, MIN_WINDOW_US)))} of ${ms(span)}${view.follow ? ' (following)' : ''}${props.recording ? ` · ${snapshot.events} events, ${(snapshot.bytes / 1024).toFixed(1)} KiB` : snapshot.source !== 'live' ? ` · ${snapshot.source}` : ''} · wheel or +/−: zoom at the cursor · drag or ←/→: pan · End: follow · shift-click: measure`}
           </p>
+          <p className="hover" data-testid="timeline-hover">
+            {props.hover
+              ? `${props.hover.lane} (${props.hover.kind}): from ${(props.hover.startUs / 1000).toFixed(3)} ms, for ${formatDurationUs(props.hover.durationUs)}${props.hover.preemptedBy ? `, preempted by ${props.hover.preemptedBy}` : ''}${props.hover.truncated ? ' (cut short by a gap)' : ''}`
+              : hover ?? '\u00a0'}
+          </p>
+          {marks.length > 0 && (
+            <p className="measure" data-testid="timeline-measure">
+              {marks.length === 1 ? `A at ${formatTimeUs(marks[0], tickStepUs(view.windowUs))}: shift-click a second point` : `A→B: ${formatDurationUs(marks[1] - marks[0])} (A ${formatTimeUs(marks[0], tickStepUs(view.windowUs))}, B ${formatTimeUs(marks[1], tickStepUs(view.windowUs))})`}{' '}
+              <button onClick={() => setMarks([])}>clear</button>
+            </p>
+          )}
           <table className="stats" data-testid="timeline-stats">
             <thead>
               <tr>

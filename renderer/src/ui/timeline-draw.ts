@@ -124,3 +124,39 @@ export function drawLoadChart(g: CanvasRenderingContext2D, load: ArrayLike<numbe
   g.fillText(Number.isNaN(mean) ? '—' : `mean ${(mean * 100).toFixed(1)} %`, 6, top + height / 2 + 14);
   g.fillText('100 %', width - 34, plotTop + 9);
 }
+
+/** A tick step of 1, 2 or 5 × 10^k µs giving about `target` ticks over `spanUs`. */
+export function tickStepUs(spanUs: number, target = 8): number {
+  const raw = spanUs / Math.max(1, target);
+  const p = Math.pow(10, Math.floor(Math.log10(Math.max(raw, 1e-3))));
+  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
+/** A time in µs in the unit its tick step reads best in (µs, ms or s), with the decimals the step needs. */
+export function formatTimeUs(us: number, stepUs: number): string {
+  const [unit, scale] = stepUs >= 1e6 ? ['s', 1e6] : stepUs >= 1e3 ? ['ms', 1e3] : ['µs', 1];
+  const decimals = Math.max(0, -Math.floor(Math.log10(stepUs / scale) + 1e-9));
+  return `${(us / scale).toFixed(decimals)} ${unit}`;
+}
+
+/** The time axis under the load strip: ticks at round times (from the recording's start) with units. */
+export function drawAxis(g: CanvasRenderingContext2D, fromUs: number, toUs: number, width: number, top: number, height: number, labelWidth = TIMELINE_LABEL_WIDTH): void {
+  const span = Math.max(1e-6, toUs - fromUs);
+  const plot = width - labelWidth;
+  const step = tickStepUs(span, Math.max(2, Math.floor(plot / 110)));
+  g.strokeStyle = '#455a64';
+  g.fillStyle = '#90a4ae';
+  g.font = '11px system-ui, sans-serif';
+  g.lineWidth = 1;
+  for (let tick = Math.ceil(fromUs / step) * step; tick <= toUs; tick += step) {
+    const x = Math.round(labelWidth + ((tick - fromUs) / span) * plot) + 0.5;
+    g.beginPath();
+    g.moveTo(x, top);
+    g.lineTo(x, top + 5);
+    g.stroke();
+    const label = formatTimeUs(tick, step);
+    const w = g.measureText(label).width;
+    g.fillText(label, Math.min(width - w - 2, Math.max(labelWidth, x - w / 2)), Math.min(height - 4, top + 17));
+  }
+}
