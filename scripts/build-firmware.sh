@@ -80,13 +80,16 @@ for sample in "${samples[@]}"; do
     target=$(board_target "$board")
     script="firmware-samples/common/$board.x"
     [ -f "$src/link.x" ] && script="$src/link.x"
+    # Extra rustc flags a sample asks for (e.g. --cfg own_panic_handler), one line.
+    extra_flags=()
+    [ -f "$src/rustflags" ] && read -r -a extra_flags < "$src/rustflags"
     # shellcheck disable=SC2086 # the variant's flags are words
     "$RUSTC" --edition 2018 --crate-type bin --crate-name "${sample//-/_}" --target "$target" --sysroot "$sysroot" \
       -C opt-level=s -C panic=abort -C debuginfo=2 -C codegen-units=1 \
       -C linker=rust-lld -C linker-flavor=ld.lld \
       -C link-arg=-T"$script" -C link-arg=-Map="${elf%.elf}.map" \
       --extern defmt_macros="$macros" \
-      --cfg "board=\"$board\"" $flags -o "$elf" "$src/src/main.rs"
+      --cfg "board=\"$board\"" "${extra_flags[@]}" $flags -o "$elf" "$src/src/main.rs"
     echo "build-firmware: $elf ($(stat -c %s "$elf") bytes)"
    done
   done

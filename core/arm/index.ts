@@ -4,3 +4,5 @@ export * from './mem-ap';
 export * from './cortex-m';
 export * from './session';
 export * from './faults';
+export * from './stop';
+export * from './semihosting';

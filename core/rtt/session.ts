@@ -39,6 +39,12 @@ export interface RttAttachOptions {
   mode?: RttMode;
   signal?: AbortSignal;
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * A word read in the first batch of every poll, ahead of the descriptors (the core's DHCSR, to
+   * notice a halted, locked-up or reset core at no extra round trip). Its value comes back in
+   * every PollResult as `watched`.
+   */
+  watch?: number;
 }
 
 export interface UpData {
@@ -46,7 +52,7 @@ export interface UpData {
   data: Uint8Array;
 }
 
-export type PollResult = { kind: 'data'; chunks: UpData[] } | { kind: 'reset'; reason: string };
+export type PollResult = ({ kind: 'data'; chunks: UpData[] } | { kind: 'reset'; reason: string }) & { watched?: number };
 
 export class RttNotFoundError extends DebugError {
   constructor(message: string) {
@@ -69,6 +75,7 @@ export class RttSession {
   private constructor(
     private readonly memory: RttBatchMemory,
     public block: RttControlBlock,
+    private readonly watch?: number,
   ) {
     this.published = block.up.map((c) => c.readOffset);
   }
@@ -103,7 +110,7 @@ export class RttSession {
           const block = await readControlBlock(memory, address);
           const bad = block.up.concat(block.down).find((c) => c.size > 0 && (c.writeOffset >= c.size || c.readOffset >= c.size));
           if (!bad && block.up.some((c) => c.size > 0)) {
-            const session = new RttSession(memory, block);
+            const session = new RttSession(memory, block, options.watch);
             if (options.mode !== undefined) await session.setMode(options.mode);
             return session;
           }
@@ -134,8 +141,19 @@ export class RttSession {
   async poll(): Promise<PollResult> {
     this.stats.polls++;
     const { address, maxUp } = this.block;
-    const [raw] = await this.memory.transact([{ address, length: RTT_HEADER_SIZE + maxUp * RTT_DESCRIPTOR_SIZE }]);
+    const header = { address, length: RTT_HEADER_SIZE + maxUp * RTT_DESCRIPTOR_SIZE };
+    // The watched word first: a core that halts after it is read is seen by the next poll, and all
+    // it wrote before halting is read by this one's data batch.
+    const first = await this.memory.transact(this.watch === undefined ? [header] : [{ address: this.watch, length: 4 }, header]);
+    const raw = first[first.length - 1];
+    const watched = this.watch === undefined ? undefined : readU32le(first[0], 0);
     this.stats.batches++;
+    const result = await this.readChannels(raw);
+    return watched === undefined ? result : { ...result, watched };
+  }
+
+  private async readChannels(raw: Uint8Array): Promise<PollResult> {
+    const { address } = this.block;
     if (findRttId(raw) !== 0) return { kind: 'reset', reason: `the RTT control block at ${hex32(address)} is gone (target reset?)` };
     const reads: { address: number; length: number }[] = [];
     const writes: { address: number; value: number }[] = [];
@@ -212,7 +230,14 @@ export class RttSession {
  */
 export async function pollLoop(
   attach: () => Promise<RttSession>,
-  handlers: { onData(chunks: UpData[]): void | Promise<void>; onIdle?(): void | Promise<void>; onReset?(reason: string): void; onAttach?(session: RttSession): void | Promise<void> },
+  handlers: {
+    onData(chunks: UpData[]): void | Promise<void>;
+    onIdle?(): void | Promise<void>;
+    onReset?(reason: string): void;
+    onAttach?(session: RttSession): void | Promise<void>;
+    /** The watched word of each poll, after that poll's data: return true to end the loop. */
+    onWatched?(value: number): boolean | Promise<boolean>;
+  },
   options: { signal: AbortSignal; maxIdleMs?: number; sleep?: (ms: number) => Promise<void> },
 ): Promise<RttSession | null> {
   const sleep = options.sleep ?? defaultSleep;
@@ -222,6 +247,12 @@ export async function pollLoop(
   let idle = 0;
   while (!options.signal.aborted) {
     const result = await session.poll();
+    if (result.watched !== undefined && result.kind === 'data' && result.chunks.length) await handlers.onData(result.chunks);
+    if (result.watched !== undefined && (await handlers.onWatched?.(result.watched))) break;
+    if (result.watched !== undefined && result.kind === 'data' && result.chunks.length) {
+      idle = 0;
+      continue;
+    }
     if (result.kind === 'reset') {
       handlers.onReset?.(result.reason);
       session = await attach();

@@ -94,6 +94,8 @@ pub unsafe extern "C" fn DefaultHandler() {
     loop {}
 }
 
+// Samples that report panics themselves build with `--cfg own_panic_handler` (their `rustflags` file).
+#[cfg(not(own_panic_handler))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     loop {}

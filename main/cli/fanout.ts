@@ -14,9 +14,9 @@ export interface ProbeRun {
   logFile?: string;
 }
 
-/** Exit codes from the worst to the mildest: error, not verified, timed out, usage. */
-const SEVERITY = [1, 3, 4, 2];
-const MEANING: Record<number, string> = { 0: 'ok', 1: 'error', 2: 'usage error', 3: 'flashed but not verified', 4: 'timed out' };
+/** Exit codes from the worst to the mildest: error, firmware fault/lockup, not verified, timed out, usage. */
+const SEVERITY = [1, 5, 3, 4, 2];
+const MEANING: Record<number, string> = { 0: 'ok', 1: 'error', 2: 'usage error', 3: 'flashed but not verified', 4: 'timed out', 5: 'firmware stopped: fault, lockup or reset loop' };
 
 export function worstExitCode(codes: number[]): number {
   for (const c of SEVERITY) if (codes.includes(c)) return c;

@@ -16,6 +16,7 @@ import { DefmtTableError, defmtTableFromElf, type DefmtTable } from '../../core/
 import { ElfFile } from '../../core/elf/elf';
 import { checkOutputOptions, streamRtt } from './stream';
 import { runGdbServer, type GdbCliOptions } from './gdb';
+import { setFaultCatch, watchCore } from './stops';
 import { decodeInput } from './decode';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ItmTrace, SystemViewTrace, formatStatsTable, statsRows, toChromeTrace } from '../../core/trace/session';
@@ -413,7 +414,8 @@ function streamOptions(cmd: Command): Command {
     .addOption(new Option('--rtt-mode <mode>', 'set every up channel\'s mode from the host').choices(['block', 'skip', 'trim']))
     .option('--stdin', 'send what arrives on stdin to down channel 0')
     .option('--trace', 'record SystemView task/ISR events (RTT channel "SysView"): a live load table, statistics at the end')
-    .option('--trace-out <file>', 'with --trace: save the raw SystemView stream (for trace stats / trace export)');
+    .option('--trace-out <file>', 'with --trace: save the raw SystemView stream (for trace stats / trace export)')
+    .option('--no-catch-hardfault', 'let the firmware\'s own fault handlers run (default: halt on entry to any fault handler and report it)');
 }
 
 interface StreamCliOptions {
@@ -435,6 +437,7 @@ interface StreamCliOptions {
   stdin?: boolean;
   trace?: boolean;
   traceOut?: string;
+  catchHardfault?: boolean;
 }
 
 function outputSettings(opts: StreamCliOptions) {
@@ -452,7 +455,7 @@ function outputSettings(opts: StreamCliOptions) {
 }
 
 /** The defmt table and RTT address an ELF offers (either may be missing). */
-function elfFacts(file: string | undefined): { table?: DefmtTable; address?: number } {
+function elfFacts(file: string | undefined): { table?: DefmtTable; address?: number; elf?: ElfFile } {
   if (!file) return {};
   const bytes = readFileSync(file);
   if (bytes[0] !== 0x7f || bytes[1] !== 0x45) return {};
@@ -463,7 +466,7 @@ function elfFacts(file: string | undefined): { table?: DefmtTable; address?: num
   } catch (err) {
     if (!(err instanceof DefmtTableError) || !/no defmt table/.test(err.message)) throw err;
   }
-  return { table, address: elf.symbol('_SEGGER_RTT')?.value };
+  return { table, address: elf.symbol('_SEGGER_RTT')?.value, elf };
 }
 
 async function streamFromTarget(session: DebugSession, probe: OpenedProbe, elfFile: string | undefined, opts: StreamCliOptions): Promise<number> {
@@ -484,6 +487,7 @@ async function streamFromTarget(session: DebugSession, probe: OpenedProbe, elfFi
     timeout: parseSeconds(opts.timeout, '--timeout'),
     stdinChannel: opts.stdin ? 0 : undefined,
     trace: trace ? { sink: trace, record: opts.traceOut, live: !!opts.trace && !opts.json } : undefined,
+    core: watchCore(session, { elf: facts.elf, commandLine: elfFile, info: (t) => process.stderr.write(t) }),
   });
   if (trace) {
     if (trace.decoder.stats.packets === 0) {
@@ -615,6 +619,7 @@ streamOptions(flashOptions(program.command('run').description('flash, reset and 
         process.exitCode = 3;
         return;
       }
+      await setFaultCatch(session, opts.catchHardfault !== false);
       await session.core.reset({ halt: false });
       process.exitCode = await streamFromTarget(session, probe, file, opts);
     });
@@ -627,6 +632,7 @@ streamOptions(probeOptions(program.command('attach').description('stream a runni
       return;
     }
     await withSession(opts, async (session, probe) => {
+      await setFaultCatch(session, opts.catchHardfault !== false);
       if (await session.core.isHalted()) await session.core.resume();
       const elf = opts.elf ?? (probe.target ? ensureSampleElfPath(probe) : undefined);
       process.exitCode = await streamFromTarget(session, probe, elf, opts);

@@ -178,6 +178,13 @@ export interface RttStreamOptions extends OutputOptions {
   out?: (text: string) => void;
   warn?: (text: string) => void;
   trace?: TraceStreamOptions;
+  /**
+   * Watch the core while streaming: `address` (DHCSR) is read in the first batch of every poll,
+   * and `onStatus` sees each value after that poll's data has been shown. It returns an exit code
+   * to end the stream (the core stopped for good) or null to carry on (e.g. a semihosting call
+   * was served and the core resumed).
+   */
+  core?: { address: number; onStatus(dhcsr: number, printer: Printer): Promise<number | null> };
 }
 
 export interface TraceStreamOptions {
@@ -295,6 +302,7 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
     },
   };
   let session: RttSession | null = null;
+  let stopCode: number | null = null;
   const pending: Buffer[] = [];
   const onStdin = (chunk: Buffer) => pending.push(chunk);
   if (options.stdinChannel !== undefined) process.stdin.on('data', onStdin);
@@ -306,7 +314,15 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
   };
   try {
     await pollLoop(
-      () => RttSession.attach(memory, { address: options.address, scan: options.scan, mode: options.mode, signal: abort.signal, timeoutMs: options.attachTimeoutMs ?? (options.timeout ? options.timeout * 1000 : 5000) }),
+      () =>
+        RttSession.attach(memory, {
+          address: options.address,
+          scan: options.scan,
+          mode: options.mode,
+          signal: abort.signal,
+          timeoutMs: options.attachTimeoutMs ?? (options.timeout ? options.timeout * 1000 : 5000),
+          watch: options.core?.address,
+        }),
       {
         onAttach: async (s) => {
           session = s;
@@ -342,6 +358,11 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
           await forwardStdin();
           await traceStep();
         },
+        onWatched: async (dhcsr) => {
+          if (!options.core || printer.matched) return false;
+          stopCode = await options.core.onStatus(dhcsr, printer);
+          return stopCode !== null;
+        },
       },
       { signal: abort.signal },
     );
@@ -358,9 +379,11 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
   }
   if (options.until) {
     if (printer.matched) return 0;
-    info(`dapdeck: --until /${options.until}/ did not match${timedOut ? ` within ${options.timeout} s` : ''}\n`);
+    if (stopCode !== null && stopCode !== 0) return stopCode;
+    info(`dapdeck: --until /${options.until}/ did not match${stopCode !== null ? ' before the firmware stopped' : timedOut ? ` within ${options.timeout} s` : ''}\n`);
     return EXIT_TIMEOUT;
   }
+  if (stopCode !== null) return stopCode;
   if (timedOut) {
     info(`dapdeck: timed out after ${options.timeout} s\n`);
     return EXIT_TIMEOUT;

@@ -437,7 +437,13 @@ export class QemuTarget implements SimTarget {
 
   // ---- memory ----
 
+  /** Waits for a verdict in progress first: its own stub traffic (a step) must not be cut into. */
   async readMemory(address: number, length: number): Promise<Uint8Array> {
+    await this.idle();
+    return this.readMemoryNow(address, length);
+  }
+
+  private async readMemoryNow(address: number, length: number): Promise<Uint8Array> {
     if (length === 0) return new Uint8Array(0);
     if (this.dead) throw this.deadError();
     const ficr = BOARDS[this.board].nrf51?.ficr;
@@ -485,6 +491,7 @@ export class QemuTarget implements SimTarget {
    * faults, as the bus would answer it: it never looks done.
    */
   async writeMemory(address: number, data: Uint8Array): Promise<void> {
+    await this.idle(); // a verdict in progress has stub traffic of its own (a step)
     const ram = this.memoryMap.find((r) => r.kind === 'ram')!;
     for (let i = 0; i < data.length; ) {
       const a = address + i;
@@ -541,6 +548,11 @@ export class QemuTarget implements SimTarget {
 
   /** Write through QEMU's stub with no bus rules (flash included): for tests that corrupt flash on purpose. */
   async backdoorWrite(address: number, data: Uint8Array): Promise<void> {
+    await this.idle();
+    await this.writeNow(address, data);
+  }
+
+  private async writeNow(address: number, data: Uint8Array): Promise<void> {
     if (data.length === 0) return;
     if (this.dead) throw this.deadError();
     const shadow = this.flashShadow;
@@ -616,9 +628,15 @@ export class QemuTarget implements SimTarget {
     await this.runFromHere();
   }
 
-  /** Resume after an internal pause (a write while running): no re-arming, the core just goes on. */
+  /**
+   * Resume after an internal pause (a write while running, on the flash algorithm's hot path): the
+   * catch points stay as they are and the guest just goes on. A pause that landed on a catch point
+   * had not been reported yet, so QEMU reporting it now is right.
+   */
   private async continue(): Promise<void> {
-    await this.runFromHere();
+    this.stopRequested = false;
+    this.running = true;
+    await this.gdb.resume('c');
   }
 
   /**
@@ -726,27 +744,27 @@ export class QemuTarget implements SimTarget {
   private async undoBkptEscalation(sp: number): Promise<boolean> {
     let frame: Uint8Array;
     try {
-      frame = await this.readMemory(sp, 32);
+      frame = await this.readMemoryNow(sp, 32);
     } catch {
       return false;
     }
     const stackedPc = (frame[24] | (frame[25] << 8) | (frame[26] << 16) | (frame[27] << 24)) >>> 0;
     let insn: Uint8Array;
     try {
-      insn = await this.readMemory(stackedPc & ~1, 2);
+      insn = await this.readMemoryNow(stackedPc & ~1, 2);
     } catch {
       return false;
     }
     if (bkptImmediate(insn[0] | (insn[1] << 8)) === null) return false;
     const scratch = (sp - 8) >>> 0;
     if (!this.memoryMap.some((r) => r.kind === 'ram' && scratch >= r.start && scratch + 2 <= r.start + r.size)) return false;
-    const saved = await this.readMemory(scratch, 2);
-    await this.backdoorWrite(scratch, BX_LR);
-    await this.writeRegister(15, scratch);
+    const saved = await this.readMemoryNow(scratch, 2);
+    await this.writeNow(scratch, BX_LR);
+    await this.writeRegisterNow(15, scratch);
     try {
       await this.rawStep();
     } finally {
-      await this.backdoorWrite(scratch, saved);
+      await this.writeNow(scratch, saved);
     }
     const [pc] = await this.readGdbRegisters([15]);
     if (pc !== (stackedPc & ~1)) throw new Error(`QEMU did not return from the BKPT's HardFault to 0x${stackedPc.toString(16)} (pc 0x${pc.toString(16)})`);
@@ -755,7 +773,7 @@ export class QemuTarget implements SimTarget {
 
   private async readCfsr(): Promise<number> {
     try {
-      const b = await this.readMemory(SCB.CFSR, 4);
+      const b = await this.readMemoryNow(SCB.CFSR, 4);
       return (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
     } catch {
       return 0; // ARMv6-M has no CFSR
@@ -775,7 +793,7 @@ export class QemuTarget implements SimTarget {
     const v7m = ((this.cpuid >>> 4) & 0xfff) !== 0xc20;
     let vtor = 0;
     if (v7m) {
-      const b = await this.readMemory(SCB.VTOR, 4).catch(() => new Uint8Array(4));
+      const b = await this.readMemoryNow(SCB.VTOR, 4).catch(() => new Uint8Array(4));
       vtor = (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
     }
     const exceptions: number[] = [EXCEPTION.HardFault];
@@ -788,7 +806,7 @@ export class QemuTarget implements SimTarget {
     for (const exception of exceptions) {
       let handler: number;
       try {
-        const b = await this.readMemory(vtor + 4 * exception, 4);
+        const b = await this.readMemoryNow(vtor + 4 * exception, 4);
         handler = ((b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) & ~1) >>> 0;
       } catch {
         continue; // an unreadable vector table: the fault would lock up before any handler runs
@@ -905,6 +923,7 @@ export class QemuTarget implements SimTarget {
   }
 
   async readRegister(reg: number): Promise<number> {
+    await this.idle();
     if (this.dead?.halted) {
       const v = this.dead.registers.get(reg === 17 ? 13 : reg);
       if (v === undefined) throw this.deadError();
@@ -922,6 +941,11 @@ export class QemuTarget implements SimTarget {
   }
 
   async writeRegister(reg: number, value: number): Promise<void> {
+    await this.idle();
+    return this.writeRegisterNow(reg, value);
+  }
+
+  private async writeRegisterNow(reg: number, value: number): Promise<void> {
     if (this.dead) throw this.deadError();
     if (this.running) throw new Error('registers are only writable while halted');
     if (reg === 18) {
