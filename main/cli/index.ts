@@ -104,7 +104,7 @@ async function withSession<T>(opts: ProbeOptions, body: (session: DebugSession, 
   });
   let session: DebugSession | undefined;
   try {
-    session = await DebugSession.open(probe.transport, { clockHz });
+    session = await DebugSession.open(probe.transport, { clockHz, responseTimeoutMs: probe.responseTimeoutMs });
     if (core !== 0) await session.selectCore(core);
     const result = await body(session, probe);
     if (opts.stats && probe.stats) printStats(probe);

@@ -58,8 +58,17 @@ export interface OpenedProbe {
   target?: SimTarget;
   /** The firmware an emu: board booted (its ELF decodes what the firmware sends). */
   elf?: string;
+  /** How long to wait for a response before calling the probe dead (default: the probe layer's 1 s). */
+  responseTimeoutMs?: number;
   close(): Promise<void>;
 }
+
+/**
+ * A QEMU board answers at the pace of a process on this machine, not of probe firmware: on a busy
+ * host (a CI runner, several emulators) a flash algorithm call can take seconds of wall time while
+ * its modeled time is milliseconds. A dead QEMU is noticed by its exit, not by this timeout.
+ */
+export const QEMU_RESPONSE_TIMEOUT_MS = 8000;
 
 export async function listProbes(): Promise<ProbeListing[]> {
   const list: ProbeListing[] = [
@@ -108,7 +117,7 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
     const elf = options.elf ?? (options.blank || options.fresh || flashed ? undefined : await options.defaultElf?.(board));
     if (!elf && !options.blank && !options.fresh && !flashed) throw new Error(`${selector} needs firmware to boot: pass --elf FILE`);
     const target = await QemuTarget.start({ board, elf, stateFile, fresh: options.fresh, signal: options.signal });
-    return { ...wrapSimulated(selector, target.description, target, flavour, options.packetCount), elf };
+    return { ...wrapSimulated(selector, target.description, target, flavour, options.packetCount), elf, responseTimeoutMs: QEMU_RESPONSE_TIMEOUT_MS };
   }
   if (scheme === 'sim') {
     if (!(SIM_TARGETS as readonly string[]).includes(name)) {
