@@ -176,10 +176,15 @@ export interface QemuTargetOptions {
   signal?: AbortSignal;
 }
 
-/** Where each emulated board keeps its flash (and UICR) between commands: $DAPDECK_STATE_DIR or ~/.local/state/dapdeck. */
-export function boardStateFile(board: QemuBoard): string {
-  const dir = process.env.DAPDECK_STATE_DIR || join(process.env.XDG_STATE_HOME || join(process.env.HOME || tmpdir(), '.local', 'state'), 'dapdeck');
-  return join(dir, `emu-${board}.nvm`);
+/**
+ * Where each emulated board keeps its flash (and UICR) between commands: $DAPDECK_STATE_DIR, when
+ * set. Without it every command starts its board as before (the sample firmware, or blank for a
+ * flash): a saved board would otherwise carry one command's firmware into the next, and the
+ * commands that decode need to know which ELF that board is running.
+ */
+export function boardStateFile(board: QemuBoard): string | undefined {
+  const dir = process.env.DAPDECK_STATE_DIR;
+  return dir ? join(dir, `emu-${board}.nvm`) : undefined;
 }
 
 /** A QEMU address range as `info mtree -f` lists it for the CPU's address space. */

@@ -113,7 +113,7 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
     const stateFile = boardStateFile(board);
     // Without --elf the board runs what it holds, as a real one would; a board never flashed
     // before comes with the hello sample (unless the command is about to flash it).
-    const flashed = !options.fresh && existsSync(stateFile);
+    const flashed = !options.fresh && stateFile !== undefined && existsSync(stateFile);
     const elf = options.elf ?? (options.blank || options.fresh || flashed ? undefined : await options.defaultElf?.(board));
     if (!elf && !options.blank && !options.fresh && !flashed) throw new Error(`${selector} needs firmware to boot: pass --elf FILE`);
     const target = await QemuTarget.start({ board, elf, stateFile, fresh: options.fresh, signal: options.signal });

@@ -4,6 +4,7 @@
  * nRF51822 Product Specification v3.3), peripheral writes that really happen or fault, and flash and
  * UICR that stay as the last command left them.
  */
+import '../support/isolated-state'; // this file's boards keep their flash in a directory of its own
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
