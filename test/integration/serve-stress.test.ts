@@ -118,7 +118,7 @@ describe('dapdeck serve under a bounded loopback stress', () => {
   it('survives hundreds of hostile sockets and dropped flashes, back to its baseline afterwards', async () => {
     const round = async () => {
       for (let batch = 0; batch < 6; batch++) await Promise.all(Array.from({ length: 50 }, (_, i) => hostileClient(batch * 50 + i)));
-      await Promise.all([droppedFlash(10), droppedFlash(16), droppedFlash(22)]);
+      await Promise.all([droppedFlash(20), droppedFlash(40), droppedFlash(60)]);
     };
     // Warm-up round: code loaded, pools grown, first QEMU started once.
     await round();
