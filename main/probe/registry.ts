@@ -114,7 +114,8 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
     // Without --elf the board runs what it holds, as a real one would; a board never flashed
     // before comes with the hello sample (unless the command is about to flash it).
     const flashed = !options.fresh && stateFile !== undefined && existsSync(stateFile);
-    const elf = options.elf ?? (options.blank || options.fresh || flashed ? undefined : await options.defaultElf?.(board));
+    // --blank wins over --elf: the command is about to flash, and the board must start without it.
+    const elf = options.blank ? undefined : (options.elf ?? (options.fresh || flashed ? undefined : await options.defaultElf?.(board)));
     if (!elf && !options.blank && !options.fresh && !flashed) throw new Error(`${selector} needs firmware to boot: pass --elf FILE`);
     const target = await QemuTarget.start({ board, elf, stateFile, fresh: options.fresh, signal: options.signal });
     return { ...wrapSimulated(selector, target.description, target, flavour, options.packetCount), elf, responseTimeoutMs: QEMU_RESPONSE_TIMEOUT_MS };

@@ -98,10 +98,11 @@ describe('target state in the app', () => {
         const header = await page.$eval('.bar', (bar) => ({ height: bar.getBoundingClientRect().height, outside: [...bar.querySelectorAll('button, select, .target-state')].filter((e) => { const r = e.getBoundingClientRect(); return r.top < 0 || r.bottom > bar.getBoundingClientRect().bottom || r.right > bar.getBoundingClientRect().right; }).length }));
         expect(header).toEqual({ height: 48, outside: 0 });
 
-        // A blank emulated board sits halted at its (empty) reset vector.
+        // A blank emulated board (a factory-fresh nRF51: erased flash reads 0xFF) sits halted at its
+        // erased reset vector.
         await page.click('[data-testid=connect]');
         await waitState(page, 'halted');
-        expect(await page.textContent('[data-testid=target-state]')).toMatch(/^Halted \(.+\) · pc 0x00000000$/);
+        expect(await page.textContent('[data-testid=target-state]')).toMatch(/^Halted \(.+\) · pc 0xffffff(fe|ff)$/);
         expect(await enabled(page, ['halt', 'run', 'reset', 'attach'])).toEqual({ halt: false, run: true, reset: true, attach: true });
 
         // Attach on it: refused in the app's words, the session stays usable (no timeout, no lost link).

@@ -110,22 +110,22 @@ describe('dapdeck chips and chip info', () => {
   it('detects the chip when --chip is left out: flashes the emulated micro:bit, refuses an ambiguous or unknown target with what it read', async () => {
     const elf = firmwarePath('hello', 'microbit');
     const detected = await dapdeck('flash', '--probe', 'emu:microbit', elf);
-    // QEMU's FICR leaves CONFIGID unprogrammed (0xFFFFFFFF): the built-in HWID table finds nothing there.
+    // The emulated chip is a factory-fresh nRF51822-QFAA: FICR CONFIGID.HWID 0x0072, in the built-in HWID table.
     expect(detected.stderr).toContain(
-      'dapdeck: chip nRF51822_xxAA, detected from Cortex-M0 (armv6m); the probe\'s target device "nRF51822_xxAA" (Nordic Semiconductor) → nRF51822_xxAA; FICR CONFIGID.HWID 0xffff (nRF51 Series) → no known chip\n',
+      'dapdeck: chip nRF51822_xxAA, detected from Cortex-M0 (armv6m); the probe\'s target device "nRF51822_xxAA" (Nordic Semiconductor) → nRF51822_xxAA; FICR CONFIGID.HWID 0x0072 (nRF51 Series) → nRF51822_xxAA\n',
     );
     expect(detected.stderr).toMatch(/nRF51822_xxAA: \d+ sectors in the image, .*verified \(crc\)/);
     expect(detected.code).toBe(0);
-    // A family whose CONFIGID table names another chip for what QEMU's FICR holds (HWID 0xffff):
+    // A family whose CONFIGID table names another chip for what the FICR holds (HWID 0x0072):
     // two chips fit, and the user must choose.
     const flm = firmwarePath('flash-nrf51', 'microbit');
     const twin = join(dir, 'twin.yaml');
-    writeFileSync(twin, targetFileYaml('Twin Family', [{ name: 'TwinChip', flash: { start: 0, end: 0x40000 }, algorithms: ['a'] }], [{ algorithm: algorithmFromFlm(readFileSync(flm), flm), name: 'a', default: true }], { 0xffff: 'TwinChip' }));
+    writeFileSync(twin, targetFileYaml('Twin Family', [{ name: 'TwinChip', flash: { start: 0, end: 0x40000 }, algorithms: ['a'] }], [{ algorithm: algorithmFromFlm(readFileSync(flm), flm), name: 'a', default: true }], { 0x0072: 'TwinChip' }));
     const ambiguous = await dapdeck('flash', '--probe', 'emu:microbit', '--target-file', twin, elf);
     expect(ambiguous).toMatchObject({
       code: 2,
       stderr:
-        'dapdeck: error: several chips match what the target reports (Cortex-M0 (armv6m); the probe\'s target device "nRF51822_xxAA" (Nordic Semiconductor) → nRF51822_xxAA; FICR CONFIGID.HWID 0xffff (Twin Family) → TwinChip; FICR CONFIGID.HWID 0xffff (nRF51 Series) → no known chip): nRF51822_xxAA, TwinChip; pass --chip NAME\n',
+        'dapdeck: error: several chips match what the target reports (Cortex-M0 (armv6m); the probe\'s target device "nRF51822_xxAA" (Nordic Semiconductor) → nRF51822_xxAA; FICR CONFIGID.HWID 0x0072 (nRF51 Series) → nRF51822_xxAA; FICR CONFIGID.HWID 0x0072 (Twin Family) → TwinChip): nRF51822_xxAA, TwinChip; pass --chip NAME\n',
     });
     const unknown = await dapdeck('erase', '--probe', 'emu:lm3s6965evb');
     expect(unknown).toMatchObject({
