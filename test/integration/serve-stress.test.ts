@@ -16,6 +16,7 @@ import { loadImage } from '../../core/elf';
 import { flashImage } from '../../core/flash/flasher';
 import { resolveChip } from '../../main/targets';
 import { ensureSampleFirmware } from '../../main/firmware';
+import { eventually } from '../support/eventually';
 import { WebSocketTransport } from '../../renderer/src/device/ws-transport';
 
 const ROOT = resolve(__dirname, '../..');
@@ -54,13 +55,6 @@ const children = (): string[] => {
 const openFds = () => readdirSync(`/proc/${pid()}/fd`).length;
 const rssKiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid()}/status`, 'utf8'))![1]);
 
-async function settle(check: () => boolean, withinMs: number): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > withinMs) throw new Error(`not back to baseline within ${withinMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** One client misbehaving in one of several ways; resolves when it is done with the server. */
 async function hostileClient(i: number): Promise<void> {
@@ -122,15 +116,15 @@ describe('dapdeck serve under a bounded loopback stress', () => {
     };
     // Warm-up round: code loaded, pools grown, first QEMU started once.
     await round();
-    await settle(() => children().length === 0, 2000).catch((e) => {
+    await eventually(() => children().length === 0, 2000, 'no QEMU children').catch((e) => {
       throw new Error(`${e.message}: ${children().map((c) => readFileSync(`/proc/${c}/cmdline`, 'utf8').replace(/\0/g, ' ')).join('; ')}`);
     });
     const fds = openFds();
     const rss = rssKiB();
     await round();
     // Every board of every client is gone, and so is every socket and pipe that came with it.
-    await settle(() => children().length === 0, 2000);
-    await settle(() => openFds() <= fds, 2000);
+    await eventually(() => children().length === 0, 2000, 'no QEMU children');
+    await eventually(() => openFds() <= fds, 2000, 'open files back to baseline');
     // Another identical round did not leave memory behind (a leak per client would show here).
     const grown = rssKiB() - rss;
     console.log(JSON.stringify({ serveStress: { socketsPerRound: 300, droppedFlashesPerRound: 3, rounds: 2, fdsBaseline: fds, fdsAfter: openFds(), rssBaselineKiB: rss, rssGrowthKiB: grown } }));

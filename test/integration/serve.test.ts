@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { eventually } from '../support/eventually';
 import { MAX_MESSAGE_BYTES, ServeOptionError, serve, type RunningServer } from '../../main/serve/server';
 
 let open: RunningServer;
@@ -182,14 +183,6 @@ function qemuChildren(): number {
   }
 }
 
-async function eventually(check: () => boolean, withinMs: number): Promise<number> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > withinMs) throw new Error(`not within ${withinMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return Date.now() - start;
-}
 
 describe('dapdeck serve under hostile and careless clients', () => {
   const probeUrl = () => `${open.url.replace('http', 'ws')}probe?selector=sim:cortex-m3`;
