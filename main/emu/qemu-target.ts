@@ -215,6 +215,8 @@ export class QemuTarget implements SimTarget {
   private readonly catchPoints = new Map<number, number[]>();
   /** Catch points left off until the next resume (a handler that runs with no stop). */
   private readonly disarmed = new Set<number>();
+  /** Addresses in RAM that held a BKPT when the core was last let run from RAM (see armBkptTraps). */
+  private readonly bkptTraps = new Set<number>();
   /** The verdict on a stop the guest made by itself, while it is being worked out. */
   private judging: Promise<void> | null = null;
   private judgeError: Error | null = null;
@@ -649,8 +651,14 @@ export class QemuTarget implements SimTarget {
    * would stop on it again at once), and that step may itself enter an exception worth a stop.
    */
   private async runFromHere(): Promise<void> {
-    await this.armCatchPoints();
     const [pc, xpsr] = await this.readGdbRegisters([15, GDB_XPSR]);
+    // A BKPT under the PC halts again at once, as on silicon: the core does not move.
+    if (this.debug.debugEnabled && (await this.holdsBkpt(pc))) {
+      this.reason = 'bkpt';
+      return;
+    }
+    await this.armBkptTraps(pc);
+    await this.armCatchPoints();
     if ((xpsr & 0x1ff) === EXCEPTION.HardFault && !this.executable(pc, xpsr)) {
       this.lockup = true;
       return;
@@ -719,15 +727,28 @@ export class QemuTarget implements SimTarget {
       this.reason = 'breakpoint';
       return true;
     }
+    if (after === 'run' && this.bkptTraps.has(pc)) {
+      if (await this.holdsBkpt(pc)) {
+        this.reason = 'bkpt';
+        return true;
+      }
+      // The code there changed since the core was let run: not a BKPT any more.
+      this.bkptTraps.delete(pc);
+      await this.syncBreakpoints();
+      return false;
+    }
     const entered = this.catchPoints.get(pc)?.includes(exception) && exception !== previousException;
     // Our catch point met on another path (a handler shared with other exceptions): run on.
     if (!entered) return after === 'run' && !this.installed.has(pc);
-    if (exception === EXCEPTION.HardFault && !this.executable(pc, xpsr)) {
-      this.lockup = true;
-      return true;
-    }
+    // On silicon a BKPT with C_DEBUGEN set halts before any exception is taken, so the vector
+    // table plays no part: a BKPT on a chip whose vectors are erased (a flash loader's return on a
+    // blank nRF51) halts too. Only then is an unusable HardFault handler a lockup.
     if (exception === EXCEPTION.HardFault && this.debug.debugEnabled && (await this.undoBkptEscalation(sp))) {
       this.reason = 'bkpt';
+      return true;
+    }
+    if (exception === EXCEPTION.HardFault && !this.executable(pc, xpsr)) {
+      this.lockup = true;
       return true;
     }
     if (this.debug.debugEnabled && this.debug.demcr & vectorCatchBit(exception, await this.readCfsr())) {
@@ -774,6 +795,36 @@ export class QemuTarget implements SimTarget {
     const [pc] = await this.readGdbRegisters([15]);
     if (pc !== (stackedPc & ~1)) throw new Error(`QEMU did not return from the BKPT's HardFault to 0x${stackedPc.toString(16)} (pc 0x${pc.toString(16)})`);
     return true;
+  }
+
+  /**
+   * Code run from RAM (flash loaders: OpenOCD's, pyOCD's, vendors') returns through a BKPT, often on
+   * a chip whose vector table was just erased, and OpenOCD's nRF51 loader even runs on the blank
+   * chip's stack pointer (0xfffffffc). On silicon the BKPT halts before any exception, so neither
+   * matters; in QEMU it escalates to HardFault, whose frame cannot be pushed to such a stack and
+   * whose handler may be whatever the loader just programmed. So when the core is let run from
+   * RAM, every halfword of that RAM region that holds a BKPT gets a breakpoint of ours: the core
+   * stops there before the BKPT executes, which is when silicon halts. A breakpoint on a BKPT-like
+   * halfword in data never fires (the PC never gets there). Code the host writes into RAM while the
+   * core runs is only looked at on the next resume (loaders are written while halted).
+   */
+  private async armBkptTraps(pc: number): Promise<void> {
+    this.bkptTraps.clear();
+    const region = this.memoryMap.find((r) => r.kind === 'ram' && pc >= r.start && pc < r.start + r.size);
+    if (!this.debug.debugEnabled || !region) return;
+    const bytes = await this.readMemoryNow(region.start, region.size);
+    for (let i = 0; i + 1 < bytes.length; i += 2) {
+      if (bkptImmediate(bytes[i] | (bytes[i + 1] << 8)) !== null) this.bkptTraps.add(region.start + i);
+    }
+  }
+
+  private async holdsBkpt(pc: number): Promise<boolean> {
+    try {
+      const insn = await this.readMemoryNow(pc & ~1, 2);
+      return bkptImmediate(insn[0] | (insn[1] << 8)) !== null;
+    } catch {
+      return false;
+    }
   }
 
   private async readCfsr(): Promise<number> {
@@ -823,7 +874,7 @@ export class QemuTarget implements SimTarget {
 
   /** QEMU's breakpoints = the debugger's plus the armed catch points. */
   private async syncBreakpoints(): Promise<void> {
-    const wanted = new Set(this.userBreakpoints);
+    const wanted = new Set([...this.userBreakpoints, ...this.bkptTraps]);
     for (const a of this.catchPoints.keys()) if (!this.disarmed.has(a)) wanted.add(a);
     for (const a of [...this.installed]) {
       if (wanted.has(a)) continue;

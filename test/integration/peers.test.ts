@@ -13,6 +13,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DebugSession } from '../../core/arm/session';
+import { loadDefmtTable } from '../../core/defmt';
+import { loadImage } from '../../core/elf';
+import { streamRtt } from '../../main/cli/stream';
 import { openProbe, type OpenedProbe } from '../../main/probe/registry';
 import { firmwarePath } from '../support/firmware';
 import { servePeerSocket, type PeerSocket } from '../support/peer-socket';
@@ -56,6 +59,52 @@ describe('OpenOCD and pyOCD drive the v1 HID probe model in front of emu:microbi
     const session = await DebugSession.open(p.transport);
     try {
       return Buffer.from(await session.ap.readMemory(RAM, RAM_SIZE));
+    } finally {
+      await session.close();
+    }
+  }
+
+  /** A factory-fresh micro:bit (flash, UICR erased) behind a v1 HID probe model, for a peer to flash. */
+  async function blankBench(): Promise<{ probe: OpenedProbe; socket: PeerSocket }> {
+    probe = await openProbe('emu:microbit', { flavour: 'v1-hid', blank: true, fresh: true });
+    socket = await servePeerSocket(probe.transport);
+    return { probe, socket };
+  }
+
+  /**
+   * After a peer flashed hello: Dapdeck's own read of flash equals the ELF's image, and after a
+   * reset the firmware the peer wrote streams its defmt log through Dapdeck, line for line as the
+   * golden file has it.
+   */
+  async function dapdeckFindsHelloFlashed(p: OpenedProbe): Promise<void> {
+    const elf = firmwarePath('hello', 'microbit');
+    const session = await DebugSession.open(p.transport);
+    try {
+      for (const chunk of loadImage(readFileSync(elf), elf).chunks) {
+        expect(Buffer.from(await session.ap.readMemory(chunk.address, chunk.data.length))).toEqual(Buffer.from(chunk.data));
+      }
+      await session.core.reset({ halt: false });
+      const lines: string[] = [];
+      const stop = new AbortController();
+      const code = await streamRtt(session.ap, {
+        channels: [0],
+        defmtChannel: 0,
+        table: loadDefmtTable(readFileSync(elf), elf),
+        address: undefined,
+        scan: [{ start: RAM, size: RAM_SIZE }],
+        location: false,
+        timeout: 30,
+        signal: stop.signal,
+        out: (text) => {
+          lines.push(text.trimEnd());
+          if (text.includes('INFO  tick 1')) stop.abort();
+        },
+        warn: () => undefined,
+      });
+      expect(code).toBe(0);
+      const golden = readFileSync(resolve(__dirname, '../golden/hello-microbit.txt'), 'utf8').split('\n').filter((l) => l && !l.startsWith('└─'));
+      const upToTick1 = golden.slice(0, golden.findIndex((l) => l.includes('INFO  tick 1')) + 1);
+      expect(lines.slice(0, upToTick1.length)).toEqual(upToTick1);
     } finally {
       await session.close();
     }
@@ -110,4 +159,38 @@ describe('OpenOCD and pyOCD drive the v1 HID probe model in front of emu:microbi
     expect(r.code).toBe(0);
     expect(readFileSync(dump)).toEqual(await dapdeckReadsRam(p));
   }, 120_000);
+
+  it('OpenOCD flashes hello into a factory-fresh nRF51 with its own nrf5 driver and verifies; Dapdeck then streams it', async () => {
+    // OpenOCD's nRF51 loader runs on the blank chip's stack pointer (0xfffffffc) and ends in a BKPT
+    // with the vector table erased: only a core that halts on BKPT as silicon does gets through.
+    const { probe: p, socket: s } = await blankBench();
+    const elf = firmwarePath('hello', 'microbit');
+    const r = await run('openocd', ['-f', 'interface/cmsis-dap.cfg', '-c', 'transport select swd', '-f', 'target/nrf51.cfg', '-c', 'init', '-c', 'halt', '-c', `program ${elf} verify`, '-c', 'shutdown'], {
+      LD_LIBRARY_PATH: libDir,
+      DAPDECK_HID_SOCKET: s.path,
+    });
+    expect(s.errors.map(String)).toEqual([]);
+    expect(r.out).toContain('** Programming Finished **');
+    expect(r.out).toContain('** Verified OK **');
+    expect(r.code).toBe(0);
+    await s.close();
+    socket = undefined;
+    await dapdeckFindsHelloFlashed(p);
+  }, 180_000);
+
+  it('pyOCD flashes hello (an objcopy HEX) with its own nRF51 algorithm and reads it back; Dapdeck then streams it', async () => {
+    const { probe: p, socket: s } = await blankBench();
+    const hex = join(work, 'hello-microbit.hex');
+    execFileSync('objcopy', ['-O', 'ihex', firmwarePath('hello', 'microbit'), hex]); // binutils: a HEX nobody here wrote
+    const flash = await run('/usr/bin/python3', [join(PEERS, 'pyocd_dapdeck.py'), 'flashtool', '-t', 'nrf51', hex], { DAPDECK_HID_SOCKET: s.path });
+    expect(s.errors.map(String)).toEqual([]);
+    expect(flash.out).not.toMatch(/Traceback|ERROR/);
+    expect(flash.code).toBe(0);
+    const verify = await run('/usr/bin/python3', [join(PEERS, 'pyocd_dapdeck.py'), 'script', join(PEERS, 'pyocd_verify.py'), hex], { DAPDECK_HID_SOCKET: s.path });
+    expect(verify.out).toMatch(/^verified \d+ bytes$/m);
+    expect(verify.code).toBe(0);
+    await s.close();
+    socket = undefined;
+    await dapdeckFindsHelloFlashed(p);
+  }, 180_000);
 });

@@ -173,3 +173,34 @@ describe.each(machines)('$board ($core): stops as on silicon', ({ board }) => {
     expect((await session.core.readCoreRegister(CoreReg.xpsr)) & 0x1ff).toBe(0);
   });
 });
+
+describe.each(machines)('$board ($core): a flash loader in RAM on a blank chip', ({ board }) => {
+  // What OpenOCD's nRF51 loader meets: the vector table is erased (every handler 0xffffffff) and it
+  // runs on the stack pointer the blank chip reset to (0xfffffffc), so no exception frame can be
+  // pushed. On silicon the BKPT halts before any exception is taken (ARMv6-M C1.5.1, ARMv7-M
+  // C1.5.1: with C_DEBUGEN, BKPT is a debug event that halts), so none of that matters.
+  it('BKPT halts at the BKPT with DFSR.BKPT, in Thread mode, registers untouched, SP unused', async () => {
+    opened = await open(board); // factory-fresh: no firmware
+    const { session } = opened;
+    await session.core.halt();
+    const loader = 0x20000100;
+    // movs r0,#1; movs r1,#2; bkpt #0x34; b .
+    await session.ap.writeMemory(loader, new Uint8Array([0x01, 0x20, 0x02, 0x21, 0x34, 0xbe, 0xfe, 0xe7]));
+    await session.core.writeCoreRegisters([
+      [CoreReg.sp, 0xfffffffc],
+      [CoreReg.pc, loader],
+      [CoreReg.xpsr, 0x01000000],
+    ]);
+    await session.ap.write32(SCS.DFSR, 0x1f); // write-one-to-clear
+    await session.core.resume();
+    await waitForHalt(session);
+    expect((await session.ap.read32(SCS.DFSR)) & (DFSR.BKPT | DFSR.VCATCH)).toBe(DFSR.BKPT);
+    expect(await session.core.readCoreRegisters([CoreReg.r0, CoreReg.r1, CoreReg.sp, CoreReg.pc])).toEqual([1, 2, 0xfffffffc, loader + 4]);
+    expect((await session.core.readCoreRegister(CoreReg.xpsr)) & 0x1ff).toBe(0); // no exception entered
+    expect((await session.ap.read32(SCS.DHCSR)) & DHCSR.S_LOCKUP).toBe(0);
+    // Resumed at the BKPT, it halts there again at once.
+    await session.core.resume();
+    await waitForHalt(session);
+    expect(await session.core.readCoreRegister(CoreReg.pc)).toBe(loader + 4);
+  });
+});
