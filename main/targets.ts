@@ -10,10 +10,11 @@ import { resolve } from 'node:path';
 import { AlgorithmError, algorithmFromFlm, type FlashAlgorithm } from '../core/flash/algorithm';
 import { parseTargetYaml, type AddressRange, type ChipDescription, type MemoryRegion, type TargetDescription } from '../core/flash/target-file';
 import { REPO_ROOT } from './firmware';
+import { loadPackTargets } from './packs';
 
 export const BUILTIN_TARGETS = resolve(REPO_ROOT, 'core', 'flash', 'targets');
 
-export type ChipSource = 'built-in' | 'target file';
+export type ChipSource = 'built-in' | 'pack' | 'target file';
 
 export interface KnownChip {
   chip: ChipDescription;
@@ -69,24 +70,31 @@ export function builtinTargetFiles(): string[] {
 
 export function loadChipDatabase(options: { targetFiles?: string[] } = {}): ChipDatabase {
   const builtin = builtinTargetFiles().map(readTargetFile);
+  const packs = loadPackTargets();
   const user = (options.targetFiles ?? []).map(readTargetFile);
   const byName = new Map<string, KnownChip>();
-  const replaced: string[] = [];
+  const replaced = new Map<string, string[]>(); // where the description now comes from → chips
   const add = (target: TargetDescription, source: ChipSource) => {
     for (const chip of target.chips) {
       const key = chip.name.toLowerCase();
       const before = byName.get(key);
-      if (before?.source === 'built-in' && source !== 'built-in') replaced.push(chip.name);
+      if (before?.source === 'built-in' && source !== 'built-in') {
+        const from = source === 'pack' ? `pack ${target.name}` : 'your target file';
+        replaced.set(from, [...(replaced.get(from) ?? []), chip.name]);
+      }
       if (before) byName.delete(key); // the later file wins, and lists where it stands
       byName.set(key, { chip, target, source });
     }
   };
   for (const t of builtin) add(t, 'built-in');
+  for (const t of packs.targets) add(t, 'pack');
   for (const t of user) add(t, 'target file');
+  const notices = [...packs.problems];
+  for (const [from, names] of replaced) notices.push(`${names.join(', ')}: using the description from ${from} instead of the built-in one`);
   return {
     chips: [...byName.values()],
-    targets: [...builtin, ...user],
-    notice: replaced.length ? `${replaced.join(', ')}: using the description from your target file instead of the built-in one` : undefined,
+    targets: [...builtin, ...packs.targets, ...user],
+    notice: notices.length ? notices.join('; ') : undefined,
   };
 }
 
@@ -161,7 +169,8 @@ export function resolveKnownChip(known: KnownChip, options: { algo?: string } = 
   }
   const boot = chip.memoryMap.find((m) => m.kind === 'nvm' && m.access.boot && !m.isAlias);
   const primary = regions.find((r) => boot && r.region.start === boot.start) ?? regions[0];
-  const ramRegion = chip.memoryMap.find((m) => m.kind === 'ram' && !m.isAlias && m.access.execute && m.access.write);
+  // A pack names the RAM its algorithm runs in (RAMstart/RAMsize); else the chip's RAM.
+  const ramRegion = primary.algorithm.ramRange ?? chip.memoryMap.find((m) => m.kind === 'ram' && !m.isAlias && m.access.execute && m.access.write);
   if (!ramRegion) throw new AlgorithmError(`chip ${chip.name} has no RAM region to run a flash algorithm in`);
   return { chip, source, file: target.file, algorithm: primary.algorithm, regions, ram: { start: ramRegion.start, size: ramRegion.size } };
 }

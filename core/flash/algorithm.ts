@@ -56,6 +56,8 @@ export interface FlashAlgorithm {
   transferEncoding: 'raw' | 'miniz';
   /** Core names the algorithm runs on (empty: any). */
   cores: string[];
+  /** RAM a CMSIS-Pack names for this algorithm (RAMstart/RAMsize); else the chip's RAM. */
+  ramRange?: { start: number; size: number };
   flash: FlashProperties;
 }
 

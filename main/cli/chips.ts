@@ -1,6 +1,7 @@
 /**
- * `dapdeck chips [FILTER]` and `dapdeck chip info NAME`: every chip Dapdeck knows (built in, or
- * from target files the user passes), and one chip's memory map, algorithms and sector layout.
+ * `dapdeck chips [FILTER]` and `dapdeck chip info NAME`: every chip Dapdeck knows (built in, from
+ * installed CMSIS-Packs, or from target files the user passes), and one chip's memory map,
+ * algorithms and sector layout.
  */
 import type { Command } from 'commander';
 import type { FlashAlgorithm } from '../../core/flash/algorithm';
@@ -31,6 +32,8 @@ export function chipSummary(k: KnownChip) {
     ramBytes: sum(k.chip.ram),
     source: k.source,
     file: k.target.file,
+    /** The pack (VENDOR.NAME VERSION) a pack's chip comes from. */
+    pack: k.source === 'pack' ? k.target.name : undefined,
   };
 }
 
@@ -60,7 +63,7 @@ function detectionFor(name: string, methods: ChipDetection[]): string[] {
 }
 
 export function registerChips(program: Command): void {
-  targetFileOption(program.command('chips').description('list the chips Dapdeck knows (built in and from --target-file), optionally those whose name or family contains FILTER').argument('[filter]'))
+  targetFileOption(program.command('chips').description('list the chips Dapdeck knows (built in, from installed packs and from --target-file), optionally those whose name or family contains FILTER').argument('[filter]'))
     .action((filter: string | undefined, opts: { targetFile?: string[]; json?: boolean }) => {
       const db = loadChipDatabase({ targetFiles: opts.targetFile });
       if (db.notice) process.stderr.write(`dapdeck: ${db.notice}\n`);
@@ -75,7 +78,7 @@ export function registerChips(program: Command): void {
       const [wName, wFamily] = [width('name'), width('family')];
       console.log(`${'NAME'.padEnd(wName)}  ${'FAMILY'.padEnd(wFamily)}  ${'CORE'.padEnd(8)}  ${'FLASH'.padStart(9)}  ${'RAM'.padStart(9)}  SOURCE`);
       for (const r of rows) {
-        console.log(`${r.name.padEnd(wName)}  ${r.family.padEnd(wFamily)}  ${(r.cores.join('+') || '?').padEnd(8)}  ${formatSize(r.flashBytes).padStart(9)}  ${formatSize(r.ramBytes).padStart(9)}  ${r.source === 'built-in' ? 'built-in' : r.file}`);
+        console.log(`${r.name.padEnd(wName)}  ${r.family.padEnd(wFamily)}  ${(r.cores.join('+') || '?').padEnd(8)}  ${formatSize(r.flashBytes).padStart(9)}  ${formatSize(r.ramBytes).padStart(9)}  ${r.source === 'built-in' ? 'built-in' : r.pack ? `pack ${r.pack}` : r.file}`);
       }
       process.stderr.write(`${rows.length} of ${db.chips.length} chips${filter ? ` match "${filter}"` : ''}\n`);
     });
@@ -127,7 +130,7 @@ export function registerChips(program: Command): void {
         console.log(JSON.stringify(info));
         return;
       }
-      console.log(`${c.name}  (${c.family}; ${known.source === 'built-in' ? 'built-in' : 'target file'} ${target.file})`);
+      console.log(`${c.name}  (${c.family}; ${known.source === 'built-in' ? 'built-in' : known.source === 'pack' ? `pack ${target.name},` : 'target file'} ${target.file})`);
       for (const k of c.coreList) console.log(`core     ${k.name}: ${k.type || '?'}${k.ap ? ` behind AP ${k.ap.version === 1 ? `#${k.ap.address}` : `at ${hex(k.ap.address)} (ADIv6)`}` : ''}`);
       for (const m of info.memory) {
         const what = `${m.kind.padEnd(7)}  ${hex(m.start)}..${hex(m.start + m.size)}  ${formatSize(m.size).padStart(9)}${m.name ? `  ${m.name}` : ''}${m.boot ? '  boot' : ''}${m.alias ? '  (alias)' : ''}`;

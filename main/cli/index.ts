@@ -24,6 +24,7 @@ import { enableExceptionTrace } from '../../core/arm/trace-setup';
 import { SwoReader } from '../../core/dap/swo';
 import { registerServe } from './serve';
 import { registerChips } from './chips';
+import { registerPack } from './pack';
 import { SingleBar } from 'cli-progress';
 import { detectImageFormat, loadImage, type ImageFormat } from '../../core/elf';
 import { describeReport, eraseFlash, flashRegions, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
@@ -734,6 +735,7 @@ function scanRanges(option: string | undefined, probe: OpenedProbe): { start: nu
 
 registerServe(program);
 registerChips(program);
+registerPack(program);
 
 /** The arguments as given (`run` on several probes hands them on to one dapdeck per probe). */
 let commandArgs: string[] = [];
