@@ -32,7 +32,7 @@ const DW_AT_location = 0x02;
 const DW_AT_str_offsets_base = 0x72;
 const DW_OP_addr = 0x03;
 
-const F = {
+export const F = {
   addr: 0x01, block2: 0x03, block4: 0x04, data2: 0x05, data4: 0x06, data8: 0x07, string: 0x08, block: 0x09,
   block1: 0x0a, data1: 0x0b, flag: 0x0c, sdata: 0x0d, strp: 0x0e, udata: 0x0f, ref_addr: 0x10, ref1: 0x11,
   ref2: 0x12, ref4: 0x13, ref8: 0x14, ref_udata: 0x15, indirect: 0x16, sec_offset: 0x17, exprloc: 0x18,
@@ -41,9 +41,9 @@ const F = {
   strx3: 0x27, strx4: 0x28, addrx1: 0x29, addrx2: 0x2a, addrx3: 0x2b, addrx4: 0x2c,
 } as const;
 
-class DwarfError extends Error {}
+export class DwarfError extends Error {}
 
-class Cursor extends ByteReader {
+export class Cursor extends ByteReader {
   protected overrun(): never {
     throw new DwarfError('truncated DWARF data');
   }
@@ -94,18 +94,18 @@ function cstrAt(section: Uint8Array | undefined, offset: number): string | undef
   return utf8(section.subarray(offset, end < 0 ? section.length : end));
 }
 
-interface AttrSpec {
+export interface AttrSpec {
   name: number;
   form: number;
   implicit?: number;
 }
-interface Abbrev {
+export interface Abbrev {
   tag: number;
   children: boolean;
   attrs: AttrSpec[];
 }
 
-function readAbbrevs(section: Uint8Array, offset: number): Map<number, Abbrev> {
+export function readAbbrevs(section: Uint8Array, offset: number): Map<number, Abbrev> {
   const c = new Cursor(section, offset);
   const table = new Map<number, Abbrev>();
   for (;;) {
@@ -124,19 +124,22 @@ function readAbbrevs(section: Uint8Array, offset: number): Map<number, Abbrev> {
   }
 }
 
-interface Sections {
+export interface Sections {
   info: Uint8Array;
   abbrev: Uint8Array;
   str?: Uint8Array;
   lineStr?: Uint8Array;
   line?: Uint8Array;
   strOffsets?: Uint8Array;
+  ranges?: Uint8Array;
+  rnglists?: Uint8Array;
+  addr?: Uint8Array;
 }
 
-type Value = number | string | Uint8Array | undefined;
+export type Value = number | string | Uint8Array | undefined;
 
 /** Reads one attribute value; strings resolve, blocks come back as bytes, the rest as numbers. */
-function readValue(c: Cursor, form: number, s: Sections, unit: { version: number; addrSize: number; strOffsetsBase: number }, implicit?: number): Value {
+export function readValue(c: Cursor, form: number, s: Sections, unit: { version: number; addrSize: number; strOffsetsBase: number }, implicit?: number): Value {
   switch (form) {
     case F.addr:
       return unit.addrSize === 4 ? c.u32() : (c.skip(unit.addrSize), undefined);
@@ -227,22 +230,41 @@ function strx(index: number, s: Sections, unit: { strOffsetsBase: number }): str
   return cstrAt(s.str, (v[at] | (v[at + 1] << 8) | (v[at + 2] << 16) | (v[at + 3] << 24)) >>> 0);
 }
 
-/** The file names of a line program (index → path), DWARF 2–5. */
-function lineFiles(s: Sections, offset: number, compDir: string, addrSize: number): string[] {
-  if (!s.line || offset >= s.line.length) return [];
+/** A line program's header: its file table (index → path) and what running the program needs. */
+export interface LineProgramHeader {
+  version: number;
+  files: string[];
+  minInstructionLength: number;
+  defaultIsStmt: boolean;
+  lineBase: number;
+  lineRange: number;
+  opcodeBase: number;
+  standardOpcodeLengths: number[];
+  /** Offsets in .debug_line of the first opcode and of the end of this program. */
+  programStart: number;
+  end: number;
+}
+
+/** The header of the line program at `offset`, DWARF 2–5 (null for 64-bit DWARF, never made for 32-bit targets). */
+export function readLineProgramHeader(s: Sections, offset: number, compDir: string, addrSize: number): LineProgramHeader | null {
+  if (!s.line || offset >= s.line.length) return null;
   const c = new Cursor(s.line, offset);
   const length = c.u32();
-  if (length === 0xffffffff) return []; // 64-bit DWARF: not produced for 32-bit targets
+  if (length === 0xffffffff) return null;
+  const end = offset + 4 + length;
   const version = c.u16();
   if (version >= 5) c.skip(2); // address_size, segment_selector_size
-  c.u32(); // header_length
-  c.u8(); // minimum_instruction_length
+  const headerLength = c.u32();
+  const programStart = c.o + headerLength;
+  const minInstructionLength = c.u8();
   if (version >= 4) c.u8(); // maximum_operations_per_instruction
-  c.u8(); // default_is_stmt
-  c.u8(); // line_base
-  c.u8(); // line_range
+  const defaultIsStmt = c.u8() !== 0;
+  const lineBase = (c.u8() << 24) >> 24;
+  const lineRange = c.u8();
   const opcodeBase = c.u8();
-  c.skip(opcodeBase - 1);
+  const standardOpcodeLengths: number[] = [];
+  for (let i = 1; i < opcodeBase; i++) standardOpcodeLengths.push(c.u8());
+  const header = { version, minInstructionLength, defaultIsStmt, lineBase, lineRange, opcodeBase, standardOpcodeLengths, programStart, end };
   const unitInfo = { version, addrSize, strOffsetsBase: 0 };
   const join = (dir: string, file: string) => (file.startsWith('/') || !dir ? file : `${dir.replace(/\/$/, '')}/${file}`);
   if (version < 5) {
@@ -255,7 +277,7 @@ function lineFiles(s: Sections, offset: number, compDir: string, addrSize: numbe
       c.uleb(); // length
       files.push(join(dirs[dir] ?? '', f));
     }
-    return files;
+    return { ...header, files };
   }
   const readEntries = (): Record<number, Value>[] => {
     const formatCount = c.u8();
@@ -273,7 +295,27 @@ function lineFiles(s: Sections, offset: number, compDir: string, addrSize: numbe
   const DW_LNCT_path = 1;
   const DW_LNCT_directory_index = 2;
   const dirs = readEntries().map((e) => String(e[DW_LNCT_path] ?? ''));
-  return readEntries().map((e) => join(dirs[Number(e[DW_LNCT_directory_index] ?? 0)] ?? '', String(e[DW_LNCT_path] ?? '')));
+  const files = readEntries().map((e) => join(dirs[Number(e[DW_LNCT_directory_index] ?? 0)] ?? '', String(e[DW_LNCT_path] ?? '')));
+  return { ...header, files };
+}
+
+/** The DWARF sections of an ELF (those it has). */
+export function dwarfSections(elf: ElfFile): Sections | null {
+  const data = (name: string) => {
+    const section = elf.section(name);
+    return section ? elf.sectionData(section) : undefined;
+  };
+  const info = data('.debug_info');
+  const abbrev = data('.debug_abbrev');
+  if (!info || !abbrev) return null;
+  return { info, abbrev, str: data('.debug_str'), lineStr: data('.debug_line_str'), line: data('.debug_line'), strOffsets: data('.debug_str_offsets'), ranges: data('.debug_ranges'), rnglists: data('.debug_rnglists'), addr: data('.debug_addr') };
+}
+
+/** A path as a person reads it: relative to the compilation directory where it is under it, "a/../b" folded. */
+export function displayPath(file: string, compDir: string): string {
+  const dir = compDir.replace(/\/$/, '');
+  if (dir && file.startsWith(dir + '/')) file = file.slice(dir.length + 1);
+  return normalize(file);
 }
 
 /**
@@ -281,15 +323,10 @@ function lineFiles(s: Sections, offset: number, compDir: string, addrSize: numbe
  * address). Paths under the unit's compilation directory are made relative to it.
  */
 export function defmtLocations(elf: ElfFile): Map<number, DeclLocation> {
-  const data = (name: string) => {
-    const section = elf.section(name);
-    return section ? elf.sectionData(section) : undefined;
-  };
-  const info = data('.debug_info');
-  const abbrev = data('.debug_abbrev');
   const out = new Map<number, DeclLocation>();
-  if (!info || !abbrev) return out;
-  const s: Sections = { info, abbrev, str: data('.debug_str'), lineStr: data('.debug_line_str'), line: data('.debug_line'), strOffsets: data('.debug_str_offsets') };
+  const s = dwarfSections(elf);
+  if (!s) return out;
+  const info = s.info;
   let offset = 0;
   while (offset + 11 <= info.length) {
     const c = new Cursor(info, offset);
@@ -368,19 +405,18 @@ function walkUnit(c: Cursor, s: Sections, end: number, out: Map<number, DeclLoca
     }
     if (first) {
       first = false;
-      if (stmtList !== undefined) files = lineFiles(s, stmtList, compDir, addrSize);
+      if (stmtList !== undefined) files = readLineProgramHeader(s, stmtList, compDir, addrSize)?.files ?? [];
     } else if (a.tag === DW_TAG_variable && name === 'DEFMT_LOG_STATEMENT' && location && location[0] === DW_OP_addr && location.length >= 5) {
       const index = (location[1] | (location[2] << 8) | (location[3] << 16) | (location[4] << 24)) >>> 0;
-      let file = declFile !== undefined ? (files[declFile] ?? `<file ${declFile}>`) : '<unknown>';
-      if (compDir && file.startsWith(compDir.replace(/\/$/, '') + '/')) file = file.slice(compDir.replace(/\/$/, '').length + 1);
-      out.set(index, { file: normalize(file), line: declLine ?? 0, module: stack.filter((n): n is string => n !== null).join('::') });
+      const file = declFile !== undefined ? (files[declFile] ?? `<file ${declFile}>`) : '<unknown>';
+      out.set(index, { file: displayPath(file, compDir), line: declLine ?? 0, module: stack.filter((n): n is string => n !== null).join('::') });
     }
     if (a.children) stack.push(a.tag === DW_TAG_namespace ? (name ?? '{anonymous}') : null);
   }
 }
 
 /** "a/src/../../common/x.rs" → "common/x.rs" where the path allows it. */
-function normalize(path: string): string {
+export function normalize(path: string): string {
   const parts: string[] = [];
   for (const p of path.split('/')) {
     if (p === '..' && parts.length && parts[parts.length - 1] !== '..' && parts[parts.length - 1] !== '') parts.pop();

@@ -16,7 +16,8 @@ import { DefmtTableError, defmtTableFromElf, type DefmtTable } from '../../core/
 import { ElfFile } from '../../core/elf/elf';
 import { checkOutputOptions, streamRtt } from './stream';
 import { runGdbServer, type GdbCliOptions } from './gdb';
-import { setFaultCatch, watchCore } from './stops';
+import { setFaultCatch, watchCore, type BacktraceMode } from './stops';
+import { ProgramInfo } from '../../core/elf/backtrace';
 import { decodeInput } from './decode';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ItmTrace, SystemViewTrace, formatStatsTable, statsRows, toChromeTrace } from '../../core/trace/session';
@@ -393,6 +394,7 @@ function outputOptions(cmd: Command): Command {
       checkOutputOptions(opts);
       parseSeconds(opts.duration, '--duration');
       parseSeconds(opts.timeout, '--timeout');
+      if (opts.backtraceLimit !== undefined) parseNumber(opts.backtraceLimit, '--backtrace-limit', { min: 1, max: 10000 });
     })
     .option('--json', 'one JSON record per line (level, timestamp, message, args, location, channel)')
     .option('--log-format <template>', 'line template: {t} {L} {s} {m} {F} {f} {l} (timestamp, level, message, module, file path, file name, line)')
@@ -416,7 +418,9 @@ function streamOptions(cmd: Command): Command {
     .option('--stdin', 'send what arrives on stdin to down channel 0')
     .option('--trace', 'record SystemView task/ISR events (RTT channel "SysView"): a live load table, statistics at the end')
     .option('--trace-out <file>', 'with --trace: save the raw SystemView stream (for trace stats / trace export)')
-    .option('--no-catch-hardfault', 'let the firmware\'s own fault handlers run (default: halt on entry to any fault handler and report it)');
+    .option('--no-catch-hardfault', 'let the firmware\'s own fault handlers run (default: halt on entry to any fault handler and report it)')
+    .addOption(new Option('--backtrace <when>', 'print a backtrace when the core stops: auto (on a fault or a failing exit), always, never').choices(['auto', 'always', 'never']).default('auto'))
+    .option('--backtrace-limit <n>', 'frames a backtrace shows at most (inlined ones count)', '50');
 }
 
 interface StreamCliOptions {
@@ -439,6 +443,8 @@ interface StreamCliOptions {
   trace?: boolean;
   traceOut?: string;
   catchHardfault?: boolean;
+  backtrace?: BacktraceMode;
+  backtraceLimit?: string;
 }
 
 function outputSettings(opts: StreamCliOptions) {
@@ -488,7 +494,13 @@ async function streamFromTarget(session: DebugSession, probe: OpenedProbe, elfFi
     timeout: parseSeconds(opts.timeout, '--timeout'),
     stdinChannel: opts.stdin ? 0 : undefined,
     trace: trace ? { sink: trace, record: opts.traceOut, live: !!opts.trace && !opts.json } : undefined,
-    core: watchCore(session, { elf: facts.elf, commandLine: elfFile, info: (t) => process.stderr.write(t) }),
+    core: watchCore(session, {
+      program: facts.elf ? new ProgramInfo(facts.elf) : undefined,
+      backtrace: opts.backtrace,
+      backtraceLimit: parseNumber(opts.backtraceLimit ?? '50', '--backtrace-limit', { min: 1, max: 10000 }),
+      commandLine: elfFile,
+      info: (t) => process.stderr.write(t),
+    }),
   });
   if (trace) {
     if (trace.decoder.stats.packets === 0) {

@@ -4,30 +4,49 @@
  * it into the exit code (README "Exit codes").
  */
 import type { DebugSession } from '../../core/arm/session';
-import { DHCSR, SCS } from '../../core/arm/registers';
+import { CoreReg, DHCSR, SCS } from '../../core/arm/registers';
 import { examineStop, type StopReport } from '../../core/arm/stop';
 import { VC_ALL_FAULTS } from '../../core/arm/faults';
 import { SemihostingServer } from '../../core/arm/semihosting';
 import { hex32 } from '../../core/dap/protocol';
-import type { ElfFile } from '../../core/elf/elf';
-import { demangle } from '../../core/elf/demangle';
+import { ProgramInfo, formatBacktrace, unwind, type Backtrace } from '../../core/elf/backtrace';
 import type { Printer } from './stream';
 
 export const EXIT_OK = 0;
 /** The firmware stopped abnormally: a fault (panic-probe's `udf` included), lockup, a reset loop. */
 export const EXIT_FIRMWARE = 5;
 
+export type BacktraceMode = 'auto' | 'always' | 'never';
+
 export interface StopWatchOptions {
-  /** For function names in the stop report. */
-  elf?: ElfFile;
+  /** For function names and backtraces in the stop report. */
+  program?: ProgramInfo;
+  /** auto: on a fault, lockup or failing exit; always: on every stop; never. */
+  backtrace?: BacktraceMode;
+  /** Frames shown at most (inlined ones count). */
+  backtraceLimit?: number;
   /** Passed to the firmware by SYS_GET_CMDLINE. */
   commandLine?: string;
   /** This many resets within `seconds` make a reset loop (default 3 in 5 s). */
   resetLoop?: { count: number; seconds: number };
   /** Where the stop block and notes go (stderr). */
   info: (text: string) => void;
-  /** Called with the report before it is printed (tests, `dapdeck test`). */
-  onReport?: (report: StopReport) => void;
+  /** Called with the report (and its backtrace, when one was taken) before it is printed (`dapdeck test`). */
+  onReport?: (report: StopReport, details: StopDetails) => void;
+}
+
+/** What the stop block adds to the report: the backtrace and the panic message the firmware printed. */
+export interface StopDetails {
+  backtrace?: Backtrace;
+  panic?: PanicMessage;
+  /** The exit status when the firmware exited through semihosting. */
+  exitStatus?: number;
+}
+
+export interface PanicMessage {
+  message: string;
+  /** "file:line:column" as the panic handler printed it. */
+  location?: string;
 }
 
 /** A stream's `core` watcher for one debug session. */
@@ -68,34 +87,64 @@ export function watchCore(session: DebugSession, options: StopWatchOptions): { a
           return null;
         }
         for (const stream of ['stdout', 'stderr'] as const) if (partial[stream]) printer.lines(-1, [partial[stream]], '');
-        options.onReport?.(report);
-        options.info(`dapdeck: firmware exited: ${outcome.exit.reason}\n`);
-        return outcome.exit.code & 0xff;
+        const code = outcome.exit.code & 0xff;
+        const details: StopDetails = { exitStatus: code, panic: findPanicMessage(printer.recent) };
+        if (wantBacktrace(options.backtrace, code !== 0)) details.backtrace = await takeBacktrace(session, options);
+        options.onReport?.(report, details);
+        options.info(`dapdeck: firmware exited: ${outcome.exit.reason}\n${formatDetails(details, options)}`);
+        return code;
       }
-      options.onReport?.(report);
-      options.info(formatStop(report, options.elf));
-      return report.kind === 'bkpt' || report.kind === 'breakpoint' ? EXIT_OK : EXIT_FIRMWARE;
+      const failed = !(report.kind === 'bkpt' || report.kind === 'breakpoint');
+      const details: StopDetails = { panic: findPanicMessage(printer.recent) };
+      if (report.kind !== 'lockup' && wantBacktrace(options.backtrace, failed)) details.backtrace = await takeBacktrace(session, options);
+      options.onReport?.(report, details);
+      options.info(formatStop(report, options.program) + formatDetails(details, options));
+      return failed ? EXIT_FIRMWARE : EXIT_OK;
     },
   };
 }
 
-/** The function an address falls in, from the ELF's symbol table: "name+0x12". */
-export function functionAt(elf: ElfFile | undefined, address: number): string | null {
-  if (!elf) return null;
-  const a = address & ~1;
-  let best: { name: string; start: number } | null = null;
-  for (const s of elf.symbols) {
-    if (s.type !== 2 || !s.name) continue; // STT_FUNC
-    const start = s.value & ~1;
-    if (a >= start && a < start + Math.max(s.size, 2) && (!best || start > best.start)) best = { name: demangle(s.name), start };
-  }
-  return best ? `${best.name}${a > best.start ? `+0x${(a - best.start).toString(16)}` : ''}` : null;
+function wantBacktrace(mode: BacktraceMode | undefined, failed: boolean): boolean {
+  return mode === 'always' || ((mode ?? 'auto') === 'auto' && failed);
+}
+
+/** Unwinds the halted core (all of r0–r15 and PSP, in one register batch). */
+async function takeBacktrace(session: DebugSession, options: StopWatchOptions): Promise<Backtrace | undefined> {
+  if (!options.program) return undefined;
+  const values = await session.core.readCoreRegisters([...Array.from({ length: 16 }, (_, i) => i), CoreReg.psp]);
+  const memory = { read32: (address: number) => session.ap.read32(address) };
+  return unwind(options.program, { registers: values.slice(0, 16), psp: values[16] }, memory, options.backtraceLimit ?? 50);
+}
+
+/**
+ * The panic message among the last lines the firmware printed: panic-probe's (and core's Display
+ * of PanicInfo) "panicked at 'MESSAGE', FILE:LINE:COL" (Rust before 1.73) or "panicked at
+ * FILE:LINE:COL:" followed by the message (1.73 on).
+ */
+export function findPanicMessage(recent: readonly string[]): PanicMessage | undefined {
+  const text = recent.join('\n');
+  const at = text.lastIndexOf('panicked at ');
+  if (at < 0) return undefined;
+  const tail = text.slice(at);
+  // The message may span lines (assert_eq!'s left/right): up to the "', FILE:LINE:COL" that ends a line.
+  const old = /^panicked at '([\s\S]*)', (\S+:\d+:\d+)[ \t]*(?:\n|$)/.exec(tail);
+  if (old) return { message: old[1], location: old[2] };
+  const now = /^panicked at (\S+:\d+:\d+):[ \t]*\n([\s\S]*)$/.exec(tail);
+  if (now) return { message: now[2], location: now[1] };
+  return undefined;
+}
+
+function formatDetails(details: StopDetails, options: StopWatchOptions): string {
+  let text = '';
+  if (details.panic) text += `  panic: ${details.panic.message.replace(/\n/g, '\n    ')}${details.panic.location ? `\n    at ${details.panic.location}` : ''}\n`;
+  if (details.backtrace) text += formatBacktrace(details.backtrace, options.backtraceLimit ?? 50);
+  return text;
 }
 
 /** The stop as one block: reason, fault registers in words, where the code was. */
-export function formatStop(report: StopReport, elf?: ElfFile): string {
+export function formatStop(report: StopReport, program?: ProgramInfo): string {
   const where = (address: number) => {
-    const name = functionAt(elf, address);
+    const name = program?.functionAt(address) ?? null;
     return `${hex32(address)}${name ? ` (${name})` : ''}`;
   };
   const lines = [`dapdeck: stopped: ${report.summary}`];

@@ -57,6 +57,8 @@ export function checkOutputOptions(options: OutputOptions): { filter: LogFilter 
  */
 export class Printer {
   readonly counts = { records: 0, shown: 0, malformed: 0, unknown: 0, lines: 0 };
+  /** The last lines the firmware sent (text lines and defmt messages, shown or not): a stop report looks for a panic message here. */
+  readonly recent: string[] = [];
   matched = false;
   private readonly filter: LogFilter | null;
   private readonly until: RegExp | null;
@@ -98,6 +100,7 @@ export class Printer {
       }
       const r = e.record;
       this.counts.records++;
+      this.remember(r.message);
       // Each form is made once, and only if something needs it (screen, log file, --until).
       let plain: string | undefined;
       let json: string | undefined;
@@ -116,6 +119,7 @@ export class Printer {
   lines(channel: number, lines: string[], prefix: string): void {
     for (const line of lines) {
       if (this.matched) return; // past the --until line, as for defmt records
+      this.remember(line);
       if (this.until?.test(line)) this.matched = true;
       if (this.options.grep && !line.includes(this.options.grep)) continue;
       this.counts.lines++;
@@ -123,6 +127,11 @@ export class Printer {
       this.out(shown + '\n');
       this.log(this.logJson ? JSON.stringify({ channel, text: line }) : `${prefix}${line}`);
     }
+  }
+
+  private remember(line: string): void {
+    this.recent.push(line);
+    if (this.recent.length > 16) this.recent.shift();
   }
 
   note(text: string): void {

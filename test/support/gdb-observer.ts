@@ -22,11 +22,12 @@ async function freePort(): Promise<number> {
 
 /**
  * Boot `elf` on `machine` halted, run gdb-multiarch with `commands` (after `target remote`), and
- * return its output. `symbols` is an ELF GDB loads for names and unwinding.
+ * return its output. `symbols` is an ELF GDB loads for names and unwinding; `qemuArgs` go to QEMU
+ * (e.g. its own semihosting, so firmware that makes semihosting calls runs on to where GDB stops it).
  */
-export async function runGdb(machine: string, elf: string, commands: string[], symbols?: string): Promise<string> {
+export async function runGdb(machine: string, elf: string, commands: string[], symbols?: string, qemuArgs: string[] = []): Promise<string> {
   const port = await freePort();
-  const qemu = spawn('qemu-system-arm', ['-M', machine, '-nographic', '-monitor', 'none', '-serial', 'null', '-kernel', elf, '-S', '-gdb', `tcp:127.0.0.1:${port}`], { stdio: 'ignore' });
+  const qemu = spawn('qemu-system-arm', ['-M', machine, '-nographic', '-monitor', 'none', '-serial', 'null', ...qemuArgs, '-kernel', elf, '-S', '-gdb', `tcp:127.0.0.1:${port}`], { stdio: 'ignore' });
   try {
     const args = ['-nx', '-batch', '-ex', 'set pagination off', '-ex', 'set confirm off', ...(symbols ? ['-ex', `file ${symbols}`] : []), '-ex', `target remote 127.0.0.1:${port}`];
     for (const c of commands) args.push('-ex', c);
