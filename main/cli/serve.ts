@@ -1,6 +1,6 @@
 /** `dapdeck serve`: the web app and the WebSocket probe server, until Ctrl-C. */
 import type { Command } from 'commander';
-import { serve, ServeOptionError } from '../serve/server';
+import { DEFAULT_REATTACH_GRACE_S, serve, ServeOptionError } from '../serve/server';
 import { UsageError, parseNumber } from './parse';
 
 export function registerServe(program: Command): void {
@@ -15,12 +15,14 @@ export function registerServe(program: Command): void {
       'a further name clients reach this server by (checked against the Host header; repeatable)',
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
-    .action(async (opts: { host: string; port: string; token?: string; allowHost?: string[] }) => {
+    .option('--reattach-grace <seconds>', 'keep a page\'s board running this long after its socket drops, for a reload to reattach (0 = close at once)', String(DEFAULT_REATTACH_GRACE_S))
+    .action(async (opts: { host: string; port: string; token?: string; allowHost?: string[]; reattachGrace: string }) => {
       const port = parseNumber(opts.port, '--port');
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got "${opts.port}"`);
+      const grace = parseNumber(opts.reattachGrace, '--reattach-grace (seconds)', { max: 3600 });
       let running;
       try {
-        running = await serve({ host: opts.host, port, token: opts.token, allowHosts: opts.allowHost });
+        running = await serve({ host: opts.host, port, token: opts.token, allowHosts: opts.allowHost, reattachGraceSeconds: grace });
       } catch (err) {
         if (err instanceof ServeOptionError) throw new UsageError(err.message);
         throw err;

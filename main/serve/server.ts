@@ -17,7 +17,12 @@
  * of this machine's addresses or names): a DNS-rebinding page reaches the port under its own name and
  * is refused. Without a token, WebSocket connections from pages of other origins are refused.
  * A bad socket (oversized, invalid or unmasked frames) is closed with its close code; nothing a client
- * sends ends the server, and every board a client opened is closed as soon as it leaves.
+ * sends ends the server, and every board a client opened is closed as soon as it leaves — with one
+ * bounded exception a client asks for: a socket opened with `reattach=1` is told a reattach key in its
+ * probe message, and when it drops, its board is held (running) for the grace period; a socket
+ * opened with `resume=KEY` within it (through the same Host/Origin/token checks) takes that board
+ * over, so a reloaded page finds its firmware still running. Unclaimed, the board is closed when
+ * the grace period ends.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -38,7 +43,16 @@ export interface ServeOptions {
   webRoot?: string;
   /** Further names this server may be reached by (Host header), e.g. a DNS name of this machine. */
   allowHosts?: string[];
+  /**
+   * Seconds a board stays open after its client (one that asked with `reattach=1`) dropped, for
+   * the client to come back with `resume=KEY` (a page reload). 0: closed at once, as for every
+   * other client.
+   */
+  reattachGraceSeconds?: number;
 }
+
+/** Long enough for a page to reload on a busy machine; short enough that a closed tab frees its board soon. */
+export const DEFAULT_REATTACH_GRACE_S = 10;
 
 /** Refused options (an empty token would silently turn authentication off). */
 export class ServeOptionError extends Error {}
@@ -122,6 +136,9 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const ownHost = (req: IncomingMessage) => isOwnHost(req.headers.host, names, port);
   const webRoot = resolve(options.webRoot ?? join(REPO_ROOT, 'out', 'web'));
   const open = new Set<OpenedProbe>();
+  const graceS = options.reattachGraceSeconds ?? DEFAULT_REATTACH_GRACE_S;
+  if (!(Number.isFinite(graceS) && graceS >= 0 && graceS <= 3600)) throw new ServeOptionError(`the reattach grace period must be 0 to 3600 seconds, got ${graceS}`);
+  const held = new Held(graceS * 1000, open);
 
   const authorized = (req: IncomingMessage): boolean => {
     if (!token) return true;
@@ -206,7 +223,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     if (!authorized(req)) return refuse('401 Unauthorized');
     if (foreign) return refuse('403 Forbidden');
     wss.handleUpgrade(req, socket, head, (ws) => {
-      bridge(ws, url.searchParams, open).catch((err: Error) => closeWithError(ws, 1011, err.message));
+      bridge(ws, url.searchParams, open, held).catch((err: Error) => closeWithError(ws, 1011, err.message));
     });
   });
   // Malformed HTTP (bad request lines, oversized headers) answers 400 and closes that socket only.
@@ -228,6 +245,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     server,
     close: async () => {
       for (const ws of wss.clients) ws.terminate();
+      held.clear();
       await Promise.all([...open].map((p) => p.close().catch(() => undefined)));
       await new Promise<void>((ok) => server.close(() => ok()));
     },
@@ -251,18 +269,72 @@ function closeWithError(ws: WebSocket, code: number, message: string): void {
   ws.close(code, message.slice(0, 120)); // a close reason is at most 123 bytes
 }
 
+/** A board whose client dropped, kept for a reattach: its probe, and when its last command settled. */
+interface HeldBoard {
+  probe: OpenedProbe;
+  /** Resolves once every command the old client sent was answered (or failed). */
+  settled: Promise<void>;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** How long a reattach waits for the old client's last commands to finish on the held board. */
+const SETTLE_LIMIT_MS = 5000;
+
+/** Boards held for a reattach, by key; each closed when its grace period ends unclaimed. */
+class Held {
+  private boards = new Map<string, HeldBoard>();
+
+  constructor(
+    readonly graceMs: number,
+    private open: Set<OpenedProbe>,
+  ) {}
+
+  hold(key: string, probe: OpenedProbe, settled: Promise<void>): void {
+    const timer = setTimeout(() => {
+      this.boards.delete(key);
+      this.open.delete(probe);
+      void probe.close().catch(() => undefined);
+    }, this.graceMs);
+    this.boards.set(key, { probe, settled, timer });
+  }
+
+  /** The board held under `key`, no longer held (the caller owns it now); undefined if none. */
+  take(key: string): HeldBoard | undefined {
+    const board = this.boards.get(key);
+    if (!board) return undefined;
+    this.boards.delete(key);
+    clearTimeout(board.timer);
+    return board;
+  }
+
+  /** The server is closing: stop the timers (the boards are in `open` and closed with the rest). */
+  clear(): void {
+    for (const b of this.boards.values()) clearTimeout(b.timer);
+    this.boards.clear();
+  }
+}
+
 /**
  * Relay CMSIS-DAP packets between a socket and a probe, keeping USB's in-order semantics. The probe
  * lives exactly as long as the socket: a client that leaves while the board is still starting, or
- * while a command is stuck in a stalled probe, still has its board closed at once.
+ * while a command is stuck in a stalled probe, still has its board closed at once — unless the
+ * client asked for a reattach key and had it (then the board is held for the grace period).
  */
-async function bridge(ws: WebSocket, params: URLSearchParams, open: Set<OpenedProbe>): Promise<void> {
+async function bridge(ws: WebSocket, params: URLSearchParams, open: Set<OpenedProbe>, held: Held): Promise<void> {
   let closed = false;
   let probe: OpenedProbe | null = null;
+  let reattachKey: string | null = null;
+  let writes: Promise<void> = Promise.resolve();
+  let reads: Promise<void> = Promise.resolve();
   const release = () => {
     if (!probe) return;
     const p = probe;
     probe = null;
+    if (reattachKey && held.graceMs > 0) {
+      // Held, still open (and in `open`, so a server shutdown closes it too).
+      held.hold(reattachKey, p, Promise.all([writes, reads]).then(() => undefined));
+      return;
+    }
     open.delete(p);
     void p.close().catch(() => undefined);
   };
@@ -277,27 +349,52 @@ async function bridge(ws: WebSocket, params: URLSearchParams, open: Set<OpenedPr
     release();
   });
   const selector = params.get('selector') ?? '';
+  const resumeKey = params.get('resume');
+  let resumed = resumeKey ? held.take(resumeKey) : undefined;
+  if (resumed) {
+    // The old client's last commands finish first: their responses must not reach the new client.
+    const settled = await Promise.race([resumed.settled.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), SETTLE_LIMIT_MS))]);
+    if (!settled) {
+      // Stuck in a stalled command: this board cannot be handed over; the client gets a fresh one.
+      open.delete(resumed.probe);
+      void resumed.probe.close().catch(() => undefined);
+      resumed = undefined;
+    }
+  }
   let opened: OpenedProbe;
-  try {
-    opened = await openProbe(selector, {
-      blank: params.get('blank') === '1',
-      flavour: params.get('flavour') === 'v1-hid' ? 'v1-hid' : 'v2-bulk',
-      defaultElf: (board) => ensureSampleFirmware(params.get('sample') === 'tasks' ? 'tasks' : 'hello', board),
-      signal: leaving.signal,
-    });
-  } catch (err) {
-    closeWithError(ws, 1011, (err as Error).message);
-    return;
+  if (resumed) opened = resumed.probe;
+  else {
+    try {
+      opened = await openProbe(selector, {
+        blank: params.get('blank') === '1',
+        flavour: params.get('flavour') === 'v1-hid' ? 'v1-hid' : 'v2-bulk',
+        defaultElf: (board) => ensureSampleFirmware(params.get('sample') === 'tasks' ? 'tasks' : 'hello', board),
+        signal: leaving.signal,
+      });
+    } catch (err) {
+      closeWithError(ws, 1011, (err as Error).message);
+      return;
+    }
   }
   probe = opened;
   open.add(opened);
-  if (closed) return release(); // the client left while its board was starting
+  if (closed) return release(); // the client left while its board was starting (no key was given yet)
   const transport = opened.transport;
-  await transport.open();
-  if (closed) return;
-  ws.send(JSON.stringify({ type: 'probe', selector: opened.selector, description: opened.description, packetSize: transport.packetSize }));
-  let writes: Promise<void> = Promise.resolve();
-  let reads: Promise<void> = Promise.resolve();
+  if (!resumed) await transport.open();
+  if (closed) return release();
+  // The key is given only to a client that asked (a page that may reload); from now on, dropping
+  // the socket holds the board for the grace period instead of closing it.
+  if (params.get('reattach') === '1' && held.graceMs > 0) reattachKey = randomBytes(16).toString('hex');
+  ws.send(
+    JSON.stringify({
+      type: 'probe',
+      selector: opened.selector,
+      description: opened.description,
+      packetSize: transport.packetSize,
+      ...(reattachKey ? { reattach: reattachKey, graceSeconds: held.graceMs / 1000 } : {}),
+      ...(resumeKey !== null ? { resumed: !!resumed } : {}),
+    }),
+  );
   const report = (err: unknown) => {
     if (!closed) ws.send(JSON.stringify({ type: 'error', message: (err as Error).message }));
   };

@@ -10,6 +10,7 @@ import { Timeline } from './ui/Timeline';
 import { SerialConsole } from './ui/SerialConsole';
 import { hexDump } from '../../core/dap/protocol';
 import { CMSIS_DAP_FILTERS, CMSIS_DAP_HID_FILTERS, WebHidTransport, WebUsbTransport, exposeTransport } from './device/webusb';
+import { FIRMWARE_BYTES, keepBoard, keepFirmware, keptBoard, keptFirmware, restoreHistory, saveHistoryNow, saveHistorySoon, updateBoard } from './reload-keep';
 
 interface ProbeListing {
   selector: string;
@@ -44,16 +45,21 @@ const bridge = (
   }
 ).dapdeck;
 const MAX_LINES = 200_000;
+/** The page has begun taking its board over after a reload. */
+let reattachStarted = false;
 const PHASES: Record<string, string> = { plan: 'Checking', erase: 'Erasing', program: 'Programming', verify: 'Verifying' };
 
 export function App() {
   const worker = useMemo(() => new Worker(new URL('./device/device.worker.ts', import.meta.url), { type: 'module' }), []);
   const [probes, setProbes] = useState<ProbeListing[]>([]);
   const [chips, setChips] = useState<Chip[]>([]);
-  const [selector, setSelector] = useState('emu:microbit');
-  const [chip, setChip] = useState('nRF51822_xxAA');
+  // A reload keeps the board (reattached), the chosen file and the console (see reload-keep.ts).
+  const [kept] = useState(keptBoard);
+  const [selector, setSelector] = useState(kept?.selector ?? 'emu:microbit');
+  const [chip, setChip] = useState(kept?.chip ?? 'nRF51822_xxAA');
   const [target, setTarget] = useState<TargetState>({ kind: 'disconnected' });
-  const [file, setFile] = useState<File | null>(null);
+  const [file, setFile] = useState<File | null>(keptFirmware);
+  const [fileKept, setFileKept] = useState(true);
   const [binBase, setBinBase] = useState('0x00000000');
   const [progress, setProgress] = useState<{ phase: string; done: number; total: number } | null>(null);
   const [result, setResult] = useState<{ text: string; ok: boolean } | null>(null);
@@ -66,10 +72,11 @@ export function App() {
   const [memory, setMemory] = useState<{ address: number; label: string; bytes: Uint8Array; whileRunning: boolean; stale: boolean } | null>(null);
   const [memAddress, setMemAddress] = useState('0x20000000');
   const [memLength, setMemLength] = useState('64');
-  const [server, setServer] = useState('');
+  const [server, setServer] = useState(kept?.server ?? '');
   const [deviceRequest, setDeviceRequest] = useState<DeviceRequest | null>(null);
   const [channels, setChannels] = useState<{ up: { index: number; name: string }[]; down: { index: number; name: string }[] }>({ up: [], down: [] });
-  const lines = useRef<LogLine[]>([]);
+  const [restoredLines] = useState(restoreHistory);
+  const lines = useRef<LogLine[]>(restoredLines);
   const [lineVersion, setLineVersion] = useState(0);
   const [dragging, setDragging] = useState(false);
   const errorId = useRef(0);
@@ -117,6 +124,12 @@ export function App() {
           }
           if (m.state.kind !== 'flashing') setProgress(null);
           break;
+        case 'board':
+          updateBoard({ key: m.reattachKey });
+          break;
+        case 'streaming':
+          updateBoard({ streaming: m.fileName });
+          break;
         case 'firmware':
           setRegisters(null);
           setMemory(null);
@@ -137,6 +150,7 @@ export function App() {
           all.push(...m.lines);
           if (all.length > MAX_LINES) all.splice(0, all.length - MAX_LINES);
           setLineVersion((v) => v + 1);
+          saveHistorySoon(all);
           break;
         }
         case 'channels':
@@ -208,15 +222,48 @@ export function App() {
     send({ type: 'connect-port', port: channel.port2, packetSize: transport.packetSize, description: `${transport.description} (${kind === 'hid' ? 'WebHID, CMSIS-DAP v1' : 'WebUSB'})` }, [channel.port2]);
   };
 
-  const connect = () => {
+  /**
+   * Connect, or reconnect. The server holds a page's board for a while after its socket drops: a
+   * reconnect to the same board (after a reload, or Reconnect) takes it over with the server's key,
+   * firmware still running, and streams its RTT again if it was streaming.
+   */
+  const connect = async () => {
     setErrors([]);
     if (localName && local.current) {
+      keepBoard(null);
       attachLocal(local.current.transport, local.current.kind).catch((err: Error) => addError(err.message));
       return;
     }
-    const url = remote(server, `/probe?selector=${encodeURIComponent(selector)}&blank=1`).replace(/^http/, 'ws');
+    const url = remote(server, `/probe?selector=${encodeURIComponent(selector)}&blank=1&reattach=1`).replace(/^http/, 'ws');
+    const before = keptBoard();
+    if (before?.key && before.url === url) {
+      const streamed = before.streaming;
+      const elf = streamed && file?.name === streamed ? await file.arrayBuffer() : null;
+      send({ type: 'connect', url, resume: { key: before.key, stream: streamed ? { elf, fileName: streamed } : null } }, elf ? [elf] : []);
+      return;
+    }
+    keepBoard({ url, key: null, streaming: null, selector, server, chip });
     send({ type: 'connect', url });
   };
+
+  // After a reload: the symbols of the kept file, and the board this tab had, taken over.
+  useEffect(() => {
+    if (file) void file.arrayBuffer().then((bytes) => send({ type: 'firmware-file', bytes, fileName: file.name }, [bytes]));
+    // Once per page load, even where React runs effects twice (StrictMode in development): a second
+    // connect would use the key the first one used up.
+    if (kept?.key && !reattachStarted) {
+      reattachStarted = true;
+      void connect();
+    }
+  }, []); // once, at load
+
+  // The last second of lines is kept too when the page goes (the save timer would not run).
+  useEffect(() => {
+    window.addEventListener('pagehide', saveHistoryNow);
+    return () => window.removeEventListener('pagehide', saveHistoryNow);
+  }, []);
+
+  useEffect(() => updateBoard({ chip }), [chip]);
 
   const connectUsb = async (kind: 'usb' | 'hid') => {
     setErrors([]);
@@ -259,6 +306,7 @@ export function App() {
   const chooseFile = (f: File | null) => {
     setFile(f);
     setResult(null);
+    void keepFirmware(f).then(setFileKept);
     // The worker keeps the ELF's symbols for the memory view (a copy: the flash sends its own).
     if (f) void f.arrayBuffer().then((bytes) => send({ type: 'firmware-file', bytes, fileName: f.name }, [bytes]));
     else send({ type: 'firmware-file', bytes: null, fileName: '' });
@@ -394,6 +442,7 @@ export function App() {
           <p className="hint">Drop an ELF, HEX or BIN here, or</p>
           <input data-testid="file" type="file" accept=".elf,.hex,.ihex,.bin,application/octet-stream" onChange={(e) => chooseFile(e.target.files?.[0] ?? null)} />
           <p className="file" data-testid="file-name">{file ? `${file.name} (${(file.size / 1024).toFixed(1)} KiB)` : 'no file chosen'}</p>
+          {file && !fileKept && <p className="hint">Not kept across a reload (over {(FIRMWARE_BYTES / 1e6).toFixed(1)} MB, or storage is full): choose it again after one.</p>}
           {isBin && (
             <label className="bin-base">
               Base address{' '}

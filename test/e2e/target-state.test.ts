@@ -263,6 +263,59 @@ describe('target state in the app', () => {
     }
   }, 180_000);
 
+  it('survives a reload mid-stream: the console history is back, and the same firmware streams on (reattached, not reflashed)', async () => {
+    const page = await newPage();
+    const ticks = (text: string) => [...text.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+    try {
+      await page.goto(server.url);
+      await page.click('[data-testid=connect]');
+      await waitState(page, 'halted');
+      await page.setInputFiles('[data-testid=file]', firmwarePath('hello', 'microbit'));
+      await page.click('[data-testid=flash-run]');
+      await page.waitForFunction(() => /tick 4\b/.test((window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText()), null, { timeout: 60_000 });
+      const flashes = await page.textContent('[data-testid=flash-result]');
+      expect(flashes).toMatch(/verified/);
+
+      await page.reload();
+      // At once, before any new line: the history of this tab's session, then a note saying so.
+      await page.waitForFunction(() => /restored \d+ lines? from before the page was reloaded/.test((window as unknown as { dapdeckTerminalText?(): string }).dapdeckTerminalText?.() ?? ''));
+      const restored = await terminalText(page);
+      const [history] = restored.split(/restored \d+ lines? from before the page was reloaded/);
+      expect(history).toContain('hello from dapdeck');
+      const lastBefore = Math.max(...ticks(history));
+      expect(lastBefore).toBeGreaterThanOrEqual(4);
+      // The chosen file is still chosen.
+      expect(await page.textContent('[data-testid=file-name]')).toMatch(/^hello-microbit\.elf/);
+
+      // The page takes its board over (the server held it): running, and the log streams on from
+      // the same firmware — its SysTick count continues (a reflash or reset would start at tick 1
+      // and print the banner again), decoded with the kept ELF (located lines).
+      await waitState(page, 'running', 30_000);
+      await page.waitForFunction(
+        (n) => {
+          const text = (window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText();
+          const after = text.split(/reattached to /)[1] ?? '';
+          return [...after.matchAll(/tick (\d+)/g)].some((m) => Number(m[1]) > n);
+        },
+        lastBefore,
+        { timeout: 30_000 },
+      );
+      const after = (await terminalText(page)).split(/reattached to /)[1];
+      expect(after).toMatch(/^.*the firmware kept running/);
+      expect(after).not.toContain('hello from dapdeck');
+      expect(after).not.toMatch(/the board from before is gone/);
+      const newTicks = ticks(after);
+      expect(Math.min(...newTicks)).toBeGreaterThan(1);
+      expect(newTicks).toEqual([...newTicks].sort((a, b) => a - b));
+      expect(after).toMatch(/tick \d+\s+.*main\.rs:\d+/);
+      // No flash happened in this page.
+      expect(await page.$('[data-testid=flash-result]')).toBeNull();
+      await shot(page, 'reloaded-mid-stream');
+    } finally {
+      await page.close();
+    }
+  }, 180_000);
+
   it('shows errors in their own dismissable area, in the app’s words, and asks a .bin for its base address', async () => {
     const page = await newPage();
     try {
@@ -430,6 +483,51 @@ describe('target state in the app', () => {
       await exported.saveAs(json);
       const trace = JSON.parse(readFileSync(json, 'utf8')) as { traceEvents: { ph: string; name: string }[] };
       expect(trace.traceEvents.filter((e) => e.ph === 'X' && e.name === 'SysTick').length).toBeGreaterThan(10);
+
+      // The event list: the task and ISR spans of the window on screen, as the Perfetto export has
+      // them there; it follows zoom and pan. Zoom in (at the cursor) until the window's spans all fit the list.
+      type Listed = { from: number; to: number; total: number; complete: boolean; rows: { lane: string; start: number; dur: number }[] };
+      const listed = () =>
+        page.$eval('[data-testid=timeline-events]', (el): Listed => ({
+          from: Number(el.getAttribute('data-from-us')),
+          to: Number(el.getAttribute('data-to-us')),
+          total: Number(el.getAttribute('data-total')),
+          complete: el.getAttribute('data-complete') === 'yes',
+          rows: [...el.querySelectorAll('tbody tr')].map((r) => ({ lane: r.getAttribute('data-lane')!, start: Number(r.getAttribute('data-start-us')), dur: Number(r.getAttribute('data-duration-us')) })),
+        }));
+      const spans = (trace as unknown as { traceEvents: { ph: string; name: string; cat: string; ts: number; dur: number }[] }).traceEvents.filter((e) => e.ph === 'X' && (e.cat === 'task' || e.cat === 'isr'));
+      const exportedIn = (from: number, to: number) => spans.filter((e) => e.ts <= to && e.ts + e.dur >= from).map((e) => ({ lane: e.name, start: e.ts, dur: e.dur }));
+      const sameSpans = (a: Listed['rows'], b: Listed['rows']) => {
+        const order = (x: Listed['rows']) => [...x].sort((p, q) => p.start - q.start || p.lane.localeCompare(q.lane));
+        const [x, y] = [order(a), order(b)];
+        expect(x.length).toBe(y.length);
+        x.forEach((r, i) => {
+          expect(r.lane).toBe(y[i].lane);
+          expect(Math.abs(r.start - y[i].start)).toBeLessThan(0.01);
+          expect(Math.abs(r.dur - y[i].dur)).toBeLessThan(0.01);
+        });
+      };
+      let list = await listed();
+      for (let i = 0; i < 30 && (list.total > 200 || !list.complete); i++) {
+        await page.mouse.move(at, canvas.y + 40);
+        await page.mouse.wheel(0, -200);
+        await page.waitForFunction((w) => Number(document.querySelector('[data-testid=timeline-events]')?.getAttribute('data-to-us')) - Number(document.querySelector('[data-testid=timeline-events]')?.getAttribute('data-from-us')) < w - 1e-3, list.to - list.from);
+        list = await listed();
+      }
+      expect(list.total).toBeGreaterThan(3);
+      expect(list.rows.length).toBe(list.total);
+      expect(Math.abs((list.to - list.from) / 1000 - (await shown()))).toBeLessThan(0.1); // the window the axis shows
+      sameSpans(list.rows, exportedIn(list.from, list.to));
+      // Pan back in time (←): another window, another list, again the export's spans there.
+      await page.focus('[data-testid=timeline-canvas]');
+      const panned = list.from;
+      await page.keyboard.press('ArrowLeft');
+      await page.keyboard.press('ArrowLeft');
+      await page.waitForFunction((f) => Number(document.querySelector('[data-testid=timeline-events]')?.getAttribute('data-from-us')) < f - 1e-3, panned);
+      list = await listed();
+      expect(list.rows.length).toBe(list.total);
+      sameSpans(list.rows, exportedIn(list.from, list.to));
+      await shot(page, 'timeline-events');
       await page.setInputFiles('[data-testid=recording-load]', svdat);
       await page.waitForFunction(() => /e2e-recording\.svdat/.test(document.querySelector('[data-testid=timeline-hint]')?.textContent ?? ''));
 

@@ -8,6 +8,10 @@ import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { eventually } from '../support/eventually';
 import { MAX_MESSAGE_BYTES, ServeOptionError, serve, type RunningServer } from '../../main/serve/server';
+import { DebugSession } from '../../core/arm/session';
+import { readU32le } from '../../core/dap/protocol';
+import { WebSocketTransport } from '../../renderer/src/device/ws-transport';
+import { firmwarePath } from '../support/firmware';
 
 let open: RunningServer;
 let guarded: RunningServer;
@@ -294,4 +298,97 @@ describe('dapdeck serve under hostile and careless clients', () => {
     await eventually(() => qemuChildren() === before, 1000);
     await alive();
   });
+});
+
+describe('dapdeck serve: a reloading page reattaches to its running board within the grace period', () => {
+  let graceful: RunningServer;
+  const GRACE_S = 2;
+  beforeAll(async () => {
+    (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
+    graceful = await serve({ port: 0, reattachGraceSeconds: GRACE_S });
+  });
+  afterAll(async () => {
+    await graceful?.close();
+  });
+
+  // The hello sample's SysTick counter, where gdb-multiarch (not this project) says it lives.
+  const ticksAt = () => {
+    const out = execFileSync('gdb-multiarch', ['-batch', '-ex', 'info address hello::TICKS', firmwarePath('hello', 'microbit')], { encoding: 'utf8' });
+    return parseInt(/at address 0x([0-9a-f]+)/.exec(out)![1], 16);
+  };
+  const MARK = 0x40000000;
+  const probeUrl = (query: string, server = graceful) => `${server.url.replace('http', 'ws')}probe?selector=emu:microbit&${query}`;
+  const openSession = async (url: string) => {
+    const transport = new WebSocketTransport(url);
+    const session = await DebugSession.open(transport, { responseTimeoutMs: 8000 });
+    return { transport, session, ticks: async (at: number) => readU32le(await session.ap.readMemory(at, 4), 0) };
+  };
+
+  it('hands the same running firmware to resume=KEY within the grace period, and a fresh board after it; the held board is then closed', async () => {
+    const before = qemuChildren();
+    const ticks = ticksAt();
+    // A page that may reload asks for a key; its board runs the hello sample.
+    const first = await openSession(probeUrl('reattach=1'));
+    const key = first.transport.info!.reattach!;
+    expect(key).toMatch(/^[0-9a-f]{32}$/);
+    expect(first.transport.info!.graceSeconds).toBe(GRACE_S);
+    // The board waits halted at reset for a debugger (as the emulated boards start): let it run.
+    if (await first.session.core.isHalted()) await first.session.core.resume();
+    // Mark this board: its SysTick counter jumps far beyond anything a fresh board reaches.
+    await first.session.ap.writeMemory(ticks, Uint8Array.of(0, 0, 0, 0x40));
+    expect(await first.ticks(ticks)).toBeGreaterThanOrEqual(MARK);
+    await first.transport.close(); // the page reloads: the socket drops without a goodbye to the probe
+    await new Promise((r) => setTimeout(r, 300));
+    expect(qemuChildren()).toBe(before + 1); // held, not closed
+
+    // A page of another origin holding the key is still refused (the Origin check comes first)...
+    const foreign = new WebSocket(probeUrl(`resume=${key}`), { origin: 'http://evil.example' });
+    const refused = await new Promise<number>((r) => foreign.on('unexpected-response', (_q, res) => r(res.statusCode ?? 0)));
+    expect(refused).toBe(403);
+
+    // ...and the page itself takes the same board over: the mark is there, and the firmware kept
+    // running (its counter moves on from the mark; nothing was reset or reflashed).
+    const second = await openSession(probeUrl(`resume=${key}&reattach=1`));
+    expect(second.transport.info!.resumed).toBe(true);
+    expect(second.transport.info!.reattach).not.toBe(key); // a new key for the next reload
+    const resumedAt = await second.ticks(ticks);
+    expect(resumedAt).toBeGreaterThanOrEqual(MARK);
+    expect(await second.session.core.isHalted()).toBe(false);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await second.ticks(ticks)).toBeGreaterThan(resumedAt);
+    expect(qemuChildren()).toBe(before + 1);
+    // The old key was used up.
+    const reused = await openSession(probeUrl(`resume=${key}`));
+    expect(reused.transport.info!.resumed).toBe(false);
+    await reused.transport.close();
+
+    // The page goes away for longer than the grace period: its board is closed, and the key then
+    // brings a fresh board (the mark is gone).
+    const secondKey = second.transport.info!.reattach!;
+    await second.transport.close();
+    await eventually(() => qemuChildren() === before, GRACE_S * 1000 + 3000, 'the held board closed after the grace period');
+    const late = await openSession(probeUrl(`resume=${secondKey}`));
+    expect(late.transport.info!.resumed).toBe(false);
+    expect(await late.ticks(ticks)).toBeLessThan(MARK);
+    await late.transport.close();
+    await eventually(() => qemuChildren() === before, 1000, 'a board without a key closed at once');
+  }, 60_000);
+
+  it('closes a board at once when its client never asked for a key, or when the grace period is 0', async () => {
+    const before = qemuChildren();
+    const plain = await openSession(probeUrl(''));
+    expect(plain.transport.info!.reattach).toBeUndefined();
+    await plain.transport.close();
+    await eventually(() => qemuChildren() === before, 1000);
+    // A server started with --reattach-grace 0 gives no key even to a client that asks.
+    const none = await serve({ port: 0, reattachGraceSeconds: 0 });
+    try {
+      const asked = await openSession(probeUrl('reattach=1', none));
+      expect(asked.transport.info!.reattach).toBeUndefined();
+      await asked.transport.close();
+      await eventually(() => qemuChildren() === before, 1000);
+    } finally {
+      await none.close();
+    }
+  }, 60_000);
 });

@@ -23,7 +23,7 @@ import { SystemViewTrace, statsRows, toChromeTrace } from '../../../core/trace/s
 import { WebSocketTransport } from './ws-transport';
 import { resolveAddress } from './symbols';
 import { PortTransport } from './webusb';
-import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT, timelineCanvasHeight, type FromWorker, type LogLine, type TargetState, type TimelineHover, type TimelineSnapshot, type TimelineView, type ToWorker, ECHO_CHANNEL } from './protocol';
+import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT, timelineCanvasHeight, type FromWorker, type LogLine, type TargetState, type TimelineHover, type TimelineSnapshot, type TimelineView, type ToWorker, ECHO_CHANNEL, EVENT_LIST_LIMIT } from './protocol';
 import { drawAxis, drawLoadChart, drawTimeline, meanOf } from '../ui/timeline-draw';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -76,6 +76,7 @@ function note(message: string): void {
 // ---------------------------------------------------------------- streaming
 
 async function stopStreaming(): Promise<void> {
+  if (streamAbort) post({ type: 'streaming', fileName: null });
   streamAbort?.abort();
   await streaming?.catch(() => undefined);
   streamAbort = null;
@@ -99,6 +100,7 @@ function startStreaming(elf: Uint8Array | null, fileName: string): void {
   }
   const abort = new AbortController();
   streamAbort = abort;
+  post({ type: 'streaming', fileName });
   const router = new ChannelRouter({ table, defmtChannel: 0 });
   const sinks: ChannelSinks = {
     defmt: (channel, events) => {
@@ -199,6 +201,26 @@ let canvas: OffscreenCanvas | null = null;
 let view: TimelineView = { windowUs: 50_000, backUs: 0, width: 900, height: 200, dpr: 1 };
 
 let lastLoad: TimelineSnapshot['load'] = { fromUs: 0, toUs: 0, values: new Float32Array(0), meanInView: NaN };
+const NO_SPANS: TimelineSnapshot['spans'] = { list: [], total: 0, complete: true, fromUs: 0, toUs: 0 };
+let lastSpans = NO_SPANS;
+
+/** The task and ISR spans overlapping [t0, t1] (ticks), for the event list under the canvas. */
+function spansIn(t0: number, t1: number): TimelineSnapshot['spans'] {
+  const t = trace!.timeline;
+  const us = (tick: number) => trace!.seconds(tick - t.first) * 1e6;
+  const list: TimelineSnapshot['spans']['list'] = [];
+  let total = 0;
+  // Counted up to SPAN_SCAN_LIMIT (a whole long recording is not walked on every frame), listed up to the limit.
+  const segments = t.segments(t0, t1, SPAN_SCAN_LIMIT);
+  for (const seg of segments) {
+    const lane = t.lanes[seg.lane];
+    if (lane.kind !== 'task' && lane.kind !== 'isr') continue;
+    if (++total > EVENT_LIST_LIMIT) continue;
+    list.push({ lane: lane.name, kind: lane.kind, startUs: us(seg.start), durationUs: us(seg.end) - us(seg.start) });
+  }
+  return { list, total, complete: segments.length < SPAN_SCAN_LIMIT, fromUs: us(t0), toUs: us(t1) };
+}
+const SPAN_SCAN_LIMIT = 20_000;
 
 /** Draw the timeline from the model for the current view (the canvas is ours: OffscreenCanvas). */
 function drawCanvas(): void {
@@ -230,6 +252,7 @@ function drawCanvas(): void {
     g.fillRect(x(Math.max(gap.start, t0)), 0, Math.max(2, x(Math.min(gap.end, t1)) - x(Math.max(gap.start, t0))), lanesHeight + LOAD_CHART_HEIGHT);
   }
   drawn = { t0, t1, width };
+  lastSpans = spansIn(t0, t1);
   const usOf = (tick: number) => trace!.seconds(tick - t.first) * 1e6;
   drawAxis(g as unknown as CanvasRenderingContext2D, usOf(t0), usOf(t1), width, lanesHeight + LOAD_CHART_HEIGHT, height);
   // The two measuring points (µs from the start), and what lies between them.
@@ -263,6 +286,7 @@ setInterval(() => {
       events: t.events,
       bytes: recording.bytes,
       source: traceSource,
+      spans: empty ? NO_SPANS : lastSpans,
     },
   });
 }, 300);
@@ -443,7 +467,7 @@ async function openSession(t: DapTransport, probe: string, options: { responseTi
 async function handle(m: ToWorker): Promise<void> {
   switch (m.type) {
     case 'connect': {
-      const t = new WebSocketTransport(m.url);
+      const t = new WebSocketTransport(m.resume ? `${m.url}&resume=${encodeURIComponent(m.resume.key)}` : m.url);
       t.onFailure = (err) => {
         if (transport === t) lose(err.message);
       };
@@ -451,6 +475,16 @@ async function handle(m: ToWorker): Promise<void> {
       await openSession(t, 'probe server', { responseTimeoutMs: SERVER_RESPONSE_TIMEOUT_MS });
       description = t.info?.description ?? 'probe';
       if (state.kind === 'running' || state.kind === 'halted') setState({ ...state, probe: description });
+      post({ type: 'board', reattachKey: t.info?.reattach ?? null });
+      if (!m.resume) return;
+      if (!t.info?.resumed) {
+        note('the board from before is gone (the server holds a board only briefly after its page left): this is a fresh board');
+        return;
+      }
+      // The same board, its firmware still running: nothing was reset or flashed; stream on.
+      note(`reattached to ${description}: the firmware kept running`);
+      const stream = m.resume.stream;
+      if (stream && state.kind === 'running') startStreaming(stream.elf ? new Uint8Array(stream.elf) : null, stream.fileName);
       return;
     }
     case 'connect-port': {

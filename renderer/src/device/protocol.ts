@@ -1,7 +1,11 @@
 /** Messages between the UI thread and the device worker (which owns the probe, RTT and decoding). */
 
 export type ToWorker =
-  | { type: 'connect'; url: string }
+  /**
+   * `resume`: take over the board this page had before a reload (`dapdeck serve` holds it for its
+   * grace period under `key`), and stream its RTT again with `stream`'s ELF if it was streaming.
+   */
+  | { type: 'connect'; url: string; resume?: { key: string; stream: { elf: ArrayBuffer | null; fileName: string } | null } }
   | { type: 'connect-port'; port: MessagePort; packetSize: number; description: string }
   | { type: 'disconnect' }
   /** `base`: where a raw .bin goes (ELF and HEX carry their addresses). */
@@ -80,7 +84,23 @@ export interface TimelineSnapshot {
   bytes: number;
   /** 'live', or the name of a loaded recording. */
   source: string;
+  /**
+   * The task and ISR spans in the window last drawn, oldest first (at most EVENT_LIST_LIMIT); `total`
+   * counts them all unless `complete` is false (a window too long to count: "at least").
+   */
+  spans: { list: TimelineSpan[]; total: number; complete: boolean; fromUs: number; toUs: number };
 }
+
+/** One span of a task or ISR on the timeline, µs from the start of the recording. */
+export interface TimelineSpan {
+  lane: string;
+  kind: string;
+  startUs: number;
+  durationUs: number;
+}
+
+/** Rows of the event list (a window with more says how many it holds). */
+export const EVENT_LIST_LIMIT = 200;
 
 /** Height of the CPU-load strip under the lanes (the worker draws it, the page hovers it). */
 export const LOAD_CHART_HEIGHT = 56;
@@ -108,6 +128,10 @@ export type TargetState =
 
 export type FromWorker =
   | { type: 'state'; state: TargetState }
+  /** The server's key for reattaching to this board after a reload (null: it gave none). */
+  | { type: 'board'; reattachKey: string | null }
+  /** RTT now streams from the firmware of this file (null: the stream stopped). */
+  | { type: 'streaming'; fileName: string | null }
   /** New firmware is on the target (flashed or attached to): what was read from the old one is gone. */
   | { type: 'firmware'; fileName: string }
   | { type: 'progress'; phase: string; done: number; total: number }

@@ -13,11 +13,19 @@ export interface RemoteProbeInfo {
   selector: string;
   description: string;
   packetSize: number;
+  /** Asked for with `reattach=1`: the key that takes this board over after the socket drops (`resume=KEY`). */
+  reattach?: string;
+  /** How long the server holds the board for that. */
+  graceSeconds?: number;
+  /** Answer to `resume=KEY`: true if this is the board held under KEY, false if it is a fresh one. */
+  resumed?: boolean;
 }
 
 export const HEARTBEAT_MS = 1000;
 /** No message at all from the server for this long (pongs included) means it is gone. */
 export const SILENCE_LIMIT_MS = 3000;
+/** How long close() waits for the server's closing handshake. */
+const CLOSE_WAIT_MS = 1000;
 
 export class WebSocketTransport implements DapTransport {
   packetSize = 64;
@@ -115,13 +123,25 @@ export class WebSocketTransport implements DapTransport {
     this.onFailure?.(err);
   }
 
+  /**
+   * Close, and wait (at most CLOSE_WAIT_MS) until the server has seen it: a connection opened next
+   * (Reconnect with the server's reattach key) then finds the board already held for it.
+   */
   async close(): Promise<void> {
     this.stopHeartbeat();
     const ws = this.ws;
     this.ws = null;
     this.failure ??= new Error('closed');
     for (const w of this.waiters.splice(0)) w.reject(this.failure);
-    ws?.close();
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((done) => {
+      const timer = setTimeout(done, CLOSE_WAIT_MS);
+      ws.addEventListener('close', () => {
+        clearTimeout(timer);
+        done();
+      });
+      ws.close();
+    });
   }
 
   async write(data: BufferSource): Promise<void> {

@@ -51,7 +51,7 @@ export function LogConsole(props: {
   const [find, setFind] = useState('');
   const [found, setFound] = useState<{ index: number; count: number } | null>(null);
   /** Lines before this sequence number were cleared: no filter change brings them back. */
-  const [clearedBefore, setClearedBefore] = useState(0);
+  const [clearedBefore, setClearedBefore] = useState(-Infinity);
   /** Lines that passed the filters while paused (shown on resume). */
   const [unseen, setUnseen] = useState(0);
   const [hasSelection, setHasSelection] = useState(false);
@@ -94,6 +94,7 @@ export function LogConsole(props: {
     return () => {
       window.removeEventListener('resize', onResize);
       observer.disconnect();
+      if (term.current === t) term.current = null;
       t.dispose();
     };
   }, []);
@@ -108,6 +109,7 @@ export function LogConsole(props: {
     if (!out.length) return;
     const keep = followRef.current ? null : t.buffer.active.viewportY;
     t.write(out.join('\n') + '\n', () => {
+      if (term.current !== t) return; // disposed meanwhile (unmounted): it has no viewport to scroll
       if (keep === null) t.scrollToBottom();
       else t.scrollToLine(keep);
     });

@@ -146,6 +146,7 @@ export function Timeline(props: {
               <button onClick={() => setMarks([])}>clear</button>
             </p>
           )}
+          <EventList spans={snapshot.spans} />
           <table className="stats" data-testid="timeline-stats">
             <thead>
               <tr>
@@ -177,6 +178,43 @@ export function Timeline(props: {
           </table>
           {snapshot.gaps.length > 0 && <p className="bad">{snapshot.gaps.length} gap(s): the target dropped trace packets there (drawn red, nothing invented).</p>}
         </>
+      )}
+    </div>
+  );
+}
+
+/** The task and ISR spans of the window on screen (it follows zoom and pan). */
+function EventList({ spans }: { spans: TimelineSnapshot['spans'] }) {
+  const { list, total, complete, fromUs, toUs } = spans;
+  const count = `${total}${complete ? '' : '+'}`;
+  return (
+    <div className="events" data-testid="timeline-events" data-from-us={fromUs.toFixed(3)} data-to-us={toUs.toFixed(3)} data-total={total} data-complete={complete ? 'yes' : 'no'}>
+      <p className="hint">
+        {total === 0 ? 'No task or ISR runs in this window.' : `${count} span${total === 1 ? '' : 's'} in this window (${(fromUs / 1000).toFixed(3)}–${(toUs / 1000).toFixed(3)} ms)${list.length < total ? `, the first ${list.length} listed: zoom in for the rest` : ''}`}
+      </p>
+      {list.length > 0 && (
+        <div className="event-scroll">
+          <table className="stats">
+            <thead>
+              <tr>
+                <th>task / ISR</th>
+                <th>kind</th>
+                <th>start</th>
+                <th>duration</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.map((s, i) => (
+                <tr key={i} data-lane={s.lane} data-start-us={s.startUs.toFixed(3)} data-duration-us={s.durationUs.toFixed(3)}>
+                  <td>{s.lane}</td>
+                  <td>{s.kind}</td>
+                  <td>{(s.startUs / 1000).toFixed(3)} ms</td>
+                  <td>{formatDurationUs(s.durationUs)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </div>
   );
