@@ -27,7 +27,7 @@ import { registerServe } from './serve';
 import { registerChips } from './chips';
 import { registerPack } from './pack';
 import { SingleBar } from 'cli-progress';
-import { detectImageFormat, loadImage, type ImageFormat } from '../../core/elf';
+import { detectImageFormat, FORMAT_NAME, loadImage, uf2FamiliesOfChip, type ImageFormat } from '../../core/elf';
 import { describeReport, eraseFlash, flashRegions, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
 import { findChip, loadChipDatabase, resolveKnownChip, type ResolvedChip } from '../targets';
 import { describeDetection, detectChip } from '../../core/flash/detect';
@@ -310,8 +310,8 @@ async function flashFile(session: DebugSession, file: string, opts: FlashCliOpti
   }
   const base = opts.base !== undefined ? parseAddress(opts.base, '--base') : undefined;
   const format = opts.format ?? detectImageFormat(bytes, file);
-  if (base !== undefined && format !== 'bin') throw new UsageError(`--base applies only to raw .bin images; ${file} is ${format === 'elf' ? 'an ELF' : 'an Intel HEX'} file, which carries its own load addresses`);
-  const image = loadImage(bytes, file, { format, base });
+  if (base !== undefined && format !== 'bin') throw new UsageError(`--base applies only to raw .bin images; ${file} is ${FORMAT_NAME[format]} file, which carries its own load addresses`);
+  const image = loadImage(bytes, file, { format, base, chip: { name: chip.name, families: uf2FamiliesOfChip(chip.name) } });
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
@@ -349,13 +349,13 @@ async function flashFile(session: DebugSession, file: string, opts: FlashCliOpti
   }
 }
 
-flashOptions(program.command('flash').description('program an ELF, Intel HEX or BIN image into flash and verify it').argument('<file>'))
+flashOptions(program.command('flash').description('program an ELF, Intel HEX, UF2 or BIN image into flash and verify it').argument('<file>'))
   .option('--no-verify', 'skip verification (the result is then reported as NOT verified)')
   .option('--chip-erase', 'erase the whole chip first')
   .option('--no-chip-erase', 'never erase the whole chip, only the sectors that need it (default: a chip erase when that loses nothing)')
   .option('--no-skip', 'reprogram sectors even when their contents already match')
   .option('--base <addr>', 'load address for a raw .bin image')
-  .addOption(new Option('--format <format>', 'image format').choices(['elf', 'hex', 'bin']))
+  .addOption(new Option('--format <format>', 'image format').choices(['elf', 'hex', 'uf2', 'bin']))
   .option('--json', 'print the flash report as JSON on stdout (per region too)')
   .action(async (file: string, opts: FlashCliOptions & { json?: boolean }) => {
     await withSession({ ...opts, blank: true }, async (session, probe) => {
