@@ -1,6 +1,8 @@
 /**
  * Browser figures, measured side by side in one Chromium run: console throughput (defmt decode +
- * xterm versus raw xterm.write of the same text) and timeline frame time over 1 000 000 events.
+ * xterm versus raw xterm.write of the same text), timeline frame time over 1 000 000 events, and
+ * the app's console streaming 1000 lines/s on Chromium's software GL (SwiftShader: --disable-gpu)
+ * with real clicks (CDP input events) while it streams: fps and click response.
  * Needs the web build (out/web) and /usr/bin/chromium; says so instead of failing silently.
  */
 import { existsSync } from 'node:fs';
@@ -23,7 +25,15 @@ export async function benchBrowser(): Promise<object[]> {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(`${server.url}bench.html`);
     await page.waitForFunction(() => typeof (window as unknown as { runBench?: unknown }).runBench === 'function');
-    return await page.evaluate(() => (window as unknown as { runBench(): Promise<object[]> }).runBench());
+    const rows = await page.evaluate(() => (window as unknown as { runBench(): Promise<object[]> }).runBench());
+    const streaming = page.evaluate(() => (window as unknown as { runStreamingBench(rate: number, seconds: number): Promise<object> }).runStreamingBench(1000, 6));
+    // Click the console's "follow" box while it streams (twice: it ends as it was), 12 times in all.
+    await page.waitForFunction(() => (window as unknown as { benchPhase?: string }).benchPhase === 'measuring', null, { timeout: 30_000 });
+    for (let i = 0; i < 12; i++) {
+      await page.waitForTimeout(350);
+      await page.click('[data-testid=follow]');
+    }
+    return [...rows, await streaming];
   } finally {
     await browser.close();
     await server.close();

@@ -3,13 +3,22 @@
  * 1. console throughput: decoding defmt frames and writing the coloured lines into xterm.js, versus
  *    writing the identical text with xterm.write alone — the cost of the decode path on top of the
  *    terminal's own;
- * 2. timeline frame time: pan and zoom over a 1 000 000-event trace drawn from the Timeline model.
+ * 2. timeline frame time: pan and zoom over a 1 000 000-event trace drawn from the Timeline model;
+ * 3. the app's console (LogConsole, with the renderer the app chooses for this browser's GL)
+ *    streaming 1000 lines/s: frames per second, long tasks, and how fast a click gets a frame
+ *    (bench/browser.ts clicks while it streams).
  */
 import { Terminal } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
 import { Timeline } from '../../core/trace/timeline';
 import { drawLoadChart, drawTimeline, meanOf } from './ui/timeline-draw';
 import { decodeToText, frames, table } from './bench-shared';
+import { createElement, useState } from 'react';
+import { createRoot } from 'react-dom/client';
+import { LogConsole } from './ui/LogConsole';
+import { judgeWebgl, type RendererState } from './ui/renderer-choice';
+import type { LogLine } from './device/protocol';
+import './styles.css';
 
 function writeAll(term: Terminal, chunks: string[]): Promise<void> {
   return new Promise((resolve) => {
@@ -136,4 +145,102 @@ function timelineBench(events: number) {
   };
 }
 
+/** A line as the device worker posts them: defmt-decoded, levelled, located. */
+function streamedLine(seq: number): LogLine {
+  const level = seq % 10 === 9 ? 'warn' : seq % 10 === 8 ? 'debug' : 'info';
+  return { seq, channel: 0, level, timestamp: (seq / 1000).toFixed(6), message: `adc ch${seq & 7} raw=${(seq * 13) & 0xfff} mv=${(seq * 977) % 3300} sample ${seq}`, location: 'firmware-samples/hello/src/main.rs:49', module: 'hello::sensors' };
+}
+
+const bench = window as unknown as { benchPhase?: 'warm-up' | 'measuring' | 'done'; dapdeckRenderer?: RendererState };
+
+/**
+ * The app's console as App.tsx drives it (lines appended to the shared array, a version bump per
+ * batch), fed `linesPerSecond` in the device worker's 40 ms batches. After a second of warm-up,
+ * `seconds` are measured: animation frames, long tasks, and for every click (bench/browser.ts clicks
+ * the console's "follow" box) the time from the input event to the first frame after its handler.
+ */
+async function streamingBench(linesPerSecond: number, seconds: number) {
+  const gl = judgeWebgl();
+  const lines = { current: [] as LogLine[] };
+  let bump: () => void = () => undefined;
+  function Harness() {
+    const [version, setVersion] = useState(0);
+    bump = () => setVersion((v) => v + 1);
+    return createElement(LogConsole, { lines, version, upChannels: [{ index: 0, name: 'Terminal' }], downChannels: [], onSend: () => undefined });
+  }
+  const root = createRoot(document.getElementById('app-console')!);
+  root.render(createElement(Harness));
+  while (!bench.dapdeckRenderer) await new Promise((r) => setTimeout(r, 20));
+
+  let seq = 0;
+  let due = 0;
+  const started = performance.now();
+  const feed = setInterval(() => {
+    // Catch up to the rate (timers run late under load: the stream does not slow down with them).
+    due = Math.floor(((performance.now() - started) / 1000) * linesPerSecond);
+    for (; seq < due; seq++) lines.current.push(streamedLine(seq));
+    bump();
+  }, 40);
+
+  bench.benchPhase = 'warm-up';
+  await new Promise((r) => setTimeout(r, 1000));
+  const longTasks: number[] = [];
+  const observer = new PerformanceObserver((list) => list.getEntries().forEach((e) => longTasks.push(e.duration)));
+  observer.observe({ type: 'longtask' });
+  const clicks: number[] = [];
+  const onClick = (e: MouseEvent) => {
+    const t0 = e.timeStamp;
+    // The frame after the handler (and React's commit) ran, then the task after that frame.
+    requestAnimationFrame(() => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => clicks.push(performance.now() - t0);
+      channel.port2.postMessage(null);
+    });
+  };
+  document.addEventListener('click', onClick, true);
+  const intervals: number[] = [];
+  let last = 0;
+  let measuring = true;
+  const frame = (now: number) => {
+    if (!measuring) return;
+    if (last) intervals.push(now - last);
+    last = now;
+    requestAnimationFrame(frame);
+  };
+  const linesBefore = seq;
+  bench.benchPhase = 'measuring';
+  const t0 = performance.now();
+  requestAnimationFrame(frame);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  measuring = false;
+  const elapsed = (performance.now() - t0) / 1000;
+  const streamed = seq - linesBefore;
+  bench.benchPhase = 'done';
+  clearInterval(feed);
+  observer.disconnect();
+  document.removeEventListener('click', onClick, true);
+  root.unmount();
+  const sorted = (a: number[]) => [...a].sort((x, y) => x - y);
+  const pct = (a: number[], p: number) => (a.length ? +sorted(a)[Math.min(a.length - 1, Math.floor(a.length * p))].toFixed(1) : null);
+  return {
+    bench: 'browser-console-streaming',
+    note: `Chromium headless, ${gl.gl}; the app's LogConsole with the renderer it chose; ${linesPerSecond} lines/s in 40 ms batches; ${seconds} s measured after 1 s warm-up; click = input event to the first frame after its handler`,
+    gl: gl.gl,
+    renderer: bench.dapdeckRenderer.kind,
+    rendererReason: bench.dapdeckRenderer.reason,
+    linesPerSecond: Math.round(streamed / elapsed),
+    fps: +(intervals.length / elapsed).toFixed(1),
+    frameP95Ms: pct(intervals, 0.95),
+    frameMaxMs: pct(intervals, 1),
+    longTasks: longTasks.length,
+    longTaskMaxMs: longTasks.length ? +Math.max(...longTasks).toFixed(1) : 0,
+    clicks: clicks.length,
+    clickMedianMs: pct(clicks, 0.5),
+    clickMaxMs: pct(clicks, 1),
+    goalFps: 50,
+    goalClickMs: 100,
+  };
+}
+
 (window as unknown as { runBench(): Promise<object[]> }).runBench = async () => [await consoleBench(100_000), timelineBench(1_000_000)];
+(window as unknown as { runStreamingBench(linesPerSecond: number, seconds: number): Promise<object> }).runStreamingBench = streamingBench;
