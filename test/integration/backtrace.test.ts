@@ -6,12 +6,16 @@
  *   after folding "a/../b" in paths) must equal ours frame for frame;
  * - against the call chain each sample's source makes (panic: main → average → sum → check_reading
  *   → panic_fmt → the panic handler; fault: main → read_sensor → read_register; selftest: main →
- *   checksums → assert_failed → … → panic handler → exit → semihost).
+ *   checksums → assert_failed → … → panic handler → exit → semihost; overflow: main → measure
+ *   (recursing until SP passes the end of .bss) → panic_fmt → the panic handler, with the overflow
+ *   note naming the linker's own `_ebss` as the stack's end).
  */
 import { execFile } from 'node:child_process';
 import { posix } from 'node:path';
 import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { ElfFile } from '../../core/elf/elf';
 import { firmwarePath } from '../support/firmware';
 import { runGdb } from '../support/gdb-observer';
 
@@ -65,12 +69,13 @@ function gdbFrames(bt: string): { frames: Frame[]; exceptionAt: number[] } {
 }
 
 const CHAINS: Record<string, string[]> = {
+  overflow: [],
   panic: ['panic::rt::DefaultHandler', 'panic::panic', 'core::panicking::panic_fmt', 'panic::check_reading', 'panic::sum', 'panic::average', 'panic::main', 'panic::rt::Reset'],
   fault: ['fault::rt::DefaultHandler', 'core::ptr::read_volatile<u32>', 'fault::read_register', 'fault::read_sensor', 'fault::main', 'fault::rt::Reset'],
 };
 
 describe.each(['microbit', 'lm3s6965evb'] as const)('backtraces on %s equal GDB\'s and the samples\' call chains', (board) => {
-  it.each(['panic', 'fault'])('%s: HardFault, unwound through the exception frame', async (sample) => {
+  it.each(['panic', 'fault', 'overflow'])('%s: HardFault, unwound through the exception frame', async (sample) => {
     const elf = firmwarePath(sample, board);
     const r = await dapdeck(['attach', '--probe', `emu:${board}`, '--elf', elf, '--timeout', '30']);
     expect(r.code, r.stderr).toBe(5);
@@ -83,12 +88,25 @@ describe.each(['microbit', 'lm3s6965evb'] as const)('backtraces on %s equal GDB\
     expect(ours.exceptionAt).toEqual([1]);
     // The source's call chain; on the LM3S6965 the fault sample jumps to 0xe0100000 (no code there:
     // "??"), from read_register's tail call, so read_sensor is the caller there.
-    const chain = board === 'lm3s6965evb' && sample === 'fault' ? ['fault::rt::DefaultHandler', '??', 'fault::read_sensor', 'fault::main', 'fault::rt::Reset'] : CHAINS[sample];
+    let chain = board === 'lm3s6965evb' && sample === 'fault' ? ['fault::rt::DefaultHandler', '??', 'fault::read_sensor', 'fault::main', 'fault::rt::Reset'] : CHAINS[sample];
+    if (sample === 'overflow') {
+      // measure(0) … measure(depth): depth + 1 calls, as the panic message counts them.
+      const depth = Number(/stack overflow at depth (\d+)/.exec(r.stdout)![1]);
+      expect(depth).toBeGreaterThan(10);
+      chain = ['overflow::rt::DefaultHandler', 'overflow::panic', 'core::panicking::panic_fmt', ...Array<string>(depth + 1).fill('overflow::measure'), 'overflow::main', 'overflow::rt::Reset'];
+      const ebss = new ElfFile(readFileSync(elf), elf).symbol('_ebss')!.value;
+      const note = /note: the stack overflowed: SP reached 0x([0-9a-f]{8}), below the stack's end at 0x([0-9a-f]{8})/.exec(r.stderr);
+      expect(note, r.stderr).not.toBeNull();
+      expect(parseInt(note![2], 16)).toBe(ebss);
+      expect(parseInt(note![1], 16)).toBeLessThan(ebss);
+    } else {
+      expect(r.stderr).not.toContain('note: the stack overflowed');
+    }
     expect(ours.frames.map((f) => f.name)).toEqual(chain);
     if (sample === 'panic') {
       expect(ours.frames[3].at).toBe('firmware-samples/panic/src/main.rs:25'); // the panic! in check_reading
       expect(r.stderr).toContain('  panic: sensor reading 250 out of range (limit 100)\n    at firmware-samples/panic/src/main.rs:25:9\n');
-    } else if (board === 'microbit') {
+    } else if (sample === 'fault' && board === 'microbit') {
       // read_volatile inlined into read_register: same address, the call site's line for the outer frame.
       expect(ours.frames[1].pc).toBe(ours.frames[2].pc);
       expect(r.stderr).toMatch(/@ core::ptr::read_volatile<u32> \(inlined\)\n\s+at \/usr\/src\/rustc-[\d.]+\/library\/core\/src\/ptr\/mod\.rs:\d+:\d+\n/);
