@@ -4,6 +4,9 @@
  * - the probe: on-board probes (DAPLink on a micro:bit) name their chip in DAP_Info 0x06;
  * - the descriptions' `chip_detection` data: nRF FICR CONFIGID.HWID (nRF51), FICR INFO.PART and
  *   INFO.VARIANT (nRF52/53/91);
+ * - STM32 DBGMCU_IDCODE's DEV_ID, matched to chip names through the line table in
+ *   ./stm32-idcode.ts (probe-rs has no chip_detection form for it), read only when STM32 chips
+ *   of the core's type are among the candidates;
  * - the ROM table's peripheral ID (ADIv5 / CoreSight: JEP106 designer and part number) against a
  *   family's `manufacturer` and a chip's `part`.
  * Only chips whose core type is the one CPUID reports take part, and only their families' vendor
@@ -14,6 +17,7 @@ import type { DebugSession } from '../arm/session';
 import type { CoreIdentity } from '../arm/cortex-m';
 import { hex32 } from '../dap/protocol';
 import { coreType } from './chip-check';
+import { dbgmcuIdcodeAddress, stm32Line } from './stm32-idcode';
 import type { ChipDescription, TargetDescription } from './target-file';
 
 export interface DetectionCandidate {
@@ -89,6 +93,17 @@ export async function detectChip(session: DebugSession, candidates: readonly Det
         const ascii = String.fromCharCode(...[24, 16, 8, 0].map((s) => (variant >>> s) & 0xff)).replace(/[^\x20-\x7e]/g, '?');
         note(`FICR INFO.PART 0x${part.toString(16)} INFO.VARIANT ${hex32(variant)} "${ascii}" (${family.name})`, method.variants.has(variant) ? [method.variants.get(variant)!] : []);
       }
+    }
+  }
+
+  // STM32 DBGMCU_IDCODE (DEV_ID in bits 11:0), where the core puts it.
+  const stm32 = eligible.filter((c) => /^STM32/i.test(c.chip.name));
+  const idcodeAt = core ? dbgmcuIdcodeAddress(core.name) : undefined;
+  if (stm32.length && core && idcodeAt !== undefined) {
+    const idcode = await at(idcodeAt);
+    if (idcode !== null && idcode !== 0 && idcode !== 0xffffffff) {
+      const { devId, line } = stm32Line(idcode, core.name);
+      note(`STM32 DBGMCU_IDCODE ${hex32(idcode)}: DEV_ID 0x${devId.toString(16)}${line ? ` (${line.line})` : ''}`, line ? stm32.filter((c) => line.chips.test(c.chip.name)).map((c) => c.chip.name) : []);
     }
   }
 

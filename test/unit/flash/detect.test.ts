@@ -9,11 +9,43 @@ import { describeDetection, detectChip, romTableId, type DetectionCandidate } fr
 import { parseTargetYaml } from '../../../core/flash/target-file';
 import { SimulatedProbe } from '../../../core/sim/cmsis-dap-probe';
 import { MemoryTarget } from '../../../core/sim/memory-target';
+import { stm32Line } from '../../../core/flash/stm32-idcode';
 
-async function session(kind: 'cortex-m0' | 'cortex-m3') {
-  const probe = new SimulatedProbe({ flavour: 'v2-bulk', target: new MemoryTarget(kind) });
+async function session(kind: 'cortex-m0' | 'cortex-m3', setup?: (target: MemoryTarget) => void) {
+  const target = new MemoryTarget(kind);
+  setup?.(target);
+  const probe = new SimulatedProbe({ flavour: 'v2-bulk', target });
   return DebugSession.open(probe.transport, { responseTimeoutMs: 300 });
 }
+
+/** A 32-bit read-only register (byte reads, as the bus model asks), counting its reads. */
+function register(target: MemoryTarget, address: number, value: number): { reads: number } {
+  const seen = { reads: 0 };
+  target.addPeripheral(address, 4, {
+    read: (offset) => {
+      seen.reads++;
+      return (value >>> (8 * offset)) & 0xff;
+    },
+    write: () => undefined,
+  });
+  return seen;
+}
+
+/** STM32 chips as probe-rs names them (STMicroelectronics, JEP106 0:0x20), no part numbers. */
+function stm32(chips: [string, string][]): DetectionCandidate[] {
+  const yaml = 'name: STM32 test\nmanufacturer:\n  id: 0x20\n  cc: 0x0\nvariants:\n' + chips.map(([name, type]) => `- name: ${name}\n  cores:\n  - name: main\n    type: ${type}\n  memory_map: []\n`).join('');
+  const target = parseTargetYaml(yaml, 'stm32.yaml');
+  return target.chips.map((chip) => ({ chip, target }));
+}
+
+const STM32_CHIPS: [string, string][] = [
+  ['STM32F103C8Tx', 'armv7m'],
+  ['STM32F103RCTx', 'armv7m'],
+  ['STM32F100RBTx', 'armv7m'],
+  ['STM32F407VGTx', 'armv7em'],
+  ['STM32F051R8Tx', 'armv6m'],
+  ['STM32F030F4Px', 'armv6m'],
+];
 
 /** A family of chips, each `[name, core type, part]`, from ARM (JEP106 continuation 4, id 0x3b). */
 function family(chips: [string, string, number | undefined][]): DetectionCandidate[] {
@@ -49,5 +81,48 @@ describe('chip detection', () => {
     const m3 = await session('cortex-m3');
     expect((await detectChip(m3, family([['M0Part471', 'armv6m', 0x471]]))).matches).toEqual([]);
     await m3.close();
+  });
+
+  it('reads STM32 DBGMCU_IDCODE where the core puts it (0xE0042000 on a Cortex-M3, 0x40015800 on a Cortex-M0) and matches DEV_ID to the line', async () => {
+    // STM32F103x8/xB (medium density): DEV_ID 0x410; revision field 0x2003 as on rev. X silicon.
+    const m3 = await session('cortex-m3', (t) => register(t, 0xe0042000, 0x20036410));
+    const r = await detectChip(m3, stm32(STM32_CHIPS));
+    expect(r.matches).toEqual(['STM32F103C8Tx']);
+    expect(describeDetection(r)).toBe('Cortex-M3 (armv7m); STM32 DBGMCU_IDCODE 0x20036410: DEV_ID 0x410 (STM32F10x medium-density) → STM32F103C8Tx');
+    await m3.close();
+    const high = await session('cortex-m3', (t) => register(t, 0xe0042000, 0x10016414));
+    expect((await detectChip(high, stm32(STM32_CHIPS))).matches).toEqual(['STM32F103RCTx']);
+    await high.close();
+    // STM32F05x: DEV_ID 0x440 at the Cortex-M0 address; the M3 address is not looked at.
+    let m3Address = { reads: 0 };
+    const m0 = await session('cortex-m0', (t) => {
+      register(t, 0x40015800, 0x20006440);
+      m3Address = register(t, 0xe0042000, 0x20036410);
+    });
+    const f0 = await detectChip(m0, stm32(STM32_CHIPS));
+    expect(f0.matches).toEqual(['STM32F051R8Tx']);
+    expect(f0.evidence).toEqual([{ what: 'STM32 DBGMCU_IDCODE 0x20006440: DEV_ID 0x440 (STM32F05x, F030x8)', chips: ['STM32F051R8Tx'] }]);
+    expect(m3Address.reads).toBe(0);
+    await m0.close();
+  });
+
+  it('leaves DBGMCU alone when no STM32 of the core type is a candidate, and says when a DEV_ID matches no known chip', async () => {
+    let idcode = { reads: 0 };
+    const s = await session('cortex-m3', (t) => {
+      idcode = register(t, 0xe0042000, 0x10006999);
+    });
+    await detectChip(s, family([['M3Part471', 'armv7m', 0x471]]));
+    await detectChip(s, stm32([['STM32F051R8Tx', 'armv6m']])); // an STM32, but not of this core's type
+    expect(idcode.reads).toBe(0);
+    const unknown = await detectChip(s, stm32(STM32_CHIPS));
+    expect(unknown.matches).toEqual([]);
+    expect(describeDetection(unknown)).toBe('Cortex-M3 (armv7m); STM32 DBGMCU_IDCODE 0x10006999: DEV_ID 0x999 → no known chip');
+    await s.close();
+  });
+
+  it('corrects the STM32F40x revision A erratum (DEV_ID 0x411 on a Cortex-M4 is an F4, as OpenOCD does)', () => {
+    expect(stm32Line(0x10006411, 'Cortex-M4')).toMatchObject({ devId: 0x413, line: { line: 'STM32F405/F407/F415/F417' } });
+    expect(stm32Line(0x10006411, 'Cortex-M3')).toMatchObject({ devId: 0x411, line: { line: 'STM32F2xx' } });
+    expect(stm32Line(0x10076413, 'Cortex-M4').line!.chips.test('STM32F407VGTx')).toBe(true);
   });
 });
