@@ -82,7 +82,8 @@ export async function examineStop(core: CortexM, dhcsr: number): Promise<StopRep
   return { ...base, kind: 'halt', summary: `halted at ${hex32(pc)}${exception ? ` in ${exceptionName(exception)}` : ''}` };
 }
 
-async function readBkpt(core: CortexM, pc: number): Promise<number | null> {
+/** The immediate of the BKPT instruction at `pc`, or null when it is not one (or unreadable). */
+export async function readBkpt(core: CortexM, pc: number): Promise<number | null> {
   try {
     return bkptImmediate(await core.ap.read16(pc & ~1));
   } catch {

@@ -18,7 +18,14 @@ export type StopReason =
   | { kind: 'reset' }
   /** A fault the debugger caught (vector catch) or a lockup: the exception and what the fault status registers say. */
   | { kind: 'fault'; exception: string; details: string[] }
-  | { kind: 'other'; description: string };
+  | { kind: 'other'; description: string }
+  /** The firmware called semihosting (BKPT 0xAB; operation in r0, parameter in r1). */
+  | { kind: 'semihosting'; op: number; arg: number; pc: number }
+  /** The firmware exited through semihosting (SYS_EXIT, SYS_EXIT_EXTENDED): halted at that call. */
+  | { kind: 'exit'; code: number; reason: string };
+
+/** What serving a semihosting call came to: carry on, or the program ended. */
+export type SemihostingResult = { resume: true } | { exit: { code: number; reason: string } };
 
 export type WatchType = 'write' | 'read' | 'access';
 
@@ -43,6 +50,11 @@ export interface GdbTarget {
   isHalted(): Promise<boolean>;
   /** Why the core halted (reads and clears the sticky debug status). */
   stopReason(): Promise<StopReason>;
+  /**
+   * Carry out the semihosting call the core is halted on (result in r0, PC past the BKPT), when
+   * the server serves semihosting itself; without it, such a call is an ordinary stop for GDB.
+   */
+  semihosting?(call: { op: number; arg: number; pc: number }): Promise<SemihostingResult>;
   /** pc and sp, for the stop reply (saves GDB a round trip). */
   expedite(): Promise<{ pc: number; sp: number }>;
   reset(halt: boolean): Promise<void>;
@@ -283,8 +295,13 @@ export class GdbServerSession {
     this.interruptRequested = false;
     if (step) {
       await t.step();
-      const reason = await t.stopReason();
-      return this.stopped(reason.kind === 'breakpoint' || reason.kind === 'watchpoint' ? reason : { kind: 'step' });
+      let reason = await t.stopReason();
+      // Stepping onto a semihosting call halts on it without executing it: serving it is the step.
+      if (reason.kind === 'semihosting' && t.semihosting) {
+        const served = await t.semihosting(reason);
+        reason = 'exit' in served ? { kind: 'exit', ...served.exit } : { kind: 'step' };
+      }
+      return this.stopped(reason.kind === 'breakpoint' || reason.kind === 'watchpoint' || reason.kind === 'exit' ? reason : { kind: 'step' });
     }
     await t.resume();
     this.running = true;
@@ -301,7 +318,18 @@ export class GdbServerSession {
             return this.stopped({ kind: 'request' });
           }
         }
-        if (await t.isHalted()) return this.stopped(await t.stopReason());
+        if (await t.isHalted()) {
+          const reason = await t.stopReason();
+          // A semihosting call is served and the core goes on, unseen by GDB (as OpenOCD and
+          // pyOCD do with semihosting enabled); only the program's exit is a stop.
+          if (reason.kind === 'semihosting' && t.semihosting) {
+            const served = await t.semihosting(reason);
+            if ('exit' in served) return this.stopped({ kind: 'exit', ...served.exit });
+            await t.resume();
+            continue;
+          }
+          return this.stopped(reason);
+        }
         const busy = (await this.hooks.whileRunning?.()) ?? false;
         idleMs = busy ? 0 : Math.min(Math.max(1, idleMs * 2), 8);
         if (idleMs) await new Promise<void>((resolve) => {

@@ -14,7 +14,9 @@ import { FlashImage, type ImageChunk } from '../elf/image';
 import { describeReport, flashRegions as flashChipRegions, type FlashOptions, type RegionFlash } from '../flash/flasher';
 import type { RamRegion } from '../flash/runner';
 import { leWord, parseLeWord } from './packets';
-import type { GdbTarget, StopReason, WatchType } from './server';
+import type { GdbTarget, SemihostingResult, StopReason, WatchType } from './server';
+import { SemihostingServer, type SemihostingHost } from '../arm/semihosting';
+import { readBkpt, SEMIHOSTING_BKPT } from '../arm/stop';
 import { flashRegions, memoryMapXml, registerSet, SPECIAL_SHIFT, targetXml, type GdbRegister } from './target-description';
 
 /** BKPT #0 (Thumb, 0xBE00): halts the core in halting debug (ARMv7-M A7.7.17). */
@@ -28,6 +30,8 @@ export interface SessionTargetOptions {
   flash: readonly { start: number; size: number }[];
   /** The chip's programmable regions and their algorithms: enable the memory map and GDB's `load` into flash. */
   algorithm?: { regions: readonly RegionFlash[]; ram: RamRegion; options?: Pick<FlashOptions, 'chipErase' | 'skipUnchanged'> };
+  /** Serve the firmware's semihosting calls here (its output goes to this host); without it, GDB sees them as stops. */
+  semihosting?: SemihostingHost;
 }
 
 export class SessionTarget implements GdbTarget {
@@ -244,7 +248,13 @@ export class SessionTarget implements GdbTarget {
         this.stopRegisters = { pc, sp };
         if (this.software.has(pc & ~1)) return { kind: 'breakpoint', software: true };
         if (this.hardware.has(pc & ~1)) return { kind: 'breakpoint', software: false };
-        return { kind: 'other', description: 'a BKPT instruction in the firmware' };
+        const imm = await readBkpt(this.session.core, pc);
+        if (imm === SEMIHOSTING_BKPT) {
+          if (!this.options.semihosting) return { kind: 'other', description: 'a semihosting call (BKPT 0xAB), not served (--no-semihosting)' };
+          const [op, arg] = await this.session.core.readCoreRegisters([CoreReg.r0, CoreReg.r1]);
+          return { kind: 'semihosting', op, arg, pc };
+        }
+        return { kind: 'other', description: imm === null ? 'a BKPT instruction in the firmware' : `a BKPT #0x${imm.toString(16)} in the firmware` };
       }
       case 'watchpoint': {
         const wp = (await this.dwt.matched()) ?? (this.dwt.active.length === 1 ? this.dwt.active[0] : null);
@@ -268,6 +278,16 @@ export class SessionTarget implements GdbTarget {
     if (!this.mainline) return [];
     const [cfsr, hfsr, mmfar, bfar] = await Promise.all([SCB.CFSR, SCB.HFSR, SCB.MMFAR, SCB.BFAR].map((a) => this.session.ap.read32(a)));
     return describeFaultStatus({ cfsr, hfsr, mmfar, bfar });
+  }
+
+  private semihostingServer: SemihostingServer | null = null;
+
+  async semihosting(call: { op: number; arg: number; pc: number }): Promise<SemihostingResult> {
+    if (!this.options.semihosting) throw new DebugError('target', 'semihosting is not served here');
+    this.semihostingServer ??= new SemihostingServer(this.session.core, this.options.semihosting);
+    // The call writes r0 and the PC: the pc and sp read for the stop no longer hold.
+    this.stopRegisters = null;
+    return this.semihostingServer.serve(call.op, call.arg, call.pc);
   }
 
   async expedite(): Promise<{ pc: number; sp: number }> {

@@ -6,17 +6,16 @@ import type { DebugSession } from '../../core/arm/session';
 import type { DefmtTable } from '../../core/defmt';
 import { SessionTarget, type SessionTargetOptions } from '../../core/gdb/session-target';
 import type { GdbServerHooks, StopReason } from '../../core/gdb/server';
-import { checkChipCore } from '../../core/flash/chip-check';
-import { MemoryTarget } from '../../core/sim/memory-target';
-import { emulateFlashAlgorithm } from '../../core/sim/flash-emulator';
 import { hex32 } from '../../core/dap/protocol';
 import { CoreReg } from '../../core/arm/registers';
+import type { SemihostingHost } from '../../core/arm/semihosting';
 import type { OpenedProbe } from '../probe/registry';
-import { resolveChip } from '../targets';
+import type { ResolvedChip } from '../targets';
+import { chooseChip } from './chip-choice';
 import { isLoopback, listenGdb } from '../gdb/listener';
 import { RttPump } from '../gdb/rtt-pump';
 import type { OutputOptions } from './stream';
-import { parseNumber } from './parse';
+import { parseNumber, UsageError } from './parse';
 
 export interface GdbCliOptions {
   host: string;
@@ -25,6 +24,8 @@ export interface GdbCliOptions {
   targetFile?: string[];
   algo?: string;
   rtt: boolean;
+  /** Serve the firmware's semihosting calls (output on this terminal); false leaves them to GDB as stops. */
+  semihosting?: boolean;
   rttPort?: string;
   rttChannel?: string;
   once?: boolean;
@@ -57,9 +58,37 @@ function describeStop(reason: StopReason): string {
       return `${reason.exception}${reason.details.length ? `: ${reason.details.join(', ')}` : ''}`;
     case 'other':
       return reason.description;
+    case 'exit':
+      return `the firmware exited through semihosting: ${reason.reason}`;
+    case 'semihosting':
+      return `semihosting call 0x${reason.op.toString(16)}`;
     default:
       return reason.kind;
   }
+}
+
+/**
+ * The firmware's semihosting output on this terminal (stdout), a line at a time as `run` prints it;
+ * what is left of a line when the firmware exits is printed then.
+ */
+function semihostingHost(out: ((text: string) => void) | undefined, log: (line: string) => void): SemihostingHost & { flush(): void } {
+  const write = out ?? ((text: string) => void process.stdout.write(text));
+  const partial = { stdout: '', stderr: '' };
+  const decoder = new TextDecoder();
+  return {
+    output(stream, bytes) {
+      const lines = (partial[stream] + decoder.decode(bytes)).split('\n');
+      partial[stream] = lines.pop()!;
+      if (lines.length) write(lines.map((l) => `${l}\n`).join(''));
+    },
+    unsupported: (name) => log(`dapdeck gdb: warning: semihosting ${name} is not supported: answered -1 (reported once)`),
+    flush() {
+      for (const stream of ['stdout', 'stderr'] as const) {
+        if (partial[stream]) write(`${partial[stream]}\n`);
+        partial[stream] = '';
+      }
+    },
+  };
 }
 
 export async function runGdbServer(session: DebugSession, probe: OpenedProbe, opts: GdbCliOptions, ctx: GdbRunContext): Promise<void> {
@@ -68,16 +97,20 @@ export async function runGdbServer(session: DebugSession, probe: OpenedProbe, op
   const port = parseNumber(opts.port, '--port');
   let flash: SessionTargetOptions['flash'] = probe.target?.memoryMap.filter((r) => r.kind === 'flash') ?? [];
   let algorithm: SessionTargetOptions['algorithm'];
-  if (opts.chip) {
-    const resolved = resolveChip(opts.chip, { targetFiles: opts.targetFile, algo: opts.algo });
-    if (resolved.notice) log(`dapdeck: ${resolved.notice}`);
-    if (session.summary) checkChipCore(resolved.chip, session.summary.core);
-    // The in-process model has no CPU: it carries out the algorithms' calls itself.
-    if (probe.target instanceof MemoryTarget) for (const r of resolved.regions) emulateFlashAlgorithm(probe.target, r.algorithm);
+  let resolved: ResolvedChip | null = null;
+  try {
+    resolved = await chooseChip(opts, session, probe, log);
+  } catch (err) {
+    // Without --chip, a chip that cannot be told still debugs: only GDB's load into flash needs it.
+    if (opts.chip || !(err instanceof UsageError)) throw err;
+    log(`dapdeck gdb: ${err.message.replace(/; pass --chip NAME.*$/, '')}: GDB's load cannot program flash without the chip's flash algorithm (give --chip NAME); everything else works`);
+  }
+  if (resolved) {
     flash = resolved.chip.flash;
     algorithm = { regions: resolved.regions, ram: resolved.ram };
   }
-  const target = await SessionTarget.create(session, { flash, algorithm });
+  const semihosting = opts.semihosting === false ? undefined : semihostingHost(ctx.out, log);
+  const target = await SessionTarget.create(session, { flash, algorithm, semihosting });
   const pump = opts.rtt
     ? new RttPump({ ...ctx.output, memory: session.ap, address: ctx.facts.address, scan: ctx.scan, table: ctx.facts.table, defmtChannel: ctx.defmtChannel, channels: ctx.channels, out: ctx.out, warn: ctx.warn })
     : null;
@@ -90,6 +123,7 @@ export async function runGdbServer(session: DebugSession, probe: OpenedProbe, op
     whileRunning: async () => (pump ? pump.poll() : false),
     onHalted: async (reason) => {
       await pump?.drain();
+      if (reason.kind === 'exit') semihosting?.flush();
       const pc = await session.core.readCoreRegister(CoreReg.pc).catch(() => null);
       log(`dapdeck gdb: core halted (${describeStop(reason)})${pc === null ? '' : ` at ${hex32(pc)}`}`);
     },

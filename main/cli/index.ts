@@ -29,11 +29,7 @@ import { registerPack } from './pack';
 import { SingleBar } from 'cli-progress';
 import { detectImageFormat, FORMAT_NAME, loadImage, uf2FamiliesOfChip, type ImageFormat } from '../../core/elf';
 import { describeReport, eraseFlash, flashRegions, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
-import { findChip, loadChipDatabase, resolveKnownChip, type ResolvedChip } from '../targets';
-import { describeDetection, detectChip } from '../../core/flash/detect';
-import { checkChipCore } from '../../core/flash/chip-check';
-import { emulateFlashAlgorithm } from '../../core/sim/flash-emulator';
-import { MemoryTarget } from '../../core/sim/memory-target';
+import { chooseChip } from './chip-choice';
 
 interface ProbeOptions {
   /** Every --probe given (only `run` takes more than one). */
@@ -270,31 +266,6 @@ function flashOptions(cmd: Command): Command {
     .option('-c, --chip <name>', 'target chip, e.g. nRF51822_xxAA (see dapdeck chips; default: detected from what the target and probe report)')
     .option('--algo <file.flm>', 'use this CMSIS-Pack flash algorithm (.FLM) instead of the chip\'s')
     .option('--target-file <file.yaml>', 'add a probe-rs target description (repeatable)', (v: string, prev: string[] = []) => [...prev, v]);
-}
-
-/**
- * The chip --chip names, else the one the target and probe identify (see core/flash/detect.ts);
- * held to the core the target reports. A replaced built-in is said once. Flash and erase alike:
- * on the in-process model — memory but no CPU to run code — the model carries out the algorithms'
- * calls itself, at the chip's datasheet timings (QEMU boards run them).
- */
-async function chooseChip(opts: FlashCliOptions, session: DebugSession, probe?: OpenedProbe): Promise<ResolvedChip> {
-  const db = loadChipDatabase({ targetFiles: opts.targetFile });
-  if (db.notice) process.stderr.write(`dapdeck: ${db.notice}\n`);
-  let known;
-  if (opts.chip) known = findChip(opts.chip, db);
-  else {
-    const result = await detectChip(session, db.chips);
-    const said = describeDetection(result);
-    if (result.matches.length > 1) throw new UsageError(`several chips match what the target reports (${said}): ${result.matches.join(', ')}; pass --chip NAME`);
-    if (result.matches.length === 0) throw new UsageError(`cannot tell which chip this is (${said || 'nothing identifying was read'}); pass --chip NAME (see dapdeck chips)`);
-    known = db.chips.find((k) => k.chip.name === result.matches[0])!;
-    process.stderr.write(`dapdeck: chip ${known.chip.name}, detected from ${said}\n`);
-  }
-  const resolved = { ...resolveKnownChip(known, { algo: opts.algo }), notice: db.notice };
-  if (session.summary) checkChipCore(resolved.chip, session.summary.core);
-  if (probe?.target instanceof MemoryTarget) for (const r of resolved.regions) emulateFlashAlgorithm(probe.target, r.algorithm);
-  return resolved;
 }
 
 const PHASE_LABEL: Record<FlashPhase, string> = { plan: 'Checking', erase: 'Erasing ', program: 'Writing ', verify: 'Verifying' };
@@ -660,11 +631,12 @@ function ensureSampleElfPath(probe: OpenedProbe): string | undefined {
 outputOptions(probeOptions(program.command('gdb').description('GDB server (gdb-multiarch, arm-none-eabi-gdb, VS Code Cortex-Debug): breakpoints, watchpoints, load into flash; RTT keeps streaming here')))
   .option('--port <n>', 'TCP port (0 = any free one)', '1337')
   .option('--host <address>', 'address to listen on (the protocol has no authentication: anything but loopback only on a trusted network)', '127.0.0.1')
-  .option('-c, --chip <name>', 'target chip: GDB\'s load then programs flash with its flash algorithm (verified, unchanged sectors skipped)')
+  .option('-c, --chip <name>', 'target chip, for GDB\'s load into flash with its flash algorithm (verified, unchanged sectors skipped); default: detected as flash does')
   .option('--algo <file.flm>', 'use this CMSIS-Pack flash algorithm (.FLM) instead of the chip\'s')
   .option('--target-file <file.yaml>', 'add a probe-rs target description (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
   .option('--blank', 'emulated boards start with blank flash (the firmware arrives by GDB\'s load)')
   .option('--no-rtt', 'do not stream RTT while the core runs')
+  .option('--no-semihosting', 'leave the firmware\'s semihosting calls (BKPT 0xAB) to GDB as stops instead of serving them here')
   .option('--channels <list>', 'up channels to print, e.g. "0,1" (default: the defmt channel, else 0)')
   .option('--defmt-channel <n>', 'up channel carrying defmt frames', '0')
   .option('--rtt-scan <range>', 'RAM range to search for the control block, START..END')

@@ -29,8 +29,8 @@ interface Served {
   stop(): Promise<void>;
 }
 
-async function serve(board: Board, opts: Partial<GdbCliOptions> & { blank?: boolean } = {}): Promise<Served> {
-  const elf = firmwarePath('hello', board);
+async function serve(board: Board, opts: Partial<GdbCliOptions> & { blank?: boolean } = {}, sample = 'hello'): Promise<Served> {
+  const elf = firmwarePath(sample, board);
   const probe = await openProbe(`emu:${board}`, { elf, blank: opts.blank });
   const session = await DebugSession.open(probe.transport, { responseTimeoutMs: 3000, haltTimeoutMs: 1000 });
   const file = new ElfFile(readFileSync(elf), elf);
@@ -40,7 +40,7 @@ async function serve(board: Board, opts: Partial<GdbCliOptions> & { blank?: bool
   let listening!: (port: number) => void;
   const port = new Promise<number>((r) => (listening = r));
   const running = runGdbServer(session, probe, { host: '127.0.0.1', port: '0', rtt: true, ...opts }, {
-    facts: { table: defmtTableFromElf(file), address: file.symbol('_SEGGER_RTT')?.value },
+    facts: { table: sample === 'hello' ? defmtTableFromElf(file) : undefined, address: file.symbol('_SEGGER_RTT')?.value },
     scan: [{ start: 0x20000000, size: 0x4000 }],
     channels: [0],
     defmtChannel: 0,
@@ -184,14 +184,19 @@ async function debugSession(board: Board, served: Served): Promise<void> {
 }
 
 describe('dapdeck gdb with gdb-multiarch', () => {
-  it('debugs the micro:bit: load programs blank flash through the nRF51 algorithm (verified)', async () => {
-    current = await serve('microbit', { chip: 'nRF51822_xxAA', blank: true });
+  it('debugs the micro:bit: the chip is detected without --chip, load programs blank flash through the nRF51 algorithm (verified)', async () => {
+    current = await serve('microbit', { blank: true });
+    // As `dapdeck flash` does: the factory-fresh nRF51's FICR CONFIGID.HWID names the chip.
+    expect(current.lines.join('\n')).toMatch(/dapdeck: chip nRF51822_xxAA, detected from .*HWID 0x[0-9a-f]+/);
     await debugSession('microbit', current);
     expect(current.lines.join('\n')).toMatch(/gdb: load: \d+ sectors in the image, \d+ erased( \(\d+ already blank\))?, \d+ pages programmed \(\d+ bytes\), verified \(crc\)/);
   }, 120_000); // a whole debugging session; minutes only on a machine shared by many jobs
 
   it('debugs the LM3S6965EVB: load into flash that already holds the image is confirmed by reading it back; --rtt-port serves the defmt bytes', async () => {
     current = await serve('lm3s6965evb', { rttPort: '0' });
+    // No chip description knows the LM3S6965: said once, and debugging goes on (load writes RAM-like
+    // flash of the emulator directly and is confirmed by reading it back).
+    expect(current.lines.join('\n')).toMatch(/dapdeck gdb: cannot tell which chip this is .*: GDB's load cannot program flash without the chip's flash algorithm \(give --chip NAME\); everything else works/);
     const served = /RTT up channel 0 served raw on 127\.0\.0\.1:(\d+)/.exec(current.lines.join('\n'));
     expect(served).not.toBeNull();
     const raw: Buffer[] = [];
@@ -234,6 +239,67 @@ describe('dapdeck gdb with gdb-multiarch', () => {
     const log = current.lines.join('\n');
     expect(log).toMatch(/core halted \(halt request\)[^\n]*\n(?:.*\n)*.*core halted \(software breakpoint\) at 0x20008004/);
     expect([...(await current.session.ap.readMemory(0x20008004, 2))]).toEqual([0x01, 0x30]); // the BKPT is gone again
+  }, 120_000);
+
+  it('serves the firmware\'s semihosting itself: output on Dapdeck\'s terminal, the core resumed unseen by GDB; the exit is a stop GDB sees', async () => {
+    current = await serve('lm3s6965evb', {}, 'selftest');
+    const elf = firmwarePath('selftest', 'lm3s6965evb');
+    // The selftest sample: four tests over semihosting (SYS_OPEN, WRITE0, GET_CMDLINE, CLOCK, WRITE),
+    // the third panics, the panic handler prints and exits through SYS_EXIT_EXTENDED with status 1.
+    const r = await gdb(current.port, elf, ['break selftest::checksums', 'continue', 'continue', 'bt', 'print/x $r0', 'detach']);
+    const out = r.out;
+    if (process.env.GDB_TEST_DEBUG) console.log(out, current.lines.join('\n'));
+    // GDB stops only where it asked (the breakpoint) and where the program ended: every call before
+    // was served and resumed without a stop reply.
+    expect(out).toMatch(/Breakpoint 1, selftest::checksums \(\) at firmware-samples\/selftest\/src\/main\.rs:\d+/);
+    expect(out.match(/Program received signal/g)).toHaveLength(1);
+    expect(out).toMatch(/Program received signal SIGTRAP, Trace\/breakpoint trap\.\n(?:0x[0-9a-f]+ in )?selftest::semihost/);
+    // Halted on the exit call itself: the frames from gdb-multiarch's own unwinder, r0 the operation.
+    expect(out).toMatch(/#0 {2}0x[0-9a-f]+ in selftest::semihost \(op=32, .*\n#1 {2}(?:0x[0-9a-f]+ in )?selftest::exit \(status=1\) .*\n#2 {2}(?:0x[0-9a-f]+ in )?selftest::panic .*\n(?:#\d.*\n)*#\d {2}0x[0-9a-f]+ in selftest::checksums \(\)/);
+    expect(out).toMatch(/\$1 = 0x20\n/); // SYS_EXIT_EXTENDED
+    expect(out).toMatch(/\[Inferior 1 \(Remote target\) detached\]/);
+    expect(r.code).toBe(0);
+    // Dapdeck's terminal: the firmware's output in order, between the stops it belongs between.
+    const lines = current.lines;
+    const banner = lineIndex(lines, /^selftest: on-target tests$/);
+    const third = lineIndex(lines, /^\(3\/4\) running `checksums`\.\.\.$/);
+    const atBreak = lineIndex(lines, /core halted \(hardware breakpoint\)/);
+    const panicked = lineIndex(lines, /^panicked at 'assertion failed/, atBreak);
+    expect(lineIndex(lines, /checksum of "dapdeck"', firmware-samples\/selftest\/src\/main\.rs:66:5$/, panicked)).toBeGreaterThan(panicked);
+    const exited = lineIndex(lines, /core halted \(the firmware exited through semihosting: SYS_EXIT_EXTENDED status 1\)/);
+    expect(banner).toBeGreaterThan(-1);
+    expect(lineIndex(lines, /^command line: $/)).toBeGreaterThan(banner);
+    expect(third).toBeGreaterThan(banner);
+    expect(atBreak).toBeGreaterThan(third);
+    expect(panicked).toBeGreaterThan(atBreak);
+    expect(exited).toBeGreaterThan(panicked);
+    expect(lineIndex(lines, /running `sorts`/)).toBe(-1);
+    // Three stops in all besides GDB's step over its breakpoint: its attach, the breakpoint, the exit.
+    expect(lines.filter((l) => /core halted \((?!step\))/.test(l))).toHaveLength(3);
+  }, 120_000);
+
+  it('takes Cortex-Debug\'s external-server launch as the README configures it (GDB/MI): reset halt, download, reset halt, run to the entry point', async () => {
+    // Cortex-Debug (src/external.ts, common.ts genDownloadCommands) sends, for servertype "external":
+    // target-select extended-remote gdbTarget; monitor reset halt; target-download; monitor reset
+    // halt; then the README's postLaunchCommands, and for runToEntryPoint a temporary breakpoint and
+    // a continue. Here on a blank micro:bit with the chip detected: the download must program flash.
+    current = await serve('microbit', { blank: true });
+    const gdbMi = new MiGdb(firmwarePath('hello', 'microbit'));
+    try {
+      await gdbMi.run('-gdb-set mi-async on', /\^done/);
+      await gdbMi.run(`-target-select extended-remote 127.0.0.1:${current.port}`, /\^connected/);
+      await gdbMi.run('-interpreter-exec console "monitor reset halt"', /\^done/);
+      expect(await gdbMi.run('-target-download', /\^(done|error)/, 60_000)).toMatch(/\^done,address="0x[0-9a-f]+",load-size="\d+"/);
+      await gdbMi.run('-interpreter-exec console "monitor reset halt"', /\^done/);
+      await gdbMi.run('-interpreter-exec console "maintenance flush register-cache"', /\^done/);
+      // A Rust cortex-m-rt app's entry is `main`; this sample's is hello::main.
+      expect(await gdbMi.run('-break-insert -t --function hello::main', /\^(done|error)/)).toMatch(/\^done,bkpt=\{number="1",type="breakpoint",disp="del"/);
+      expect(await gdbMi.run('-exec-continue', /\*stopped/)).toMatch(/\*stopped,reason="breakpoint-hit",disp="del",bkptno="1",frame=\{addr="0x[0-9a-f]+",func="hello::main"/);
+      await gdbMi.run('-target-detach', /\^done/);
+    } finally {
+      gdbMi.close();
+    }
+    expect(current.lines.join('\n')).toMatch(/gdb: load: \d+ sectors in the image, .*verified \(crc\)/);
   }, 120_000);
 
   it('refuses a second client with the reason', async () => {
