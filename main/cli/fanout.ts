@@ -32,19 +32,20 @@ export function probeLabel(selector: string): string {
  * The arguments without the ones the fan-out sets per probe (`--probe`, `--log-file`), in every
  * form commander accepts them: `--probe X`, `--probe=X`, `-p X`, `-pX`.
  */
-export function withoutPerProbeOptions(args: string[]): string[] {
+export function withoutPerProbeOptions(args: string[], also: string[] = []): string[] {
   const out: string[] = [];
+  const perProbe = ['--probe', '--log-file', ...also];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--') {
       out.push(...args.slice(i));
       break;
     }
-    if (a === '--probe' || a === '-p' || a === '--log-file') {
+    if (a === '-p' || perProbe.includes(a)) {
       i++;
       continue;
     }
-    if (a.startsWith('--probe=') || a.startsWith('--log-file=') || (a.startsWith('-p') && !a.startsWith('--') && a.length > 2)) continue;
+    if (perProbe.some((o) => a.startsWith(`${o}=`)) || (a.startsWith('-p') && !a.startsWith('--') && a.length > 2)) continue;
     out.push(a);
   }
   return out;
@@ -53,7 +54,15 @@ export function withoutPerProbeOptions(args: string[]): string[] {
 export async function runOnProbes(
   probes: string[],
   args: string[],
-  options: { logFile?: string; stdin?: boolean; out?: (text: string) => void; err?: (text: string) => void },
+  options: {
+    logFile?: string;
+    stdin?: boolean;
+    out?: (text: string) => void;
+    err?: (text: string) => void;
+    /** Options (taking a value) the caller sets per probe through `perProbeArgs` instead of passing them on. */
+    perProbeOptions?: string[];
+    perProbeArgs?: (n: number, probe: string) => string[];
+  },
 ): Promise<number> {
   const out = options.out ?? ((t: string) => process.stdout.write(t));
   const err = options.err ?? ((t: string) => process.stderr.write(t));
@@ -61,7 +70,7 @@ export async function runOnProbes(
   if (options.logFile && !/\{(n|probe)\}/.test(options.logFile)) {
     throw new UsageError(`with several probes, --log-file needs {n} or {probe} in its path (one file per probe), got "${options.logFile}"`);
   }
-  const common = withoutPerProbeOptions(args);
+  const common = withoutPerProbeOptions(args, options.perProbeOptions);
   const width = Math.max(...probes.map((p, i) => `${i + 1} ${p}`.length));
   // Ctrl-C reaches every child (same process group): each stops cleanly; we wait for them all.
   const onSigint = () => undefined;
@@ -72,7 +81,7 @@ export async function runOnProbes(
         const n = i + 1;
         const logFile = options.logFile?.replace(/\{n\}/g, String(n)).replace(/\{probe\}/g, probeLabel(probe));
         const prefix = `[${`${n} ${probe}`.padEnd(width)}] `;
-        const childArgs = [...process.execArgv, process.argv[1], ...common, '--probe', probe, ...(logFile ? ['--log-file', logFile] : [])];
+        const childArgs = [...process.execArgv, process.argv[1], ...common, '--probe', probe, ...(logFile ? ['--log-file', logFile] : []), ...(options.perProbeArgs?.(n, probe) ?? [])];
         return new Promise<ProbeRun>((done) => {
           const colour = process.stdout.isTTY && !common.includes('--no-color') && !common.includes('--json');
           const child = spawn(process.execPath, childArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: colour ? { ...process.env, DAPDECK_COLOR: '1' } : process.env });

@@ -16,7 +16,8 @@ import { DefmtTableError, defmtTableFromElf, type DefmtTable } from '../../core/
 import { ElfFile } from '../../core/elf/elf';
 import { checkOutputOptions, streamRtt } from './stream';
 import { runGdbServer, type GdbCliOptions } from './gdb';
-import { setFaultCatch, watchCore, type BacktraceMode } from './stops';
+import { setFaultCatch, watchCore, type BacktraceMode, type StopWatchOptions } from './stops';
+import { registerTest } from './test';
 import { ProgramInfo } from '../../core/elf/backtrace';
 import { decodeInput } from './decode';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -31,7 +32,7 @@ import { detectImageFormat, FORMAT_NAME, loadImage, uf2FamiliesOfChip, type Imag
 import { describeReport, eraseFlash, flashRegions, type FlashPhase, type FlashReport } from '../../core/flash/flasher';
 import { chooseChip } from './chip-choice';
 
-interface ProbeOptions {
+export interface ProbeOptions {
   /** Every --probe given (only `run` takes more than one). */
   probe?: string[];
   blank?: boolean;
@@ -250,7 +251,7 @@ probeOptions(program.command('regs').description('read core registers (halts the
     });
   });
 
-interface FlashCliOptions extends ProbeOptions {
+export interface FlashCliOptions extends ProbeOptions {
   chip?: string;
   algo?: string;
   targetFile?: string[];
@@ -394,7 +395,7 @@ function streamOptions(cmd: Command): Command {
     .option('--backtrace-limit <n>', 'frames a backtrace shows at most (inlined ones count)', '50');
 }
 
-interface StreamCliOptions {
+export interface StreamCliOptions {
   json?: boolean;
   logFormat?: string;
   location: boolean;
@@ -447,7 +448,13 @@ function elfFacts(file: string | undefined): { table?: DefmtTable; address?: num
   return { table, address: elf.symbol('_SEGGER_RTT')?.value, elf };
 }
 
-async function streamFromTarget(session: DebugSession, probe: OpenedProbe, elfFile: string | undefined, opts: StreamCliOptions): Promise<number> {
+/** What `dapdeck test` watches in a stream: every line the firmware sends, and the stop. */
+export interface StreamHooks {
+  onMessage?: (text: string) => void;
+  onReport?: StopWatchOptions['onReport'];
+}
+
+async function streamFromTarget(session: DebugSession, probe: OpenedProbe, elfFile: string | undefined, opts: StreamCliOptions, hooks: StreamHooks = {}): Promise<number> {
   const facts = elfFacts(elfFile);
   const defmtChannel = parseNumber(opts.defmtChannel, '--defmt-channel');
   const channels = opts.channels ? opts.channels.split(',').map((c) => parseNumber(c, '--channels')) : [facts.table ? defmtChannel : 0];
@@ -471,7 +478,9 @@ async function streamFromTarget(session: DebugSession, probe: OpenedProbe, elfFi
       backtraceLimit: parseNumber(opts.backtraceLimit ?? '50', '--backtrace-limit', { min: 1, max: 10000 }),
       commandLine: elfFile,
       info: (t) => process.stderr.write(t),
+      onReport: hooks.onReport,
     }),
+    onMessage: hooks.onMessage,
   });
   if (trace) {
     if (trace.decoder.stats.packets === 0) {
@@ -589,25 +598,40 @@ traceCmd
     process.stderr.write(`${opts.out}: ${json.traceEvents.length} trace events\n`);
   });
 
-streamOptions(flashOptions(program.command('run').description('flash, reset and stream the firmware\'s RTT output, defmt decoded (usable as a cargo runner)').argument('<file>')))
-  .option('--no-verify', 'skip verification')
-  .option('--no-skip', 'reprogram unchanged sectors too')
+/** What `run` did on one probe, for `dapdeck test`'s report and record. */
+export interface RunOutcome {
+  code: number;
+  chip?: string;
+  probe: { selector: string; serial?: string; product?: string };
+}
+
+/** `run` on one probe: flash and verify, catch faults, reset, stream until the firmware stops; `hooks` see the lines and the stop. */
+async function flashAndRun(file: string, opts: FlashCliOptions & StreamCliOptions, hooks: StreamHooks = {}): Promise<RunOutcome> {
+  return withSession({ ...opts, blank: true }, async (session, probe) => {
+    const outcome: RunOutcome = { code: 0, probe: { selector: probe.selector, serial: session.summary?.probe.serial, product: session.summary?.probe.product } };
+    const report = await flashFile(session, file, opts, probe);
+    outcome.chip = report.chip;
+    if (!report.verified) return { ...outcome, code: 3 };
+    await setFaultCatch(session, opts.catchHardfault !== false);
+    await session.core.reset({ halt: false });
+    return { ...outcome, code: await streamFromTarget(session, probe, file, opts, hooks) };
+  });
+}
+
+function runCommandOptions(cmd: Command): Command {
+  return streamOptions(flashOptions(cmd)).option('--no-verify', 'skip verification').option('--no-skip', 'reprogram unchanged sectors too');
+}
+
+runCommandOptions(program.command('run').description('flash, reset and stream the firmware\'s RTT output, defmt decoded (usable as a cargo runner)').argument('<file>'))
   .action(async (file: string, opts: FlashCliOptions & StreamCliOptions) => {
     if (opts.probe && opts.probe.length > 1) {
       process.exitCode = await runOnProbes(opts.probe, commandArgs, { logFile: opts.logFile, stdin: opts.stdin });
       return;
     }
-    await withSession({ ...opts, blank: true }, async (session, probe) => {
-      const report = await flashFile(session, file, opts, probe);
-      if (!report.verified) {
-        process.exitCode = 3;
-        return;
-      }
-      await setFaultCatch(session, opts.catchHardfault !== false);
-      await session.core.reset({ halt: false });
-      process.exitCode = await streamFromTarget(session, probe, file, opts);
-    });
+    process.exitCode = (await flashAndRun(file, opts)).code;
   });
+
+registerTest(program, { options: runCommandOptions, run: flashAndRun, args: () => commandArgs });
 
 streamOptions(probeOptions(program.command('attach').description('stream a running target\'s RTT output without flashing')))
   .action(async (opts: ProbeOptions & StreamCliOptions) => {

@@ -59,6 +59,8 @@ export class Printer {
   readonly counts = { records: 0, shown: 0, malformed: 0, unknown: 0, lines: 0 };
   /** The last lines the firmware sent (text lines and defmt messages, shown or not): a stop report looks for a panic message here. */
   readonly recent: string[] = [];
+  /** Sees every line the firmware sends, shown or not (`dapdeck test` follows the tests here). */
+  onMessage?: (text: string) => void;
   matched = false;
   private readonly filter: LogFilter | null;
   private readonly until: RegExp | null;
@@ -130,6 +132,7 @@ export class Printer {
   }
 
   private remember(line: string): void {
+    this.onMessage?.(line);
     this.recent.push(line);
     if (this.recent.length > 16) this.recent.shift();
   }
@@ -194,6 +197,8 @@ export interface RttStreamOptions extends OutputOptions {
    * was served and the core resumed).
    */
   core?: { address: number; onStatus(dhcsr: number, printer: Printer): Promise<number | null> };
+  /** Every line the firmware sends (text lines and defmt messages), shown or not. */
+  onMessage?: (text: string) => void;
 }
 
 export interface TraceStreamOptions {
@@ -248,6 +253,7 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
   // when it writes to a terminal itself).
   const terminal = process.stdout.isTTY || process.env.DAPDECK_COLOR === '1';
   const printer = new Printer({ ...options, colour: options.colour ?? (!options.out && terminal && !options.json) }, options.out, options.warn);
+  printer.onMessage = options.onMessage;
   const info = options.warn ?? ((t: string) => process.stderr.write(t));
   const abort = new AbortController();
   // With a trace running, stopping first tells the target to stop recording and waits (briefly)

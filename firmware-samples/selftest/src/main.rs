@@ -4,6 +4,8 @@
 //! SYS_WRITE on ":tt"; a failing test panics, the panic handler prints the message (with its
 //! file:line) and the harness exits through SYS_EXIT_EXTENDED with status 1; success exits with 0.
 //! It also asks for its command line (SYS_GET_CMDLINE) and reports how long it ran (SYS_CLOCK).
+//! The `passing` build (`--cfg all_pass`, firmware-samples/selftest/variants) expects the right
+//! checksum, so every test passes, and ends with `bkpt` as defmt-test does under probe-run.
 #![no_std]
 #![no_main]
 
@@ -62,8 +64,14 @@ fn parses() {
     assert_eq!("1234".parse::<u32>(), Ok(1234));
 }
 
+/// The failing build expects a wrong value, so `checksums` fails.
+#[cfg(not(all_pass))]
+const DAPDECK_CHECKSUM: u32 = 0x0d1f_a3ab;
+#[cfg(all_pass)]
+const DAPDECK_CHECKSUM: u32 = 0xc533_9812;
+
 fn checksums() {
-    assert_eq!(checksum(b"dapdeck"), 0x0d1f_a3ab, "checksum of {:?}", "dapdeck");
+    assert_eq!(checksum(b"dapdeck"), DAPDECK_CHECKSUM, "checksum of {:?}", "dapdeck");
 }
 
 fn sorts() {
@@ -93,7 +101,20 @@ fn main() -> ! {
     }
     let _ = writeln!(Host, "all tests passed! ({} cs)", semihost(SYS_CLOCK, 0).wrapping_sub(start));
     semihost(SYS_WRITEC, b"\n".as_ptr() as u32);
+    finish()
+}
+
+#[cfg(not(all_pass))]
+fn finish() -> ! {
     exit(0)
+}
+
+/// defmt-test's ending under probe-run: a breakpoint the host reads as success.
+#[cfg(all_pass)]
+fn finish() -> ! {
+    loop {
+        unsafe { core::arch::asm!("bkpt #0") }
+    }
 }
 
 #[panic_handler]
