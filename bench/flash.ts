@@ -17,7 +17,7 @@ import { FlashImage } from '../core/elf/image';
 import { SimulatedProbe } from '../core/sim/cmsis-dap-probe';
 import { emulateFlashAlgorithm } from '../core/sim/flash-emulator';
 import { MemoryTarget } from '../core/sim/memory-target';
-import type { ProbeFlavour } from '../core/sim/wire-model';
+import { WIRE_CONSTANTS, type ProbeFlavour } from '../core/sim/wire-model';
 
 const dapjs = ((dapjsModule as unknown as { default?: typeof dapjsModule }).default ?? dapjsModule) as typeof dapjsModule;
 
@@ -55,9 +55,21 @@ function row(path: string, flavour: ProbeFlavour, mode: string, probe: Simulated
     algorithmSeconds: +algorithmSeconds.toFixed(4),
     /** Share of the modeled time the target spent running algorithm code; the rest is USB/SWD the host waited on. */
     algorithmShare: +(algorithmSeconds / s.modeledSeconds).toFixed(3),
+    ...usbLimit(flavour, s.modeledSeconds),
     correct,
     ...extra,
   };
+}
+
+/**
+ * A v1 HID probe moves one 64-byte report per 1 ms frame each way: the image alone needs
+ * SIZE / 56 reports (DAP_TransferBlock: 5 header bytes, 14 words). That is the bound a v1 flash
+ * is held to (v2 bulk is bound by the chip's own program time instead: see algorithmShare).
+ */
+function usbLimit(flavour: ProbeFlavour, modeledSeconds: number): object {
+  if (flavour !== 'v1-hid') return {};
+  const seconds = Math.ceil(SIZE / (Math.floor((64 - 5) / 4) * 4)) * WIRE_CONSTANTS[flavour].slotSeconds;
+  return { usbLimitSeconds: +seconds.toFixed(3), overUsbLimit: +(modeledSeconds / seconds).toFixed(2) };
 }
 
 /** Flash as a previous build left it: different code in the same sectors, data further on. */

@@ -6,7 +6,7 @@ import * as dapjsModule from 'dapjs';
 import { DebugSession } from '../core/arm/session';
 import { SimulatedProbe } from '../core/sim/cmsis-dap-probe';
 import { MemoryTarget } from '../core/sim/memory-target';
-import type { ProbeFlavour } from '../core/sim/wire-model';
+import { SWD_TRANSFER_CLOCKS, WIRE_CONSTANTS, type ProbeFlavour } from '../core/sim/wire-model';
 
 const dapjs = ((dapjsModule as unknown as { default?: typeof dapjsModule }).default ?? dapjsModule) as typeof dapjsModule;
 
@@ -30,6 +30,15 @@ function minimumPackets(packetSize: number, direction: 'write' | 'read'): number
   return Math.ceil(SIZE / (Math.floor((packetSize - header) / 4) * 4));
 }
 
+function swdSeconds(clockHz: number): number {
+  return ((SIZE / 4) * SWD_TRANSFER_CLOCKS) / clockHz;
+}
+
+function probeSeconds(flavour: ProbeFlavour, clockHz: number, commands: number): number {
+  const c = WIRE_CONSTANTS[flavour];
+  return swdSeconds(clockHz) + commands * c.commandOverheadSeconds + (SIZE / 4) * c.transferOverheadSeconds;
+}
+
 function row(path: string, flavour: ProbeFlavour, packetCount: number, clockHz: number, op: 'write' | 'read', probe: SimulatedProbe, correct: boolean) {
   const s = probe.stats;
   const min = minimumPackets(probe.packetSize, op);
@@ -49,7 +58,15 @@ function row(path: string, flavour: ProbeFlavour, packetCount: number, clockHz: 
     modeledSeconds: +s.modeledSeconds.toFixed(6),
     kibPerSecond: +(SIZE / 1024 / s.modeledSeconds).toFixed(1),
     /** What the SWD wire alone allows: 46 clocks per 32-bit word. */
-    swdLimitKibPerSecond: +(SIZE / 1024 / (((SIZE / 4) * 46) / clockHz)).toFixed(1),
+    swdLimitKibPerSecond: +(SIZE / 1024 / swdSeconds(clockHz)).toFixed(1),
+    shareOfSwdLimit: +(swdSeconds(clockHz) / s.modeledSeconds).toFixed(3),
+    /**
+     * The wire plus what the probe's firmware itself spends (per command, per transfer; the model's
+     * constants) for the fewest commands: no host can go below it. At 25 MHz the firmware's share
+     * is ~10 % of the wire time, so the wire alone is out of any host's reach there.
+     */
+    probeLimitKibPerSecond: +(SIZE / 1024 / probeSeconds(flavour, clockHz, min)).toFixed(1),
+    shareOfProbeLimit: +(probeSeconds(flavour, clockHz, min) / s.modeledSeconds).toFixed(3),
     correct,
   };
 }

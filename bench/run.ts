@@ -17,6 +17,7 @@ const suites: [file: string, exportName: string][] = [
   ['trace.ts', 'benchTrace'],
   ['browser.ts', 'benchBrowser'],
   ['gdb.ts', 'benchGdb'],
+  ['peers.ts', 'benchPeers'],
 ];
 
 async function main(): Promise<void> {

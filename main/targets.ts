@@ -116,13 +116,14 @@ export function findChip(name: string, db: ChipDatabase): KnownChip {
 /** The algorithm limited to `region`: its sectors there only, and no chip erase that would reach beyond it. */
 export function limitToRegion(algorithm: FlashAlgorithm, region: AddressRange): FlashAlgorithm {
   const f = algorithm.flash;
-  if (f.start === region.start && f.size === region.size) return algorithm;
+  if (f.start === region.start && f.size === region.size && f.pageSize <= f.size) return algorithm;
   const start = Math.max(f.start, region.start);
   const end = Math.min(f.start + f.size, region.start + region.size);
   return {
     ...algorithm,
-    pcEraseAll: undefined,
-    flash: { ...f, start, size: end - start, sectors: f.sectors.filter((s) => s.address >= start && s.address + s.size <= end) },
+    pcEraseAll: f.start === start && f.size === end - start ? algorithm.pcEraseAll : undefined,
+    // A ProgramPage call cannot reach past the region either.
+    flash: { ...f, start, size: end - start, pageSize: Math.min(f.pageSize, end - start), sectors: f.sectors.filter((s) => s.address >= start && s.address + s.size <= end) },
   };
 }
 

@@ -157,32 +157,45 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
       report.chipErase = await restIsBlank(runner, algorithm, work);
     }
 
+    const pages = coalescePages(
+      changed.flatMap((w) => pagesToProgram(w.contents, flash.pageSize, flash.erasedValue).map((off) => ({ address: w.sector.address + off, data: w.contents.subarray(off, off + flash.pageSize), sectors: [w.sector.address] }))),
+      flash.pageSize,
+    );
+    // The first page crosses USB while the last erase runs (an algorithm leaves its page buffers
+    // alone while erasing): on a v1 HID probe a 4 KiB page is ~75 ms of reports the erase would idle.
+    let preloaded = 0;
+    const erasePreloading = async (entry: number, args: number[], what: string, timeoutMs: number): Promise<number> => {
+      await runner.start(entry, args, what, timeoutMs);
+      // One page only: a second would leave nothing to send while the first one programs.
+      if (pages.length) {
+        await session.ap.writeMemory(runner.placement.buffers[0], pages[0].data);
+        preloaded = 1;
+      }
+      return runner.wait();
+    };
+
     // Erase.
     if (report.chipErase || toErase.length) await phase.enter(FNC_ERASE);
     if (report.chipErase) {
       if (algorithm.pcEraseAll === undefined) throw new FlashError(`flash algorithm ${algorithm.name} has no EraseChip entry point`);
       progress({ phase: 'erase', done: 0, total: 1 });
       for (const s of flash.sectors) dirty.add(s.address);
-      expectZero(await runner.call(algorithm.pcEraseAll, [], 'EraseChip', Math.max(flash.eraseSectorTimeoutMs * 4, 10_000)), 'EraseChip');
+      expectZero(await erasePreloading(algorithm.pcEraseAll, [], 'EraseChip', Math.max(flash.eraseSectorTimeoutMs * 4, 10_000)), 'EraseChip');
       progress({ phase: 'erase', done: 1, total: 1 });
     } else {
       for (const [i, w] of toErase.entries()) {
         check('erase');
         progress({ phase: 'erase', done: i, total: toErase.length });
         dirty.add(w.sector.address);
-        expectZero(await runner.call(algorithm.pcEraseSector, [w.sector.address], `EraseSector(${hex32(w.sector.address)})`, flash.eraseSectorTimeoutMs), `EraseSector(${hex32(w.sector.address)})`);
+        const what = `EraseSector(${hex32(w.sector.address)})`;
+        const last = i === toErase.length - 1;
+        expectZero(last ? await erasePreloading(algorithm.pcEraseSector, [w.sector.address], what, flash.eraseSectorTimeoutMs) : await runner.call(algorithm.pcEraseSector, [w.sector.address], what, flash.eraseSectorTimeoutMs), what);
         report.sectorsErased++;
       }
       progress({ phase: 'erase', done: toErase.length, total: toErase.length });
     }
 
     // Program, double-buffered: the next page crosses USB while the algorithm programs this one.
-    const pages: { address: number; data: Uint8Array; sector: number }[] = [];
-    for (const w of changed) {
-      for (const off of pagesToProgram(w.contents, flash.pageSize, flash.erasedValue)) {
-        pages.push({ address: w.sector.address + off, data: w.contents.subarray(off, off + flash.pageSize), sector: w.sector.address });
-      }
-    }
     const total = pages.reduce((n, p) => n + p.data.length, 0);
     if (pages.length) await phase.enter(FNC_PROGRAM);
     progress({ phase: 'program', done: 0, total });
@@ -191,14 +204,14 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
     for (const [i, page] of pages.entries()) {
       check('programming');
       const buffer = runner.placement.buffers[i % 2];
-      await session.ap.writeMemory(buffer, page.data);
+      if (i >= preloaded) await session.ap.writeMemory(buffer, page.data);
       if (pendingPage) {
         expectZero(await runner.wait(), `ProgramPage(${hex32(pendingPage.address)})`);
         report.pagesProgrammed++;
         bytesDone += pendingPage.data.length;
         progress({ phase: 'program', done: bytesDone, total });
       }
-      dirty.add(page.sector); // a blank sector being programmed is partly written until done
+      for (const sector of page.sectors) dirty.add(sector); // a blank sector being programmed is partly written until done
       await runner.start(algorithm.pcProgramPage, [page.address, page.data.length, buffer], `ProgramPage(${hex32(page.address)})`, flash.programPageTimeoutMs * 4);
       pendingPage = page;
     }
@@ -467,5 +480,32 @@ export function describeReport(r: FlashReport): string {
     r.verified ? `verified (${r.verifyMethod})` : 'NOT verified',
   ].filter(Boolean);
   return parts.join(', ');
+}
+
+interface ProgramPage {
+  address: number;
+  data: Uint8Array;
+  /** The sectors it writes into. */
+  sectors: number[];
+}
+
+/**
+ * Where sectors are smaller than the algorithm's page (its FlashDevice.szPage: the most one
+ * ProgramPage call takes), contiguous pieces of the same page-aligned window go in one call: on a
+ * v1 HID probe every call costs its own register writes and halt polls at 1 ms a report.
+ */
+export function coalescePages(pieces: readonly ProgramPage[], pageSize: number): ProgramPage[] {
+  const out: ProgramPage[] = [];
+  for (const piece of pieces) {
+    const last = out[out.length - 1];
+    const window = Math.floor(piece.address / pageSize);
+    if (last && last.address + last.data.length === piece.address && Math.floor(last.address / pageSize) === window && last.data.length + piece.data.length <= pageSize) {
+      const data = new Uint8Array(last.data.length + piece.data.length);
+      data.set(last.data);
+      data.set(piece.data, last.data.length);
+      out[out.length - 1] = { address: last.address, data, sectors: [...last.sectors, ...piece.sectors] };
+    } else out.push({ ...piece, sectors: [...piece.sectors] });
+  }
+  return out;
 }
 

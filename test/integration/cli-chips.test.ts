@@ -67,8 +67,8 @@ describe('dapdeck chips and chip info', () => {
     const text = await dapdeck('chip', 'info', 'testchip_flash_uicr', '--target-file', targetFile);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('core     main: armv6m behind AP #0\n');
-    expect(text.stdout).toMatch(/memory   nvm +0x00000000\.\.0x00040000 +256 KiB  boot\n +programmed by vendor: sectors 256 × 1 KiB from 0x00000000; pages of 1 KiB\n/);
-    expect(text.stdout).toMatch(/memory   nvm +0x10001000\.\.0x10001100 +256 B  UICR\n +programmed by vendor-uicr: sectors 1 × 256 B from 0x10001000; pages of 1 KiB\n/);
+    expect(text.stdout).toMatch(/memory   nvm +0x00000000\.\.0x00040000 +256 KiB  boot\n +programmed by vendor: sectors 256 × 1 KiB from 0x00000000; pages of 4 KiB\n/);
+    expect(text.stdout).toMatch(/memory   nvm +0x10001000\.\.0x10001100 +256 B  UICR\n +programmed by vendor-uicr: sectors 1 × 256 B from 0x10001000; pages of 256 B\n/);
     expect(text.stdout).toContain('memory   ram      0x20000000..0x20004000     16 KiB  (alias)\n');
     const json = JSON.parse((await dapdeck('chip', 'info', 'TestChip_Flash_UICR', '--target-file', targetFile, '--json')).stdout);
     expect(json.memory.filter((m: { kind: string }) => m.kind === 'nvm').map((m: { algorithm: string; sectors: unknown }) => [m.algorithm, m.sectors])).toEqual([

@@ -7,7 +7,7 @@
  * interface class (test/peers/pyocd_dapdeck.py); both pass 64-byte reports to the model over a
  * unix socket. What each tool reads must be what Dapdeck reads.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,28 +19,17 @@ import { streamRtt } from '../../main/cli/stream';
 import { openProbe, type OpenedProbe } from '../../main/probe/registry';
 import { firmwarePath } from '../support/firmware';
 import { servePeerSocket, type PeerSocket } from '../support/peer-socket';
+import { PEERS_DIR as PEERS, buildHidapiStandin, openocd, pyocd } from '../support/peer-tools';
 
-const PEERS = resolve(__dirname, '../peers');
 const RAM = 0x20000000;
 const RAM_SIZE = 16 * 1024;
 
 let libDir: string;
 let work: string;
 
-function run(command: string, args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
-  return new Promise((done) => {
-    execFile(command, args, { timeout: 90_000, env: { ...process.env, ...env }, cwd: work }, (err, stdout, stderr) => {
-      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` });
-    });
-  });
-}
-
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'dapdeck-peers-'));
-  libDir = join(work, 'lib');
-  execFileSync('mkdir', ['-p', libDir]);
-  // The stand-in under the soname OpenOCD's binary was linked against.
-  execFileSync('gcc', ['-Wall', '-Werror', '-O2', '-shared', '-fPIC', '-Wl,-soname,libhidapi-hidraw.so.0', '-o', join(libDir, 'libhidapi-hidraw.so.0'), join(PEERS, 'hidapi-standin.c')]);
+  libDir = buildHidapiStandin(work);
 });
 
 describe('OpenOCD and pyOCD drive the v1 HID probe model in front of emu:microbit', () => {
@@ -119,12 +108,7 @@ describe('OpenOCD and pyOCD drive the v1 HID probe model in front of emu:microbi
   it('OpenOCD examines the Cortex-M0 and nRF51, halts, steps, resumes and reads 16 KiB of RAM as Dapdeck does', async () => {
     const { probe: p, socket: s } = await bench();
     const dump = join(work, 'openocd-ram.bin');
-    const r = await run(
-      'openocd',
-      ['-f', 'interface/cmsis-dap.cfg', '-c', 'transport select swd', '-f', 'target/nrf51.cfg', '-c', 'init', '-c', 'halt', '-c', 'reg pc', '-c', 'step', '-c', 'reg pc',
-        '-c', 'resume', '-c', 'halt', '-c', 'flash probe 0', '-c', `dump_image ${dump} 0x${RAM.toString(16)} ${RAM_SIZE}`, '-c', 'shutdown'],
-      { LD_LIBRARY_PATH: libDir, DAPDECK_HID_SOCKET: s.path },
-    );
+    const r = await openocd(libDir, s.path, work, ['init', 'halt', 'reg pc', 'step', 'reg pc', 'resume', 'halt', 'flash probe 0', `dump_image ${dump} 0x${RAM.toString(16)} ${RAM_SIZE}`, 'shutdown']);
     expect(s.errors.map(String)).toEqual([]);
     expect(r.out).toContain('CMSIS-DAP: FW Version = 1.3.0');
     expect(r.out).toContain('SWD DPIDR 0x0bb11477');
@@ -143,7 +127,7 @@ describe('OpenOCD and pyOCD drive the v1 HID probe model in front of emu:microbi
   it('pyOCD finds the core through the ROM table, halts, steps, resumes and reads 16 KiB of RAM as Dapdeck does', async () => {
     const { probe: p, socket: s } = await bench();
     const dump = join(work, 'pyocd-ram.bin');
-    const r = await run('/usr/bin/python3', [join(PEERS, 'pyocd_dapdeck.py'), 'script', join(PEERS, 'pyocd_session.py'), dump], { DAPDECK_HID_SOCKET: s.path });
+    const r = await pyocd(s.path, work, ['script', join(PEERS, 'pyocd_session.py'), dump]);
     expect(s.errors.map(String)).toEqual([]);
     expect(r.out).toContain('ROM table #0 @ 0xe00ff000 (designer=43b part=471)');
     expect(r.out).toMatch(/<e000e000:SCS-M0\+ class=14 designer=43b part=008>/);
@@ -165,10 +149,7 @@ describe('OpenOCD and pyOCD drive the v1 HID probe model in front of emu:microbi
     // with the vector table erased: only a core that halts on BKPT as silicon does gets through.
     const { probe: p, socket: s } = await blankBench();
     const elf = firmwarePath('hello', 'microbit');
-    const r = await run('openocd', ['-f', 'interface/cmsis-dap.cfg', '-c', 'transport select swd', '-f', 'target/nrf51.cfg', '-c', 'init', '-c', 'halt', '-c', `program ${elf} verify`, '-c', 'shutdown'], {
-      LD_LIBRARY_PATH: libDir,
-      DAPDECK_HID_SOCKET: s.path,
-    });
+    const r = await openocd(libDir, s.path, work, ['init', 'halt', `program ${elf} verify`, 'shutdown']);
     expect(s.errors.map(String)).toEqual([]);
     expect(r.out).toContain('** Programming Finished **');
     expect(r.out).toContain('** Verified OK **');
@@ -182,11 +163,11 @@ describe('OpenOCD and pyOCD drive the v1 HID probe model in front of emu:microbi
     const { probe: p, socket: s } = await blankBench();
     const hex = join(work, 'hello-microbit.hex');
     execFileSync('objcopy', ['-O', 'ihex', firmwarePath('hello', 'microbit'), hex]); // binutils: a HEX nobody here wrote
-    const flash = await run('/usr/bin/python3', [join(PEERS, 'pyocd_dapdeck.py'), 'flashtool', '-t', 'nrf51', hex], { DAPDECK_HID_SOCKET: s.path });
+    const flash = await pyocd(s.path, work, ['flashtool', '-t', 'nrf51', hex]);
     expect(s.errors.map(String)).toEqual([]);
     expect(flash.out).not.toMatch(/Traceback|ERROR/);
     expect(flash.code).toBe(0);
-    const verify = await run('/usr/bin/python3', [join(PEERS, 'pyocd_dapdeck.py'), 'script', join(PEERS, 'pyocd_verify.py'), hex], { DAPDECK_HID_SOCKET: s.path });
+    const verify = await pyocd(s.path, work, ['script', join(PEERS, 'pyocd_job.py'), 'verify', hex]);
     expect(verify.out).toMatch(/^verified \d+ bytes$/m);
     expect(verify.code).toBe(0);
     await s.close();

@@ -13,7 +13,7 @@ describe('target database', () => {
     const { chip, algorithm, ram } = resolveChip('nrf51822_xxaa');
     expect(chip.name).toBe('nRF51822_xxAA');
     expect(ram).toEqual({ start: 0x20000000, size: 0x4000 });
-    expect(algorithm.flash).toMatchObject({ start: 0, size: 0x40000, pageSize: 0x400, erasedValue: 0xff });
+    expect(algorithm.flash).toMatchObject({ start: 0, size: 0x40000, pageSize: 0x1000, erasedValue: 0xff });
     expect(algorithm.flash.sectors).toHaveLength(256);
     // FICR CONFIGID.HWID 0x72 is an nRF51822 QFAA (Nordic's compatibility matrix): detection data.
     const [detection] = loadChipDatabase().targets[0].chipDetection;
@@ -137,7 +137,7 @@ describe('target database', () => {
       [bad('- size: "0x400"', '- size: -1024'), /flash_properties\.sectors\[0\]\.size must be a positive whole number .*, got -1024/],
       [bad('- size: "0x400"', '- size: 1.5'), /flash_properties\.sectors\[0\]\.size must be a positive whole number .*, got 1\.5/],
       [bad('- size: "0x400"', '- size: 0x1').replace('end: "0x40000"\n      page_size', 'end: "0x100000000"\n      page_size'), /flash_properties\.sectors cut 0x100000000 bytes into 4294967296 sectors \(at most 1048576\)/],
-      [bad('page_size: "0x400"', 'page_size: "0"'), /flash algorithm nrf51-nvmc \(used by nRF51822_xxAA\): flash_properties\.page_size must be a positive whole number/],
+      [bad('page_size: "0x1000"', 'page_size: "0"'), /flash algorithm nrf51-nvmc \(used by nRF51822_xxAA\): flash_properties\.page_size must be a positive whole number/],
       [bad('erased_byte_value: "0xff"', 'erased_byte_value: 256'), /flash_properties\.erased_byte_value must be a whole number ≥ 0 up to 255, got 256/],
       [bad('end: "0x40000"\n      page_size', 'end: "-0x40000"\n      page_size'), /flash_properties\.address_range\.end must be a whole number ≥ 0, got "-0x40000"/],
       [bad(/data_section_offset: "0x[0-9a-f]+"/, 'data_section_offset: zero'), /data_section_offset must be a whole number ≥ 0 up to 4294967295, got "zero"/],

@@ -64,7 +64,8 @@ describe('flashing on the in-process model', () => {
     target.loadFlash(0x8000, Uint8Array.of(1, 2, 3, 4));
     const img = image(0, 0x1000);
     const report = await flashImage(session, ALGORITHM, img, { ram: RAM });
-    expect(report).toMatchObject({ chipErase: false, sectorsErased: 0, sectorsBlank: 4, sectorsSkipped: 0, pagesProgrammed: 4, verified: true });
+    // Four 1 KiB sectors in one 4 KiB ProgramPage call (the algorithm's page).
+    expect(report).toMatchObject({ chipErase: false, sectorsErased: 0, sectorsBlank: 4, sectorsSkipped: 0, pagesProgrammed: 1, verified: true });
     expect(Buffer.from(target.flash.subarray(0, 0x1000))).toEqual(Buffer.from(img.chunks[0].data));
     expect(Array.from(target.flash.subarray(0x8000, 0x8004))).toEqual([1, 2, 3, 4]);
     // A bigger image over it, with stale data in one new sector: the run is not blank, so each
@@ -72,7 +73,8 @@ describe('flashing on the in-process model', () => {
     // without an erase, and only the stale one is erased.
     target.loadFlash(0x1000, new Uint8Array(0x400).fill(0x11));
     const grown = await flashImage(session, ALGORITHM, image(0, 0x2000), { ram: RAM });
-    expect(grown).toMatchObject({ sectorsTouched: 8, sectorsBlank: 3, sectorsSkipped: 4, chipErase: false, sectorsErased: 1, pagesProgrammed: 4, verified: true });
+    // The four sectors of 0x1000..0x1fff (one erased, three blank) go in one 4 KiB ProgramPage call.
+    expect(grown).toMatchObject({ sectorsTouched: 8, sectorsBlank: 3, sectorsSkipped: 4, chipErase: false, sectorsErased: 1, pagesProgrammed: 1, verified: true });
     expect(Buffer.from(target.flash.subarray(0, 0x2000))).toEqual(Buffer.from(image(0, 0x2000).chunks[0].data));
   });
 
@@ -143,7 +145,7 @@ describe('flashing on the in-process model', () => {
   it('cancels between pages, leaving the target halted and naming the sectors at risk', async () => {
     const { session } = await bench();
     const abort = new AbortController();
-    const attempt = flashImage(session, ALGORITHM, image(0, 0x2000), {
+    const attempt = flashImage(session, ALGORITHM, image(0, 0x3000), {
       ram: RAM,
       signal: abort.signal,
       onProgress: (p) => {
