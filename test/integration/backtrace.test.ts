@@ -112,7 +112,7 @@ describe.each(['microbit', 'lm3s6965evb'] as const)('backtraces on %s equal GDB\
       expect(r.stderr).toMatch(/@ core::ptr::read_volatile<u32> \(inlined\)\n\s+at \/usr\/src\/rustc-[\d.]+\/library\/core\/src\/ptr\/mod\.rs:\d+:\d+\n/);
       expect(ours.frames[2].at).toBe('firmware-samples/fault/src/main.rs:27');
     }
-  });
+  }, 90000); // dapdeck and gdb-multiarch, each on its own QEMU
 
   it('selftest: the failing test\'s semihosting exit, from the panic handler down to the test and main', async () => {
     const elf = firmwarePath('selftest', board);
@@ -126,7 +126,7 @@ describe.each(['microbit', 'lm3s6965evb'] as const)('backtraces on %s equal GDB\
     expect(names.slice(0, 3)).toEqual(['selftest::semihost', 'selftest::exit', 'selftest::panic']);
     expect(names.slice(-3)).toEqual(['selftest::checksums', 'selftest::main', 'selftest::rt::Reset']);
     expect(r.stderr).toContain('  panic: assertion failed: `(left == right)`\n');
-  });
+  }, 90000);
 });
 
 describe('backtrace options', () => {
@@ -142,5 +142,5 @@ describe('backtrace options', () => {
     const bad = await dapdeck(['attach', '--probe', 'emu:microbit', '--backtrace', 'sometimes']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--backtrace.*sometimes/);
-  });
+  }, 90000); // three dapdeck runs
 });

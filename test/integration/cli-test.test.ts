@@ -98,7 +98,7 @@ describe('dapdeck test on the emulated micro:bit', () => {
     const broken = join(dir, 'broken.xml');
     execFileSync('sh', ['-c', `sed 's/testcase name=/testcase title=/' '${junit}' > '${broken}'`]);
     expect(validate(broken)).toMatchObject({ ok: false });
-  });
+  }, 120000);
 
   it('the passing build: all four pass, "all tests passed!" then BKPT; exit 0', async () => {
     const elf = firmwarePath('selftest', 'microbit', 'passing');
@@ -112,7 +112,7 @@ describe('dapdeck test on the emulated micro:bit', () => {
     expect(validate(junit)).toMatchObject({ ok: true });
     expect(xpath(junit, 'count(//testcase)')).toBe('4');
     expect(xpath(junit, 'count(//testcase[failure or skipped or error])')).toBe('0');
-  });
+  }, 120000);
 
   it('two probes: one record each ({n} in --record), one JUnit file with a testsuite per probe', async () => {
     const elf = firmwarePath('selftest', 'microbit');
@@ -129,5 +129,5 @@ describe('dapdeck test on the emulated micro:bit', () => {
     const bad = await dapdeck(['test', elf, '--probe', 'emu:microbit', '--probe', 'emu:microbit', '--record', join(dir, 'one.json')]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--record needs {n} or {probe}');
-  });
+  }, 180000); // two QEMUs flashing and running side by side on a loaded 2-core machine
 });
