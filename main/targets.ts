@@ -180,3 +180,20 @@ export function resolveChip(name: string, options: { targetFiles?: string[]; alg
   const db = loadChipDatabase(options);
   return { ...resolveKnownChip(findChip(name, db), options), notice: db.notice };
 }
+
+const sum = (ranges: { size: number }[]) => ranges.reduce((n, r) => n + r.size, 0);
+
+/** The row `dapdeck chips` shows for a chip (and gives in JSON). */
+export function chipSummary(k: KnownChip) {
+  return {
+    name: k.chip.name,
+    family: k.chip.family,
+    cores: k.chip.cores,
+    flashBytes: sum(k.chip.flash),
+    ramBytes: sum(k.chip.ram),
+    source: k.source,
+    file: k.target.file,
+    /** The pack (VENDOR.NAME VERSION) a pack's chip comes from. */
+    pack: k.source === 'pack' ? k.target.name : undefined,
+  };
+}

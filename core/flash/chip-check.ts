@@ -15,7 +15,7 @@ export function coreType(arch: string): string {
   return arch;
 }
 
-export function checkChipCore(chip: ChipDescription, core: CoreIdentity): void {
+export function checkChipCore(chip: Pick<ChipDescription, 'name' | 'cores'>, core: CoreIdentity): void {
   if (chip.cores.length === 0) return; // the description does not say: nothing to hold it to
   const found = coreType(core.arch);
   if (chip.cores.includes(found)) return;

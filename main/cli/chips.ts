@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import type { FlashAlgorithm } from '../../core/flash/algorithm';
 import type { ChipDetection } from '../../core/flash/target-file';
-import { findChip, loadChipDatabase, resolveKnownChip, type KnownChip } from '../targets';
+import { chipSummary, findChip, loadChipDatabase, resolveKnownChip } from '../targets';
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 
@@ -16,25 +16,8 @@ export function formatSize(bytes: number): string {
   return `${bytes} B`;
 }
 
-const sum = (ranges: { size: number }[]) => ranges.reduce((n, r) => n + r.size, 0);
-
 function targetFileOption(cmd: Command): Command {
   return cmd.option('--target-file <file.yaml>', 'add a probe-rs target description (repeatable)', (v: string, prev: string[] = []) => [...prev, v]).option('--json', 'machine-readable output');
-}
-
-/** The row `dapdeck chips` shows for a chip (and gives in JSON). */
-export function chipSummary(k: KnownChip) {
-  return {
-    name: k.chip.name,
-    family: k.chip.family,
-    cores: k.chip.cores,
-    flashBytes: sum(k.chip.flash),
-    ramBytes: sum(k.chip.ram),
-    source: k.source,
-    file: k.target.file,
-    /** The pack (VENDOR.NAME VERSION) a pack's chip comes from. */
-    pack: k.source === 'pack' ? k.target.name : undefined,
-  };
 }
 
 /** Sectors as runs of equal size: "256 × 1 KiB from 0x00000000". */

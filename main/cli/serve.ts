@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_REATTACH_GRACE_S, serve, ServeOptionError } from '../serve/server';
 import { UsageError, parseNumber } from './parse';
+import { loadChipDatabase } from '../targets';
 
 export function registerServe(program: Command): void {
   program
@@ -15,14 +16,17 @@ export function registerServe(program: Command): void {
       'a further name clients reach this server by (checked against the Host header; repeatable)',
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
+    .option('--target-file <file.yaml>', 'offer the chips of a probe-rs target description in the app too (repeatable; installed packs are always offered)', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
     .option('--reattach-grace <seconds>', 'keep a page\'s board running this long after its socket drops, for a reload to reattach (0 = close at once)', String(DEFAULT_REATTACH_GRACE_S))
-    .action(async (opts: { host: string; port: string; token?: string; allowHost?: string[]; reattachGrace: string }) => {
+    .action(async (opts: { host: string; port: string; token?: string; allowHost?: string[]; reattachGrace: string; targetFile?: string[] }) => {
+      // A target file that does not read is said now, not at the first page load.
+      loadChipDatabase({ targetFiles: opts.targetFile });
       const port = parseNumber(opts.port, '--port');
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got "${opts.port}"`);
       const grace = parseNumber(opts.reattachGrace, '--reattach-grace (seconds)', { max: 3600 });
       let running;
       try {
-        running = await serve({ host: opts.host, port, token: opts.token, allowHosts: opts.allowHost, reattachGraceSeconds: grace });
+        running = await serve({ host: opts.host, port, token: opts.token, allowHosts: opts.allowHost, reattachGraceSeconds: grace, targetFiles: opts.targetFile });
       } catch (err) {
         if (err instanceof ServeOptionError) throw new UsageError(err.message);
         throw err;

@@ -3,7 +3,10 @@
  *
  *   GET  /                     the web app (the renderer's web build, out/web)
  *   GET  /api/probes           probes this machine offers (emulated boards, simulated, USB)
- *   GET  /api/chips            chip names and the target file describing each
+ *   GET  /api/chips            every chip Dapdeck knows (built in, installed packs, --target-file):
+ *                              name, family, cores, flash and RAM size, source
+ *   GET  /api/chips/NAME       one chip resolved for flashing: its regions, each with its flash
+ *                              algorithm, and the RAM they run in (core/flash/portable-chip.ts)
  *   GET  /api/targets/NAME     a target description (probe-rs YAML)
  *   GET  /api/samples/NAME     a sample firmware ELF (hello, tasks) built for ?board=
  *   WS   /probe?selector=…     one probe: each binary message is a CMSIS-DAP command packet, each
@@ -27,12 +30,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { listProbes, openProbe, type OpenedProbe } from '../probe/registry';
-import { BUILTIN_TARGETS } from '../targets';
-import { parseTargetYaml } from '../../core/flash/algorithm';
+import { BUILTIN_TARGETS, chipSummary, findChip, loadChipDatabase, resolveKnownChip } from '../targets';
+import { portableChip } from '../../core/flash/portable-chip';
 import { REPO_ROOT, ensureSampleFirmware } from '../firmware';
 
 export interface ServeOptions {
@@ -49,6 +52,8 @@ export interface ServeOptions {
    * other client.
    */
   reattachGraceSeconds?: number;
+  /** probe-rs target files whose chips the app may pick, beside the built-in ones and installed packs. */
+  targetFiles?: string[];
 }
 
 /** Long enough for a page to reload on a busy machine; short enough that a closed tab frees its board soon. */
@@ -173,10 +178,20 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       if (path === '/favicon.ico') return send(res, 204, '');
       if (path === '/api/probes') return send(res, 200, JSON.stringify(await listProbes()));
       if (path === '/api/chips') {
-        const chips = readdirSync(BUILTIN_TARGETS)
-          .filter((f) => /\.ya?ml$/.test(f))
-          .flatMap((f) => parseTargetYaml(readFileSync(join(BUILTIN_TARGETS, f), 'utf8'), f).chips.map((c) => ({ chip: c.name, target: f })));
+        const db = loadChipDatabase({ targetFiles: options.targetFiles });
+        const chips = db.chips.map((k) => ({ chip: k.chip.name, ...chipSummary(k), file: undefined }));
+        chips.sort((a, b) => a.chip.localeCompare(b.chip));
         return send(res, 200, JSON.stringify(chips));
+      }
+      const chipPath = /^\/api\/chips\/([^/]+)$/.exec(path);
+      if (chipPath) {
+        try {
+          const db = loadChipDatabase({ targetFiles: options.targetFiles });
+          const known = findChip(chipPath[1], db);
+          return send(res, 200, JSON.stringify(portableChip(resolveKnownChip(known))));
+        } catch (err) {
+          return send(res, 404, JSON.stringify({ error: (err as Error).message }));
+        }
       }
       const target = /^\/api\/targets\/([\w.-]+\.ya?ml)$/.exec(path);
       if (target) {

@@ -9,6 +9,7 @@ import { LogConsole } from './ui/LogConsole';
 import { Timeline } from './ui/Timeline';
 import { SerialConsole } from './ui/SerialConsole';
 import { hexDump } from '../../core/dap/protocol';
+import type { PortableChip } from '../../core/flash/portable-chip';
 import { CMSIS_DAP_FILTERS, CMSIS_DAP_HID_FILTERS, WebHidTransport, WebUsbTransport, exposeTransport } from './device/webusb';
 import { FIRMWARE_BYTES, keepBoard, keepFirmware, keptBoard, keptFirmware, restoreHistory, saveHistoryNow, saveHistorySoon, updateBoard } from './reload-keep';
 
@@ -20,10 +21,21 @@ interface ProbeListing {
   problem?: string;
 }
 
+/** A chip as /api/chips lists it (built in, from an installed pack, or a target file the server was given). */
 interface Chip {
   chip: string;
-  target: string;
+  family: string;
+  cores: string[];
+  flashBytes: number;
+  ramBytes: number;
+  source: string;
+  pack?: string;
 }
+
+/** Options shown in the chip menu at most (the search narrows them). */
+const CHIP_OPTIONS = 300;
+
+const hex8 = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 
 const token = new URLSearchParams(location.search).get('token');
 const withToken = (path: string, t: string | null) => `${path}${t ? `${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(t)}` : ''}`;
@@ -57,6 +69,14 @@ export function App() {
   const [kept] = useState(keptBoard);
   const [selector, setSelector] = useState(kept?.selector ?? 'emu:microbit');
   const [chip, setChip] = useState(kept?.chip ?? 'nRF51822_xxAA');
+  const [chipSearch, setChipSearch] = useState('');
+  /** The chosen chip resolved by the server (regions, algorithms), or why it cannot be flashed. */
+  const [chipDetail, setChipDetail] = useState<{ name: string; chip: PortableChip | null; problem?: string } | null>(null);
+  const [eraseRange, setEraseRange] = useState('');
+  const [eraseResult, setEraseResult] = useState<string | null>(null);
+  const [readStart, setReadStart] = useState('');
+  const [readLength, setReadLength] = useState('');
+  const [readProgress, setReadProgress] = useState<{ done: number; total: number } | null>(null);
   const [target, setTarget] = useState<TargetState>({ kind: 'disconnected' });
   const [file, setFile] = useState<File | null>(keptFirmware);
   const [fileKept, setFileKept] = useState(true);
@@ -143,6 +163,12 @@ export function App() {
           setProgress(null);
           setResult({ text: m.summary, ok: m.verified });
           break;
+        case 'erased':
+          setEraseResult(m.summary);
+          break;
+        case 'read-progress':
+          setReadProgress(m.done < m.total ? { done: m.done, total: m.total } : null);
+          break;
         case 'lines': {
           // In the desktop app, main keeps the session's log file: every record, as it arrives.
           void bridge?.appendLog(m.lines.map((l) => `${l.timestamp ?? ''} ${l.level ? l.level.toUpperCase().padEnd(5) : `[${l.channel}]`} ${l.message}${l.location ? `  ${l.module} @ ${l.location}` : ''}`.replace(/\n/g, ' ')));
@@ -179,6 +205,7 @@ export function App() {
         case 'error':
           addError(m.message);
           if (m.action === 'trace') setTracing(false);
+          if (m.action === 'read-to-file') setReadProgress(null);
           break;
       }
     };
@@ -265,6 +292,28 @@ export function App() {
 
   useEffect(() => updateBoard({ chip }), [chip]);
 
+  // The chosen chip as the server resolves it: what flash and erase use, and where read-back starts.
+  useEffect(() => {
+    let current = true;
+    fetch(remote('', `/api/chips/${encodeURIComponent(chip)}`))
+      .then(async (r) => {
+        const body = await r.json();
+        if (!current) return;
+        if (!r.ok) return setChipDetail({ name: chip, chip: null, problem: body.error ?? `HTTP ${r.status}` });
+        const c = body as PortableChip;
+        setChipDetail({ name: chip, chip: c });
+        const first = c.regions[0];
+        if (first) {
+          setReadStart(hex8(first.start));
+          setReadLength(hex8(first.size));
+        }
+      })
+      .catch((err: Error) => current && setChipDetail({ name: chip, chip: null, problem: err.message }));
+    return () => {
+      current = false;
+    };
+  }, [chip]);
+
   const connectUsb = async (kind: 'usb' | 'hid') => {
     setErrors([]);
     try {
@@ -286,21 +335,50 @@ export function App() {
 
   const isBin = !!file && /\.bin$/i.test(file.name);
   const base = parseAddress(binBase);
+  /** The chosen chip resolved, or an error said and null. */
+  const resolvedChip = (): PortableChip | null => {
+    if (chipDetail?.name === chip && chipDetail.chip) return chipDetail.chip;
+    addError(chipDetail?.name === chip && chipDetail.problem ? `cannot use ${chip}: ${chipDetail.problem}` : `${chip} is not resolved yet: try again in a moment`);
+    return null;
+  };
   const flash = async (run: boolean) => {
     if (!file) return;
     setErrors([]);
-    const c = chips.find((x) => x.chip === chip);
-    if (!c) {
-      addError(`the chip list has no ${chip}: is the server's target list empty?`);
-      return;
-    }
+    const c = resolvedChip();
+    if (!c) return;
     if (isBin && base === null) {
       addError(`“${binBase}” is not an address: a .bin image needs the address it goes to (e.g. 0x00000000)`);
       return;
     }
     setResult(null);
-    const [image, yaml] = await Promise.all([file.arrayBuffer(), fetch(remote('', `/api/targets/${c.target}`)).then((r) => r.text())]);
-    send({ type: 'flash', image, fileName: file.name, chip, targetYaml: yaml, targetFile: c.target, run, base: isBin ? base! : undefined }, [image]);
+    const image = await file.arrayBuffer();
+    send({ type: 'flash', image, fileName: file.name, chip: c, run, base: isBin ? base! : undefined }, [image]);
+  };
+  const erase = () => {
+    setErrors([]);
+    const c = resolvedChip();
+    if (!c) return;
+    let range: { start: number; size: number } | undefined;
+    if (eraseRange.trim()) {
+      const parsed = parseRange(eraseRange);
+      if (!parsed) {
+        addError(`“${eraseRange}” is not a range: give START..END or START+LENGTH (e.g. 0x0..0x1000), or leave it empty to erase everything`);
+        return;
+      }
+      range = parsed;
+    }
+    setEraseResult(null);
+    send({ type: 'erase', chip: c, range });
+  };
+  const readToFile = () => {
+    const start = parseAddress(readStart);
+    const length = parseAddress(readLength);
+    if (start === null || length === null || length === 0) {
+      addError(`read back: give a start address and a length (e.g. 0x00000000 and 0x40000)`);
+      return;
+    }
+    setReadProgress({ done: 0, total: length });
+    send({ type: 'read-to-file', address: start, length, name: `${chip}-${hex8(start)}-${hex8(length)}.bin` });
   };
 
   const chooseFile = (f: File | null) => {
@@ -322,6 +400,19 @@ export function App() {
   const ready = k === 'running' || k === 'halted';
   const busy = k === 'connecting' || k === 'flashing';
   const flashBlocker = k === 'flashing' ? 'flashing…' : k === 'connecting' ? 'connecting…' : k === 'lost' ? 'the connection was lost: reconnect first' : !ready ? 'connect to a probe first' : !file ? 'choose a firmware file first' : isBin && base === null ? 'give the .bin image its base address' : null;
+  // The chip menu: every chip the server knows whose name, family, core or source has every word
+  // searched for; the chosen chip stays in it whatever the search.
+  const words = chipSearch.toLowerCase().split(/\s+/).filter(Boolean);
+  const matchingChips = chips.filter((c) => {
+    const text = `${c.chip} ${c.family} ${c.cores.join(' ')} ${c.source} ${c.pack ?? ''}`.toLowerCase();
+    return words.every((w) => text.includes(w));
+  });
+  const shownChips = [...(matchingChips.some((c) => c.chip === chip) ? [] : chips.filter((c) => c.chip === chip)), ...matchingChips.slice(0, CHIP_OPTIONS)].map((c) => ({
+    chip: c.chip,
+    label: `${c.chip} — ${c.family}${c.source === 'built-in' ? '' : ` (${c.source === 'pack' ? 'pack' : 'target file'})`}`,
+    title: `${c.chip}: ${c.family}, ${c.cores.join('+') || 'core not given'}, ${c.flashBytes / 1024} KiB flash, ${c.ramBytes / 1024} KiB RAM, ${c.source === 'pack' ? `pack ${c.pack}` : c.source}`,
+  }));
+  if (shownChips.length === 0) shownChips.push({ chip, label: chip, title: chip });
   const onDrop = (e: React.DragEvent) => {
     e.preventDefault();
     setDragging(false);
@@ -385,15 +476,19 @@ export function App() {
             {probes.length === 0 && <option value="emu:microbit">emu:microbit</option>}
           </select>
         </label>
-        <label className="field">
+        <label className="field chip-field">
           <span className="field-name">Chip</span>
-          <select data-testid="chip" value={chip} onChange={(e) => setChip(e.target.value)}>
-            {chips.map((c) => (
-              <option key={c.chip} value={c.chip}>
-                {c.chip}
+          <input data-testid="chip-search" className="chip-search" placeholder={`search ${chips.length} chips`} value={chipSearch} onChange={(e) => setChipSearch(e.target.value)} title="Name, family, core or source (pack, target file) of any chip Dapdeck knows" />
+          <select data-testid="chip" value={chip} onChange={(e) => setChip(e.target.value)} title={shownChips.find((c) => c.chip === chip)?.title}>
+            {shownChips.map((c) => (
+              <option key={c.chip} value={c.chip} title={c.title}>
+                {c.label}
               </option>
             ))}
           </select>
+          <span className="hint" data-testid="chip-count">
+            {chipSearch.trim() ? `${matchingChips.length} of ${chips.length}` : `${chips.length} chips`}
+          </span>
         </label>
         <button data-testid="connect" className={k === 'lost' ? 'primary' : ''} onClick={connect} disabled={busy}>
           {k === 'disconnected' ? 'Connect' : 'Reconnect'}
@@ -439,8 +534,8 @@ export function App() {
           onDrop={onDrop}
         >
           <h2>Flash</h2>
-          <p className="hint">Drop an ELF, HEX or BIN here, or</p>
-          <input data-testid="file" type="file" accept=".elf,.hex,.ihex,.bin,application/octet-stream" onChange={(e) => chooseFile(e.target.files?.[0] ?? null)} />
+          <p className="hint">Drop an ELF, HEX, UF2 or BIN here, or</p>
+          <input data-testid="file" type="file" accept=".elf,.hex,.ihex,.uf2,.bin,application/octet-stream" onChange={(e) => chooseFile(e.target.files?.[0] ?? null)} />
           <p className="file" data-testid="file-name">{file ? `${file.name} (${(file.size / 1024).toFixed(1)} KiB)` : 'no file chosen'}</p>
           {file && !fileKept && <p className="hint">Not kept across a reload (over {(FIRMWARE_BYTES / 1e6).toFixed(1)} MB, or storage is full): choose it again after one.</p>}
           {isBin && (
@@ -484,6 +579,44 @@ export function App() {
             <p data-testid="flash-result" className={result.ok ? 'ok' : 'bad'}>
               {result.ok ? '✓ ' : '✗ '}
               {result.text}
+            </p>
+          )}
+        </section>
+        <section className="flash-tools">
+          <h2>Erase and read back</h2>
+          <form
+            className="row"
+            onSubmit={(e) => {
+              e.preventDefault();
+              erase();
+            }}
+          >
+            <input data-testid="erase-range" value={eraseRange} onChange={(e) => setEraseRange(e.target.value)} size={18} placeholder="all, or 0x0..0x1000" title="Empty: erase all of the chip's flash. START..END or START+LENGTH: the sectors covering it" />
+            <button type="submit" data-testid="erase" disabled={!ready}>
+              {eraseRange.trim() ? 'Erase range' : 'Erase all'}
+            </button>
+          </form>
+          {eraseResult && (
+            <p className="ok" data-testid="erase-result">
+              ✓ {eraseResult}
+            </p>
+          )}
+          <form
+            className="row"
+            onSubmit={(e) => {
+              e.preventDefault();
+              readToFile();
+            }}
+          >
+            <input data-testid="readback-start" value={readStart} onChange={(e) => setReadStart(e.target.value)} size={11} title="start address" placeholder="start" />
+            <input data-testid="readback-length" value={readLength} onChange={(e) => setReadLength(e.target.value)} size={9} title="bytes to read" placeholder="length" />
+            <button type="submit" data-testid="readback-save" disabled={!ready || !!readProgress} title="Read memory (flash by default) into a .bin file">
+              Save to file
+            </button>
+          </form>
+          {readProgress && (
+            <p className="hint" data-testid="readback-progress">
+              Reading {(readProgress.done / 1024).toFixed(0)} / {(readProgress.total / 1024).toFixed(0)} KiB…
             </p>
           )}
         </section>
@@ -571,7 +704,7 @@ export function App() {
             empty={
               <ol className="first-run" data-testid="first-run">
                 <li className={k !== 'disconnected' ? 'done' : ''}>Pick a probe (an emulated board works without hardware) and press Connect.</li>
-                <li className={file ? 'done' : ''}>Choose firmware: drop an ELF, HEX or BIN on the Flash panel.</li>
+                <li className={file ? 'done' : ''}>Choose firmware: drop an ELF, HEX, UF2 or BIN on the Flash panel.</li>
                 <li>Press Flash &amp; run: its log appears here (or Attach to firmware already running).</li>
               </ol>
             }
@@ -627,6 +760,17 @@ function parseAddress(text: string): number | null {
   return n <= 0xffffffff ? n : null;
 }
 
+/** START..END or START+LENGTH (addresses as parseAddress reads them). */
+function parseRange(text: string): { start: number; size: number } | null {
+  const m = /^\s*(\S+?)\s*(\.\.|\+)\s*(\S+)\s*$/.exec(text);
+  if (!m) return null;
+  const a = parseAddress(m[1]);
+  const b = parseAddress(m[3]);
+  if (a === null || b === null) return null;
+  const size = m[2] === '+' ? b : b - a;
+  return size > 0 && a + size <= 2 ** 32 ? { start: a, size } : null;
+}
+
 function stateLabel(s: TargetState): string {
   switch (s.kind) {
     case 'disconnected':
@@ -638,7 +782,7 @@ function stateLabel(s: TargetState): string {
     case 'halted':
       return `Halted (${s.reason}) · pc 0x${s.pc.toString(16).padStart(8, '0')}`;
     case 'flashing':
-      return `Flashing ${s.file}`;
+      return `${s.erasing ? 'Erasing' : 'Flashing'} ${s.file}`;
     case 'lost':
       return 'Connection lost';
   }

@@ -5,7 +5,7 @@
  * pack's device flashes and verifies the emulated micro:bit; the same pack downloads from an HTTP
  * server on 127.0.0.1; bad packs are refused in one line and leave the installed ones as they were.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,43 +14,19 @@ import { strToU8, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dapdeckEnv } from '../support/cli';
 import { firmwarePath } from '../support/firmware';
-
-const pdsc = (version: string, algorithm = 'Flash\\nrf51xxx_vendor.FLM') => `<?xml version="1.0" encoding="UTF-8"?>
-<package schemaVersion="1.7.2" xmlns:xs="http://www.w3.org/2001/XMLSchema-instance">
-  <vendor>NordicSemiconductor</vendor>
-  <name>nRF_DeviceFamilyPack_Test</name>
-  <description>nRF51 devices for Dapdeck's pack test</description>
-  <releases><release version="${version}">test</release></releases>
-  <devices>
-    <family Dfamily="nRF51 Series" Dvendor="Nordic Semiconductor:54">
-      <processor Dcore="Cortex-M0" DcoreVersion="r0p0" Dfpu="NO_FPU" Dmpu="NO_MPU" Dendian="Little-endian" Dclock="16000000"/>
-      <subFamily DsubFamily="nRF51822">
-        <device Dname="nRF51822_xxAA">
-          <memory id="IROM1" start="0x00000000" size="0x40000" startup="1" default="1"/>
-          <memory id="IRAM1" start="0x20000000" size="0x4000" init="0" default="1"/>
-          <algorithm name="${algorithm}" start="0x00000000" size="0x40000" RAMstart="0x20000000" RAMsize="0x4000" default="1"/>
-        </device>
-        <device Dname="nRF51822_xxAC">
-          <memory id="IROM1" start="0x00000000" size="0x40000" startup="1" default="1"/>
-          <memory id="IRAM1" start="0x20000000" size="0x8000" init="0" default="1"/>
-          <algorithm name="${algorithm}" start="0x00000000" size="0x40000" RAMstart="0x20000000" RAMsize="0x4000" default="1"/>
-        </device>
-      </subFamily>
-    </family>
-  </devices>
-</package>`;
+import { testPackFiles, testPdsc, vendorStyleFlm } from '../support/packs';
 
 describe('dapdeck pack', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dapdeck-pack-'));
   const env = { DAPDECK_DATA_DIR: join(dir, 'data') };
   const cli = (...args: string[]) => dapdeckEnv(env, ...args);
-  const flm = readFileSync(firmwarePath('flash-nrf51', 'microbit', 'vendor-style'));
+  const flm = vendorStyleFlm();
   const packFile = (name: string, files: Record<string, Uint8Array>) => {
     const path = join(dir, name);
     writeFileSync(path, zipSync(files));
     return path;
   };
-  const good = (version: string) => ({ 'NordicSemiconductor.nRF_DeviceFamilyPack_Test.pdsc': strToU8(pdsc(version)), 'Flash/nrf51xxx_vendor.FLM': flm, 'SVD/nrf51.svd': strToU8('<device/>') });
+  const good = testPackFiles;
   let server: Server;
   let base: string;
 
@@ -115,11 +91,11 @@ describe('dapdeck pack', () => {
     };
     await refuse(packFile('no-pdsc.pack', { 'Flash/nrf51xxx_vendor.FLM': flm }), 'no .pdsc package description at the top of the pack');
     await refuse(
-      packFile('broken-xml.pack', { 'X.pdsc': strToU8(pdsc('1.0.0').replace('</subFamily>', '')), 'Flash/nrf51xxx_vendor.FLM': flm }),
+      packFile('broken-xml.pack', { 'X.pdsc': strToU8(testPdsc('1.0.0').replace('</subFamily>', '')), 'Flash/nrf51xxx_vendor.FLM': flm }),
       "X.pdsc: not valid XML: Expected closing tag 'subFamily' (opened in line 10, col 7) instead of closing tag 'family'. (line 22, column 5)",
     );
     await refuse(
-      packFile('no-flm.pack', { 'X.pdsc': strToU8(pdsc('1.0.0', 'Flash/nrf51xxx_other.FLM')), 'Flash/nrf51xxx_vendor.FLM': flm }),
+      packFile('no-flm.pack', { 'X.pdsc': strToU8(testPdsc('1.0.0', 'Flash/nrf51xxx_other.FLM')), 'Flash/nrf51xxx_vendor.FLM': flm }),
       'X.pdsc: device nRF51822_xxAA names flash algorithm Flash/nrf51xxx_other.FLM, which is not in the pack',
     );
     writeFileSync(join(dir, 'not-a-zip.pack'), 'PK but not really a zip');

@@ -9,6 +9,8 @@ import { connect, type Socket } from 'node:net';
 import { eventually } from '../support/eventually';
 import { MAX_MESSAGE_BYTES, ServeOptionError, serve, type RunningServer } from '../../main/serve/server';
 import { DebugSession } from '../../core/arm/session';
+import { chipFromPortable } from '../../core/flash/portable-chip';
+import { resolveChip } from '../../main/targets';
 import { readU32le } from '../../core/dap/protocol';
 import { WebSocketTransport } from '../../renderer/src/device/ws-transport';
 import { firmwarePath } from '../support/firmware';
@@ -49,11 +51,22 @@ function exchange(url: string, packets: number[][], origin?: string): Promise<{ 
 }
 
 describe('dapdeck serve', () => {
-  it('lists probes and chips, and serves target files', async () => {
+  it('lists probes and chips, resolves a chip for the app, and serves target files', async () => {
     const probes = await (await fetch(`${open.url}api/probes`)).json();
     expect(probes.map((p: { selector: string }) => p.selector)).toEqual(expect.arrayContaining(['emu:microbit', 'sim:cortex-m3']));
     const chips = await (await fetch(`${open.url}api/chips`)).json();
-    expect(chips).toContainEqual({ chip: 'nRF51822_xxAA', target: 'nrf51.yaml' });
+    expect(chips).toContainEqual({ chip: 'nRF51822_xxAA', name: 'nRF51822_xxAA', family: 'nRF51 Series', cores: ['armv6m'], flashBytes: 0x40000, ramBytes: 0x4000, source: 'built-in' });
+    // The chip resolved as the CLI resolves it, carried as JSON: same regions, code, entry points and sectors.
+    const portable = await (await fetch(`${open.url}api/chips/nrf51822_XXAA`)).json();
+    const carried = chipFromPortable(portable);
+    const local = resolveChip('nRF51822_xxAA');
+    expect(carried.ram).toEqual(local.ram);
+    expect(carried.regions.map((r) => [r.region, r.algorithm.name, Buffer.from(r.algorithm.blob).equals(Buffer.from(local.regions[0].algorithm.blob)), r.algorithm.pcProgramPage, r.algorithm.flash.sectors])).toEqual(
+      local.regions.map((r) => [{ name: undefined, ...r.region }, r.algorithm.name, true, r.algorithm.pcProgramPage, r.algorithm.flash.sectors]),
+    );
+    const unknown = await fetch(`${open.url}api/chips/NoSuchChip`);
+    expect(unknown.status).toBe(404);
+    expect((await unknown.json()).error).toMatch(/^unknown chip "NoSuchChip"/);
     const yaml = await (await fetch(`${open.url}api/targets/nrf51.yaml`)).text();
     expect(yaml).toMatch(/nRF51822_xxAA/);
     expect((await fetch(`${open.url}api/targets/..%2F..%2Fpackage.json`)).status).toBe(404);

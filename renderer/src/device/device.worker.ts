@@ -11,10 +11,10 @@ import type { HaltCause } from '../../../core/arm/cortex-m';
 import { ProbeTimeoutError } from '../../../core/dap/errors';
 import { readU32le } from '../../../core/dap/protocol';
 import type { DapTransport } from '../../../core/dap/transport';
-import { ElfFile, loadImage } from '../../../core/elf';
-import { parseTargetYaml } from '../../../core/flash/algorithm';
+import { ElfFile, loadImage, uf2FamiliesOfChip } from '../../../core/elf';
 import { checkChipCore } from '../../../core/flash/chip-check';
-import { describeReport, flashImage } from '../../../core/flash/flasher';
+import { describeReport, eraseFlash, flashRegions } from '../../../core/flash/flasher';
+import { chipFromPortable } from '../../../core/flash/portable-chip';
 import { defmtTableFromElf, type DefmtTable } from '../../../core/defmt';
 import { RttSession, pollLoop, type RttBatchMemory } from '../../../core/rtt/session';
 import { ChannelRouter, type ChannelSinks } from '../../../core/capture/router';
@@ -450,6 +450,9 @@ function inAppWords(message: string): string {
  * heartbeat, so the wait for a response can be generous there. USB keeps the probe's own figure.
  */
 const SERVER_RESPONSE_TIMEOUT_MS = 8000;
+/** Largest read-back to a file (the whole flash of any Cortex-M part here), read in chunks that keep the UI's progress moving. */
+const MAX_READ_TO_FILE = 16 << 20;
+const READ_CHUNK = 16 * 1024;
 
 async function openSession(t: DapTransport, probe: string, options: { responseTimeoutMs?: number } = {}): Promise<void> {
   await stopStreaming();
@@ -518,19 +521,15 @@ async function handle(m: ToWorker): Promise<void> {
     case 'flash': {
       const s = requireSession();
       const bytes = new Uint8Array(m.image);
-      const image = loadImage(bytes, m.fileName, { base: m.base });
-      const target = parseTargetYaml(m.targetYaml, m.targetFile);
-      const chip = target.chips.find((c) => c.name === m.chip);
-      if (!chip) throw new Error(`chip ${m.chip} is not in ${m.targetFile}`);
-      const algorithm = target.algorithms.find((a) => chip.algorithms.includes(a.name));
-      if (!algorithm) throw new Error(`no flash algorithm for ${chip.name}`);
+      const { chip, regions, ram } = chipFromPortable(m.chip);
+      const image = loadImage(bytes, m.fileName, { base: m.base, chip: { name: chip.name, families: uf2FamiliesOfChip(chip.name) } });
       if (s.summary) checkChipCore(chip, s.summary.core);
       await stopStreaming();
       const before = state;
       setState({ kind: 'flashing', probe: description, core: coreName, file: m.fileName });
       let report;
       try {
-        report = await exclusive(() => flashImage(s, algorithm, image, { ram: chip.ram[0], onProgress: (p) => post({ type: 'progress', phase: p.phase, done: p.done, total: p.total }) }));
+        report = await exclusive(() => flashRegions(s, regions, image, { ram, onProgress: (p) => post({ type: 'progress', phase: p.phase, done: p.done, total: p.total }) }));
       } catch (err) {
         // The flash failed: the target is whatever it is now (unless the link went with it).
         if (!linkFailure(err)) {
@@ -552,6 +551,49 @@ async function handle(m: ToWorker): Promise<void> {
       } else {
         await refreshState(s, 'after flashing');
       }
+      return;
+    }
+    case 'erase': {
+      const s = requireSession();
+      const { chip, regions, ram } = chipFromPortable(m.chip);
+      if (s.summary) checkChipCore(chip, s.summary.core);
+      const range = m.range;
+      const touched = regions.filter((r) => !range || (range.start < r.region.start + r.region.size && range.start + range.size > r.region.start));
+      if (touched.length === 0) throw new Error(`nothing of ${chip.name}'s flash lies in 0x${range!.start.toString(16)}..0x${(range!.start + range!.size).toString(16)}`);
+      await stopStreaming();
+      const before = state;
+      setState({ kind: 'flashing', probe: description, core: coreName, file: range ? `0x${range.start.toString(16)}..0x${(range.start + range.size).toString(16)}` : chip.name, erasing: true });
+      let sectors = 0;
+      try {
+        for (const r of touched) sectors += await exclusive(() => eraseFlash(s, r.algorithm, { ram, range }));
+      } catch (err) {
+        if (!linkFailure(err)) {
+          state = before;
+          await refreshState(s).catch(() => undefined);
+        }
+        throw err;
+      }
+      trace = null;
+      traceWanted = false;
+      memoryView = null;
+      post({ type: 'firmware', fileName: '' });
+      const where = range ? ` covering 0x${range.start.toString(16).padStart(8, '0')}..0x${(range.start + range.size).toString(16).padStart(8, '0')}` : '';
+      post({ type: 'erased', sectors, summary: `${chip.name}: erased ${sectors} sector${sectors === 1 ? '' : 's'}${where}` });
+      await refreshState(s, 'after erasing');
+      return;
+    }
+    case 'read-to-file': {
+      const s = requireSession();
+      if (!(Number.isInteger(m.length) && m.length > 0 && m.length <= MAX_READ_TO_FILE)) throw new Error(`read 1 byte to ${MAX_READ_TO_FILE / (1 << 20)} MiB into a file`);
+      if (!(Number.isInteger(m.address) && m.address >= 0 && m.address + m.length <= 2 ** 32)) throw new Error('the range runs past the end of the 32-bit address space');
+      const data = new Uint8Array(m.length);
+      for (let done = 0; done < m.length; ) {
+        const n = Math.min(READ_CHUNK, m.length - done);
+        data.set(await exclusive(() => s.ap.readMemory(m.address + done, n)), done);
+        done += n;
+        post({ type: 'read-progress', done, total: m.length });
+      }
+      post({ type: 'download', name: m.name, mime: 'application/octet-stream', data: data.buffer });
       return;
     }
     case 'attach': {

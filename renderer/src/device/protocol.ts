@@ -1,4 +1,5 @@
 /** Messages between the UI thread and the device worker (which owns the probe, RTT and decoding). */
+import type { PortableChip } from '../../../core/flash/portable-chip';
 
 export type ToWorker =
   /**
@@ -8,8 +9,15 @@ export type ToWorker =
   | { type: 'connect'; url: string; resume?: { key: string; stream: { elf: ArrayBuffer | null; fileName: string } | null } }
   | { type: 'connect-port'; port: MessagePort; packetSize: number; description: string }
   | { type: 'disconnect' }
-  /** `base`: where a raw .bin goes (ELF and HEX carry their addresses). */
-  | { type: 'flash'; image: ArrayBuffer; fileName: string; chip: string; targetYaml: string; targetFile: string; run: boolean; base?: number }
+  /**
+   * `chip`: the chip as `dapdeck serve` resolves it (/api/chips/NAME: regions, algorithms, RAM).
+   * `base`: where a raw .bin goes (ELF, HEX and UF2 carry their addresses).
+   */
+  | { type: 'flash'; image: ArrayBuffer; fileName: string; chip: PortableChip; run: boolean; base?: number }
+  /** Erase the chip's flash: every region, or the sectors covering `range`. */
+  | { type: 'erase'; chip: PortableChip; range?: { start: number; size: number } }
+  /** Read `length` bytes from `address` and hand them back as a file to save (`name`). */
+  | { type: 'read-to-file'; address: number; length: number; name: string }
   /** The page saw its USB probe go away (WebUSB/WebHID disconnect event). */
   | { type: 'transport-lost'; reason: string }
   | { type: 'attach'; elf: ArrayBuffer | null; fileName: string }
@@ -123,7 +131,8 @@ export type TargetState =
   /** `lockup`: the core is locked up (a fault in the fault handler; DHCSR.S_LOCKUP): not halted, not running code. */
   | { kind: 'running'; probe: string; core: string; lockup?: boolean }
   | { kind: 'halted'; probe: string; core: string; reason: string; pc: number }
-  | { kind: 'flashing'; probe: string; core: string; file: string }
+  /** `erasing`: an erase (of `file`: the chip, or a range) rather than a flash of the file. */
+  | { kind: 'flashing'; probe: string; core: string; file: string; erasing?: boolean }
   | { kind: 'lost'; probe: string; reason: string };
 
 export type FromWorker =
@@ -136,6 +145,9 @@ export type FromWorker =
   | { type: 'firmware'; fileName: string }
   | { type: 'progress'; phase: string; done: number; total: number }
   | { type: 'flashed'; summary: string; verified: boolean; skipped: number; touched: number }
+  | { type: 'erased'; summary: string; sectors: number }
+  /** A read-to-file in progress (bytes read of the total). */
+  | { type: 'read-progress'; done: number; total: number }
   | { type: 'lines'; lines: LogLine[] }
   | { type: 'channels'; up: { index: number; name: string }[]; down: { index: number; name: string }[] }
   | { type: 'timeline'; snapshot: TimelineSnapshot }
