@@ -45,6 +45,20 @@ export interface RttAttachOptions {
    * every PollResult as `watched`.
    */
   watch?: number;
+  /**
+   * Called while no control block is there yet (every 10 ms of waiting), with the watched word:
+   * 'stop' ends the wait (RttAttachStopped), 'active' says the firmware is doing something else
+   * worth waiting for (a stream serving its semihosting calls), so the RTT timeout stops counting.
+   */
+  whileWaiting?: (watched: number) => Promise<'stop' | 'active' | 'idle'>;
+}
+
+/** The wait for a control block ended because `whileWaiting` said so (the core stopped for good). */
+export class RttAttachStopped extends Error {
+  constructor() {
+    super('the wait for an RTT control block ended: the core stopped');
+    this.name = 'RttAttachStopped';
+  }
 }
 
 export interface UpData {
@@ -91,7 +105,7 @@ export class RttSession {
   static async attach(memory: RttBatchMemory, options: RttAttachOptions): Promise<RttSession> {
     const sleep = options.sleep ?? defaultSleep;
     const started = Date.now();
-    const deadline = started + (options.timeoutMs ?? 5000);
+    let deadline = started + (options.timeoutMs ?? 5000);
     const where = options.address !== undefined ? `at ${hex32(options.address)} (the ELF's _SEGGER_RTT symbol)` : `in ${describeRanges(options.scan ?? [])}`;
     let lastProblem = 'the "SEGGER RTT" ID never appeared';
     for (;;) {
@@ -118,6 +132,12 @@ export class RttSession {
         } catch (err) {
           lastProblem = (err as Error).message;
         }
+      }
+      if (options.whileWaiting && options.watch !== undefined && !options.signal?.aborted) {
+        const [word] = await memory.transact([{ address: options.watch, length: 4 }]);
+        const verdict = await options.whileWaiting(readU32le(word, 0));
+        if (verdict === 'stop') throw new RttAttachStopped();
+        if (verdict === 'active') deadline = Infinity;
       }
       // Stopped from outside (Ctrl-C, --timeout) or out of time: either way, say where it looked.
       if (Date.now() >= deadline || options.signal?.aborted) {

@@ -9,7 +9,8 @@ import { dirname } from 'node:path';
 import type { DefmtTable, StreamEvent } from '../../core/defmt';
 import { FilterError, checkTemplate, formatRecord, parseFilter, passes, recordToJson, type LogFilter } from '../../core/defmt/present';
 import { ChannelRouter, type ChannelSinks } from '../../core/capture/router';
-import { RttSession, pollLoop, type MemoryRange, type RttBatchMemory, type RttMode } from '../../core/rtt/session';
+import { RttAttachStopped, RttNotFoundError, RttSession, pollLoop, type MemoryRange, type RttBatchMemory, type RttMode } from '../../core/rtt/session';
+import { DHCSR } from '../../core/arm/registers';
 import { hex32 } from '../../core/dap/protocol';
 import { UsageError } from './parse';
 import { SV_COMMAND, SV, findSysViewChannels } from '../../core/trace/systemview';
@@ -318,6 +319,19 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
   };
   let session: RttSession | null = null;
   let stopCode: number | null = null;
+  /** The core stopped for semihosting before any RTT block appeared: firmware that talks that way. */
+  let servedWithoutRtt = false;
+  const core = options.core;
+  // Until a control block appears the core is still watched (its semihosting calls served), so
+  // firmware with no RTT at all streams its semihosting output and ends by its exit or a fault.
+  const whileWaiting = core
+    ? async (dhcsr: number): Promise<'stop' | 'active' | 'idle'> => {
+        stopCode = await core.onStatus(dhcsr, printer);
+        if (stopCode !== null) return 'stop';
+        if (dhcsr & DHCSR.S_HALT) servedWithoutRtt = true;
+        return servedWithoutRtt ? 'active' : 'idle';
+      }
+    : undefined;
   const pending: Buffer[] = [];
   const onStdin = (chunk: Buffer) => pending.push(chunk);
   if (options.stdinChannel !== undefined) process.stdin.on('data', onStdin);
@@ -337,6 +351,7 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
           signal: abort.signal,
           timeoutMs: options.attachTimeoutMs ?? (options.timeout ? options.timeout * 1000 : 5000),
           watch: options.core?.address,
+          whileWaiting,
         }),
       {
         onAttach: async (s) => {
@@ -381,6 +396,10 @@ export async function streamRtt(memory: RttBatchMemory, options: RttStreamOption
       },
       { signal: abort.signal },
     );
+  } catch (err) {
+    // The core stopped (or the run timed out) while the stream waited for RTT: that is the end of
+    // the run, not an error, when the firmware was talking through semihosting meanwhile.
+    if (!(err instanceof RttAttachStopped) && !(err instanceof RttNotFoundError && servedWithoutRtt && abort.signal.aborted)) throw err;
   } finally {
     printer.close();
     for (const t of timers) t.clear();

@@ -82,6 +82,19 @@ describe.each(['microbit', 'lm3s6965evb'] as const)('stops while streaming on %s
   });
 });
 
+describe.each(['microbit', 'lm3s6965evb'] as const)('firmware without RTT on %s', (board) => {
+  it('semihosting output arrives while no RTT block exists, and the exit status passes through', async () => {
+    const elf = firmwarePath('selftest', board, 'semihosting-only');
+    const r = await dapdeck(['attach', '--probe', `emu:${board}`, '--elf', elf, '--timeout', '20']);
+    expect(r.stderr).not.toContain('RTT control block at');
+    expect(r.stdout).toContain('selftest: on-target tests\n');
+    expect(r.stdout).toContain('(3/4) running `checksums`...\n');
+    expect(r.stdout).toContain('checksum of "dapdeck"\', firmware-samples/selftest/src/main.rs:');
+    expect(r.stderr).toContain('dapdeck: firmware exited: SYS_EXIT_EXTENDED status 1');
+    expect(r.code).toBe(1);
+  });
+});
+
 describe('fault catching can be turned off', () => {
   it('with --no-catch-hardfault the firmware\'s handler runs: no stop, the stream times out (exit 4)', async () => {
     const elf = firmwarePath('panic', 'microbit');
