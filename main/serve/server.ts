@@ -364,11 +364,15 @@ async function bridge(ws: WebSocket, params: URLSearchParams, open: Set<OpenedPr
     release();
   });
   const selector = params.get('selector') ?? '';
+  // Only a held board is taken over, never one whose socket is still open: a duplicated browser tab
+  // carries the same key in its copied sessionStorage and must not take the original tab's board.
   const resumeKey = params.get('resume');
   let resumed = resumeKey ? held.take(resumeKey) : undefined;
   if (resumed) {
     // The old client's last commands finish first: their responses must not reach the new client.
-    const settled = await Promise.race([resumed.settled.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), SETTLE_LIMIT_MS))]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settled = await Promise.race([resumed.settled.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), SETTLE_LIMIT_MS)))]);
+    clearTimeout(timer);
     if (!settled) {
       // Stuck in a stalled command: this board cannot be handed over; the client gets a fresh one.
       open.delete(resumed.probe);

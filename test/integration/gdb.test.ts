@@ -289,12 +289,12 @@ describe('dapdeck gdb with gdb-multiarch', () => {
       await gdbMi.run('-gdb-set mi-async on', /\^done/);
       await gdbMi.run(`-target-select extended-remote 127.0.0.1:${current.port}`, /\^connected/);
       await gdbMi.run('-interpreter-exec console "monitor reset halt"', /\^done/);
-      expect(await gdbMi.run('-target-download', /\^(done|error)/, 60_000)).toMatch(/\^done,address="0x[0-9a-f]+",load-size="\d+"/);
+      expect(await gdbMi.run('-target-download', /\^(done|error)[^\n]*\n/, 60_000)).toMatch(/\^done,address="0x[0-9a-f]+",load-size="\d+"/);
       await gdbMi.run('-interpreter-exec console "monitor reset halt"', /\^done/);
       await gdbMi.run('-interpreter-exec console "maintenance flush register-cache"', /\^done/);
       // A Rust cortex-m-rt app's entry is `main`; this sample's is hello::main.
-      expect(await gdbMi.run('-break-insert -t --function hello::main', /\^(done|error)/)).toMatch(/\^done,bkpt=\{number="1",type="breakpoint",disp="del"/);
-      expect(await gdbMi.run('-exec-continue', /\*stopped/)).toMatch(/\*stopped,reason="breakpoint-hit",disp="del",bkptno="1",frame=\{addr="0x[0-9a-f]+",func="hello::main"/);
+      expect(await gdbMi.run('-break-insert -t --function hello::main', /\^(done|error)[^\n]*\n/)).toMatch(/\^done,bkpt=\{number="1",type="breakpoint",disp="del"/);
+      expect(await gdbMi.run('-exec-continue', /\*stopped[^\n]*\n/)).toMatch(/\*stopped,reason="breakpoint-hit",disp="del",bkptno="1",frame=\{addr="0x[0-9a-f]+",func="hello::main"/);
       await gdbMi.run('-target-detach', /\^done/);
     } finally {
       gdbMi.close();
