@@ -7,7 +7,8 @@
  */
 import { hex32 } from '../dap/protocol';
 import type { CortexM } from './cortex-m';
-import { EXCEPTION, bkptImmediate, describeFaultStatus, exceptionName, type FaultStatus } from './faults';
+import { EXCEPTION, VC_ALL_FAULTS, bkptImmediate, describeFaultStatus, exceptionName, type FaultStatus } from './faults';
+import type { MemAp } from './mem-ap';
 import { CoreReg, DFSR, DHCSR, SCB, SCS } from './registers';
 
 export const SEMIHOSTING_BKPT = 0xab;
@@ -108,4 +109,43 @@ async function readFault(core: CortexM, exception: number, sp: number): Promise<
     frame = undefined; // the stack itself was the problem (stacking fault, overflow)
   }
   return { ...status, exception, words: describeFaultStatus(status), frame };
+}
+
+/**
+ * The stop as one block (the CLI's stderr, the app's console): reason, the registers, fault status
+ * in words, where the faulting code was. `functionAt` names code addresses ("name+0x12") when the
+ * firmware's symbols are known.
+ */
+export function formatStop(report: StopReport, functionAt?: (address: number) => string | null): string {
+  const where = (address: number) => {
+    const name = functionAt?.(address) ?? null;
+    return `${hex32(address)}${name ? ` (${name})` : ''}`;
+  };
+  const lines = [`dapdeck: stopped: ${report.summary}`];
+  if (report.kind !== 'lockup') lines.push(`  pc ${where(report.pc)}  lr ${hex32(report.lr)}  sp ${hex32(report.sp)}  xpsr ${hex32(report.xpsr)}`);
+  const f = report.fault;
+  if (f) {
+    if (f.cfsr || f.hfsr) lines.push(`  CFSR ${hex32(f.cfsr)}  HFSR ${hex32(f.hfsr)}`);
+    if (f.frame) {
+      lines.push(`  faulting code: pc ${where(f.frame.pc)}, called from ${where(f.frame.lr)}, sp ${hex32(f.frame.sp)}`);
+      lines.push(`  registers: r0 ${hex32(f.frame.r0)} r1 ${hex32(f.frame.r1)} r2 ${hex32(f.frame.r2)} r3 ${hex32(f.frame.r3)} r12 ${hex32(f.frame.r12)}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** A fault stop in a few words, for a status line: "HardFault (precise bus error at 0x30000004 (PRECISERR))". */
+export function faultHeadline(report: StopReport): string {
+  if (!report.fault) return report.summary;
+  const words = report.fault.words;
+  return `${exceptionName(report.fault.exception)}${words.length ? ` (${words.join(', ')})` : ''}`;
+}
+
+/**
+ * Vector catch as probe-run and probe-rs set it: every fault vector halts the core on entry, so the
+ * fault is seen before its handler changes anything. `catchFaults` false leaves the handlers to run.
+ */
+export async function setFaultCatch(ap: Pick<MemAp, 'read32' | 'write32'>, catchFaults: boolean): Promise<void> {
+  const demcr = await ap.read32(SCS.DEMCR);
+  await ap.write32(SCS.DEMCR, catchFaults ? demcr | VC_ALL_FAULTS : demcr & ~VC_ALL_FAULTS);
 }

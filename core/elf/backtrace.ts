@@ -131,6 +131,18 @@ export function isExcReturn(value: number): boolean {
   return value >>> 8 === 0xffffff && value !== 0xffffffff && value !== 0xfffffffe;
 }
 
+/** DCRSR.REGSEL of PSP (ARMv7-M C1.6.3; r0–r15 are 0–15). */
+const REGSEL_PSP = 18;
+
+/**
+ * Unwinds a halted core: r0–r15 and PSP read in one register batch (`readCoreRegisters` takes
+ * DCRSR.REGSEL numbers, as CortexM's does), memory word by word.
+ */
+export async function unwindHaltedCore(program: ProgramInfo, core: { readCoreRegisters(regs: readonly number[]): Promise<number[]> }, memory: UnwindMemory, limit = 50): Promise<Backtrace> {
+  const values = await core.readCoreRegisters([...Array.from({ length: 16 }, (_, i) => i), REGSEL_PSP]);
+  return unwind(program, { registers: values.slice(0, 16), psp: values[16] }, memory, limit);
+}
+
 /** Unwinds from the core's registers, at most `limit` frames (inlined frames count). */
 export async function unwind(program: ProgramInfo, state: CoreState, memory: UnwindMemory, limit = 50): Promise<Backtrace> {
   const frames: BacktraceFrame[] = [];

@@ -4,12 +4,10 @@
  * it into the exit code (README "Exit codes").
  */
 import type { DebugSession } from '../../core/arm/session';
-import { CoreReg, DHCSR, SCS } from '../../core/arm/registers';
-import { examineStop, type StopReport } from '../../core/arm/stop';
-import { VC_ALL_FAULTS } from '../../core/arm/faults';
+import { DHCSR, SCS } from '../../core/arm/registers';
+import { examineStop, formatStop, setFaultCatch as catchFaultVectors, type StopReport } from '../../core/arm/stop';
 import { SemihostingServer } from '../../core/arm/semihosting';
-import { hex32 } from '../../core/dap/protocol';
-import { ProgramInfo, formatBacktrace, unwind, type Backtrace } from '../../core/elf/backtrace';
+import { ProgramInfo, formatBacktrace, unwindHaltedCore, type Backtrace } from '../../core/elf/backtrace';
 import type { Printer } from './stream';
 
 export const EXIT_OK = 0;
@@ -98,7 +96,7 @@ export function watchCore(session: DebugSession, options: StopWatchOptions): { a
       const details: StopDetails = { panic: findPanicMessage(printer.recent) };
       if (report.kind !== 'lockup' && wantBacktrace(options.backtrace, failed)) details.backtrace = await takeBacktrace(session, options);
       options.onReport?.(report, details);
-      options.info(formatStop(report, options.program) + formatDetails(details, options));
+      options.info(formatStop(report, (a) => options.program?.functionAt(a) ?? null) + formatDetails(details, options));
       return failed ? EXIT_FIRMWARE : EXIT_OK;
     },
   };
@@ -111,9 +109,7 @@ function wantBacktrace(mode: BacktraceMode | undefined, failed: boolean): boolea
 /** Unwinds the halted core (all of r0–r15 and PSP, in one register batch). */
 async function takeBacktrace(session: DebugSession, options: StopWatchOptions): Promise<Backtrace | undefined> {
   if (!options.program) return undefined;
-  const values = await session.core.readCoreRegisters([...Array.from({ length: 16 }, (_, i) => i), CoreReg.psp]);
-  const memory = { read32: (address: number) => session.ap.read32(address) };
-  return unwind(options.program, { registers: values.slice(0, 16), psp: values[16] }, memory, options.backtraceLimit ?? 50);
+  return unwindHaltedCore(options.program, session.core, { read32: (address: number) => session.ap.read32(address) }, options.backtraceLimit ?? 50);
 }
 
 /**
@@ -141,30 +137,7 @@ function formatDetails(details: StopDetails, options: StopWatchOptions): string 
   return text;
 }
 
-/** The stop as one block: reason, fault registers in words, where the code was. */
-export function formatStop(report: StopReport, program?: ProgramInfo): string {
-  const where = (address: number) => {
-    const name = program?.functionAt(address) ?? null;
-    return `${hex32(address)}${name ? ` (${name})` : ''}`;
-  };
-  const lines = [`dapdeck: stopped: ${report.summary}`];
-  if (report.kind !== 'lockup') lines.push(`  pc ${where(report.pc)}  lr ${hex32(report.lr)}  sp ${hex32(report.sp)}  xpsr ${hex32(report.xpsr)}`);
-  const f = report.fault;
-  if (f) {
-    if (f.cfsr || f.hfsr) lines.push(`  CFSR ${hex32(f.cfsr)}  HFSR ${hex32(f.hfsr)}`);
-    if (f.frame) {
-      lines.push(`  faulting code: pc ${where(f.frame.pc)}, called from ${where(f.frame.lr)}, sp ${hex32(f.frame.sp)}`);
-      lines.push(`  registers: r0 ${hex32(f.frame.r0)} r1 ${hex32(f.frame.r1)} r2 ${hex32(f.frame.r2)} r3 ${hex32(f.frame.r3)} r12 ${hex32(f.frame.r12)}`);
-    }
-  }
-  return lines.join('\n') + '\n';
-}
-
-/**
- * Vector catch as probe-run and probe-rs set it: every fault vector halts the core on entry, so the
- * fault is seen before its handler changes anything. `catchFaults` false leaves the handlers to run.
- */
+/** Vector catch on every fault vector (probe-run's default), or off (`--no-catch-hardfault`). */
 export async function setFaultCatch(session: DebugSession, catchFaults: boolean): Promise<void> {
-  const demcr = await session.ap.read32(SCS.DEMCR);
-  await session.ap.write32(SCS.DEMCR, catchFaults ? demcr | VC_ALL_FAULTS : demcr & ~VC_ALL_FAULTS);
+  await catchFaultVectors(session.ap, catchFaults);
 }

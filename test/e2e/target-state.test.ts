@@ -191,6 +191,36 @@ describe('target state in the app', () => {
     }
   }, 180_000);
 
+  it('a HardFault: the status names it and the function it hit; the console gets one stop block with the backtrace and file:line', async () => {
+    const fault = firmwarePath('fault', 'microbit');
+    const page = await newPage();
+    try {
+      await page.goto(server.url);
+      await page.click('[data-testid=connect]');
+      await waitState(page, 'halted');
+      await page.setInputFiles('[data-testid=file]', fault);
+      await page.click('[data-testid=flash-run]');
+      await page.waitForSelector('[data-testid=flash-result]', { timeout: 60_000 });
+      // The sample reads 0x30000004 three calls deep: vector catch halts on HardFault entry.
+      await waitState(page, 'halted', 30_000);
+      expect(await page.textContent('[data-testid=target-state]')).toMatch(/^Halted \(HardFault in fault::read_register\) · pc 0x[0-9a-f]{8}$/);
+      await page.waitForFunction(() => /stack backtrace:/.test((window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText()), null, { timeout: 10_000 });
+      const text = await terminalText(page);
+      expect(text).toContain('fault sample: reading a sensor at 0x30000004');
+      expect(text).toMatch(/dapdeck: stopped: HardFault in code at 0x[0-9a-f]{8}/);
+      expect(text).toMatch(/faulting code: pc 0x[0-9a-f]{8} \(fault::read_register\), called from 0x[0-9a-f]{8} \(fault::read_sensor\+0x[0-9a-f]+\)/);
+      // The same frames the CLI prints (and gdb-multiarch unwinds, test/integration/backtrace.test.ts).
+      const frames = [...text.matchAll(/^\s*\d+: 0x[0-9a-f]{8} @ (\S+)/gm)].map((m) => m[1]);
+      expect(frames).toEqual(['fault::rt::DefaultHandler', 'core::ptr::read_volatile<u32>', 'fault::read_register', 'fault::read_sensor', 'fault::main', 'fault::rt::Reset']);
+      expect(text).toMatch(/<exception entry>/);
+      expect(text).toMatch(/at firmware-samples\/fault\/src\/main\.rs:27:\d+/);
+      expect(text.match(/dapdeck: stopped:/g)).toHaveLength(1); // one block, not one per status poll
+      await shot(page, 'hardfault');
+    } finally {
+      await page.close();
+    }
+  }, 150_000);
+
   it('shows a core that locked up (Run on blank flash) and a Halt that brings it back', async () => {
     const page = await newPage();
     try {

@@ -5,7 +5,9 @@
  */
 /// <reference lib="webworker" />
 import { DebugSession } from '../../../core/arm/session';
-import { CoreReg } from '../../../core/arm/registers';
+import { CoreReg, SCS } from '../../../core/arm/registers';
+import { examineStop, faultHeadline, formatStop, setFaultCatch } from '../../../core/arm/stop';
+import { ProgramInfo, formatBacktrace, unwindHaltedCore } from '../../../core/elf/backtrace';
 import { needsRecovery } from '../../../core/arm/session';
 import type { HaltCause } from '../../../core/arm/cortex-m';
 import { ProbeTimeoutError } from '../../../core/dap/errors';
@@ -23,7 +25,7 @@ import { SystemViewTrace, statsRows, toChromeTrace } from '../../../core/trace/s
 import { WebSocketTransport } from './ws-transport';
 import { resolveAddress } from './symbols';
 import { PortTransport } from './webusb';
-import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT, timelineCanvasHeight, type FromWorker, type LogLine, type TargetState, type TimelineHover, type TimelineSnapshot, type TimelineView, type ToWorker, ECHO_CHANNEL, EVENT_LIST_LIMIT } from './protocol';
+import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT, timelineCanvasHeight, type FromWorker, type LogLine, type TargetState, type TimelineHover, type TimelineSnapshot, type TimelineView, type ToWorker, ECHO_CHANNEL, EVENT_LIST_LIMIT, STOP_CHANNEL } from './protocol';
 import { drawAxis, drawLoadChart, drawTimeline, meanOf } from '../ui/timeline-draw';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -374,10 +376,39 @@ async function readMemoryView(s: DebugSession, whileRunning: boolean): Promise<v
   post({ type: 'memory', address: v.address, label: v.label, bytes, whileRunning });
 }
 
+/** Backtraces come from the chosen ELF (its DWARF is read at the first fault, then kept). */
+let program: { file: ElfFile; info: ProgramInfo } | null = null;
+function programInfo(): ProgramInfo | null {
+  const file = firmware.file;
+  if (!file) return null;
+  if (program?.file !== file) program = { file, info: new ProgramInfo(file) };
+  return program.info;
+}
+
+/**
+ * A fault caught on entry to its handler (DEMCR vector catch, set on connect as probe-run does):
+ * the stop as one console block — reason, fault registers in words, the faulting code, the
+ * backtrace with file:line — and a status line naming the fault and the function it hit.
+ */
+async function describeFault(s: DebugSession): Promise<string | null> {
+  const stop = await examineStop(s.core, await s.ap.read32(SCS.DHCSR));
+  if (stop.kind !== 'fault') return null;
+  const info = programInfo();
+  const backtrace = info ? await unwindHaltedCore(info, s.core, { read32: (a) => s.ap.read32(a) }).catch(() => null) : null;
+  const block = formatStop(stop, (a) => info?.functionAt(a) ?? null) + (backtrace ? formatBacktrace(backtrace, 50) : '');
+  for (const line of block.trimEnd().split('\n')) emit({ channel: STOP_CHANNEL, level: null, timestamp: null, message: line, location: null, module: null });
+  const hit = backtrace?.frames.find((f, i) => i > 0 && !f.inlined && backtrace.frames.slice(0, i + 1).some((g) => g.interrupted));
+  return `${faultHeadline(stop)}${hit ? ` in ${hit.name}` : ''}`;
+}
+
 /** The core is halted: find out why, read its registers and the memory view, then say so. */
 async function noteHalted(s: DebugSession, reason?: string): Promise<void> {
   const { cause, values } = await exclusive(async () => {
-    const cause = reason ?? HALT_REASONS[await s.core.haltCause()];
+    let cause = reason;
+    if (cause === undefined) {
+      const raw = await s.core.haltCause();
+      cause = (raw === 'vector-catch' ? await describeFault(s) : null) ?? HALT_REASONS[raw];
+    }
     const regs = await s.core.readCoreRegisters(REGISTERS.map(([, r]) => r));
     return { cause, values: REGISTERS.map(([n], i) => [n, regs[i]] as [string, number]) };
   });
@@ -464,6 +495,7 @@ async function openSession(t: DapTransport, probe: string, options: { responseTi
   const s = await DebugSession.open(t, options);
   session = s;
   coreName = s.summary!.core.name;
+  await setFaultCatch(s.ap, true);
   await refreshState(s);
 }
 

@@ -61,6 +61,8 @@ export interface TimelineHover {
 export const NOTE_CHANNEL = -1;
 /** LogLine.channel of text the user sent down (echoed in every view). */
 export const ECHO_CHANNEL = -2;
+/** The block that reports a stop (fault, registers in words, backtrace): shown as it is, in red. */
+export const STOP_CHANNEL = -3;
 
 export interface LogLine {
   seq: number;

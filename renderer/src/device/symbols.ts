@@ -1,22 +1,9 @@
 /** The memory view's address field: an address as typed, or a symbol of the chosen ELF. */
 import { STT_FUNC, type ElfFile } from '../../../core/elf';
+import { demangle } from '../../../core/elf/demangle';
 
-/** Rust's legacy mangling (_ZN5hello4main17h…E) as a path (hello::main), hash dropped. */
-export function demangle(name: string): string {
-  const m = /^_ZN(.*)E$/.exec(name);
-  if (!m) return name;
-  const parts: string[] = [];
-  let rest = m[1];
-  while (rest.length) {
-    const len = /^(\d+)/.exec(rest);
-    if (!len) return name;
-    const n = Number(len[1]);
-    parts.push(rest.slice(len[1].length, len[1].length + n));
-    rest = rest.slice(len[1].length + n);
-  }
-  if (parts.length > 1 && /^h[0-9a-f]{16}$/.test(parts[parts.length - 1])) parts.pop();
-  return parts.join('::');
-}
+/** Rust names (legacy and v0 mangling), the same demangler the CLI's stop reports use. */
+export { demangle };
 
 /** An address as typed (0x…, decimal) or a symbol of the chosen ELF (plain or Rust path, e.g. `main`). */
 export function resolveAddress(text: string, elf: ElfFile | null, fileName: string): { address: number; label: string } {

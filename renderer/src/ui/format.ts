@@ -1,5 +1,5 @@
 /** How a log line looks in the terminal (ANSI colours by level, dim timestamp and location). */
-import { ECHO_CHANNEL, type LogLine } from '../device/protocol';
+import { ECHO_CHANNEL, STOP_CHANNEL, type LogLine } from '../device/protocol';
 
 export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 export const LEVELS: Level[] = ['trace', 'debug', 'info', 'warn', 'error'];
@@ -12,6 +12,7 @@ export const COLOUR: Record<Level, string> = { trace: '\x1b[90m', debug: '\x1b[3
  */
 export function formatLine(l: LogLine, showLocation: boolean, cols = Infinity): string {
   if (l.channel === ECHO_CHANNEL) return `\x1b[35m${l.message}\x1b[0m`;
+  if (l.channel === STOP_CHANNEL) return `\x1b[31m${l.message}\x1b[0m`;
   if (l.channel < 0) return `\x1b[36m(${l.message})\x1b[0m`;
   if (!l.level) return `${l.channel > 0 ? `\x1b[90m[${l.channel}]\x1b[0m ` : ''}${l.message}`;
   const level = `${COLOUR[l.level]}${l.level.toUpperCase().padEnd(5)}\x1b[0m`;
