@@ -123,7 +123,7 @@ async function naive(flavour: ProbeFlavour) {
   const busy = target.busySeconds;
   await session.core.reset({ halt: true });
   // The naive path uses no CRC routine: its runner need not load the CRC table.
-  const runner = new AlgorithmRunner(session, { ...ALGORITHM, pcCrc32: undefined, pcCrc32Sectors: undefined }, RAM, 0);
+  const runner = new AlgorithmRunner(session, { ...ALGORITHM, pcCrc32: undefined, pcCrc32Sectors: undefined }, RAM);
   await runner.load();
   const flash = ALGORITHM.flash;
   for (let address = 0; address < SIZE; address += flash.pageSize) {

@@ -97,7 +97,7 @@ export async function flashImage(session: DebugSession, algorithm: FlashAlgorith
 
   // Nothing of the old firmware may run while its flash changes underneath it.
   await session.core.reset({ halt: true });
-  const runner = new AlgorithmRunner(session, algorithm, options.ram, flash.start);
+  const runner = new AlgorithmRunner(session, algorithm, options.ram);
   const dirty = new Set<number>();
   const check = (what: string) => {
     if (options.signal?.aborted) {
@@ -446,7 +446,7 @@ async function readBackSector(session: DebugSession, w: Work): Promise<void> {
 /** Erase the whole chip, or the sectors covering [start, start+size). */
 export async function eraseFlash(session: DebugSession, algorithm: FlashAlgorithm, options: { ram: RamRegion; range?: { start: number; size: number } }): Promise<number> {
   await session.core.reset({ halt: true });
-  const runner = new AlgorithmRunner(session, algorithm, options.ram, algorithm.flash.start);
+  const runner = new AlgorithmRunner(session, algorithm, options.ram);
   try {
     await runner.load();
     const phase = new AlgorithmPhase(runner, algorithm);

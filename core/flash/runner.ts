@@ -2,9 +2,12 @@
  * Running flash-algorithm functions on the target, the way debuggers do it: load the code into RAM,
  * set r0–r3, the static base (r9), SP, LR and PC, resume, wait for the core to halt, read r0.
  *
- * Return trap: LR points at an address covered by a hardware breakpoint. The FPB of ARMv6-M/v7-M
- * only matches code-region addresses (< 0x20000000), so the trap is an address in flash: the
- * function's final `bx lr` fetches from it and the core halts before executing anything there.
+ * Return: as CMSIS hosts (Keil, pyOCD, probe-rs) arrange it, LR points at a BKPT instruction the
+ * host puts in RAM right after the algorithm's code. The function's final `bx lr` runs it, and with
+ * halting debug enabled (the session enables it) the core halts there (DFSR.BKPT). No FPB
+ * comparator is used: that works on every core, also where the FPB cannot match RAM addresses
+ * (ARMv6-M/v7-M FPBs match only the code region), and leaves them all to the user's breakpoints.
+ * A call that halts anywhere else, in a handler, or not within its timeout is an error saying where.
  */
 import { CoreReg } from '../arm/registers';
 import type { DebugSession } from '../arm/session';
@@ -20,6 +23,8 @@ export interface RamRegion {
 
 export interface Placement {
   base: number;
+  /** The return BKPT (LR of every call), in RAM after the code. */
+  trap: number;
   staticBase: number;
   stackTop: number;
   buffers: [number, number];
@@ -28,6 +33,9 @@ export interface Placement {
   /** Where the several-sector CRC routine leaves its results: right after the table. */
   crcResults?: number;
 }
+
+/** `BKPT #0` then `B .` (Thumb, little-endian): the return trap; the branch keeps a core that ran on from leaving it. */
+const TRAP_CODE = Uint8Array.of(0x00, 0xbe, 0xfe, 0xe7);
 
 /** Stack for an algorithm that does not say (what CMSIS hosts such as pyOCD and probe-rs give). */
 const DEFAULT_STACK_SIZE = 512;
@@ -49,7 +57,6 @@ export class AlgorithmRunner {
     readonly session: DebugSession,
     readonly algorithm: FlashAlgorithm,
     ram: RamRegion,
-    readonly trap: number,
   ) {
     const align = (n: number, a: number) => Math.ceil(n / a) * a;
     // An algorithm that is not position-independent names its load address (it must be in the RAM).
@@ -58,7 +65,8 @@ export class AlgorithmRunner {
     if (algorithm.loadAddress !== undefined && (base < ram.start || base + algorithm.blob.length > ram.start + ram.size)) {
       throw new DebugError('target', `flash algorithm ${algorithm.name} must be loaded at ${hex32(base)}, outside RAM ${hex32(ram.start)}..${hex32(ram.start + ram.size)}`);
     }
-    const code = align(algorithm.blob.length, 8);
+    const trap = align(base + algorithm.blob.length, 4);
+    const code = trap + TRAP_CODE.length - base;
     const stackTop = align(base + code + stackSize, 8); // AAPCS: SP 8-byte aligned at a public call
     const page = align(algorithm.flash.pageSize, 4);
     // Page buffers aligned to the page size (up to 1 KiB) so a page never straddles a TAR
@@ -74,13 +82,15 @@ export class AlgorithmRunner {
         `flash algorithm ${algorithm.name} does not fit in RAM ${hex32(ram.start)}..${hex32(ram.start + ram.size)}: needs ${end - ram.start} bytes${first < stackTop ? ` (its data_load_address ${hex32(first)} is inside its code or stack)` : ''} (code ${code}, stack ${stackSize}, 2 page buffers of ${page}${crcTable !== undefined ? `, CRC table ${CRC_TABLE_SIZE}` : ''}${crcResults !== undefined ? `, CRC results ${CRC_SECTORS_PER_CALL * 4}` : ''})`,
       );
     }
-    this.placement = { base, staticBase: base + algorithm.dataSectionOffset, stackTop, buffers, crcTable, crcResults };
+    this.placement = { base, trap, staticBase: base + algorithm.dataSectionOffset, stackTop, buffers, crcTable, crcResults };
   }
 
   async load(): Promise<void> {
-    const blob = new Uint8Array(Math.ceil(this.algorithm.blob.length / 4) * 4);
+    const p = this.placement;
+    const blob = new Uint8Array(p.trap + TRAP_CODE.length - p.base);
     blob.set(this.algorithm.blob);
-    const parts: [number, Uint8Array][] = [[this.placement.base, blob]];
+    blob.set(TRAP_CODE, p.trap - p.base);
+    const parts: [number, Uint8Array][] = [[p.base, blob]];
     if (this.placement.crcTable !== undefined) parts.push([this.placement.crcTable, crc32TableBytes()]);
     for (const [address, bytes] of parts) {
       await this.session.ap.writeMemory(address, bytes);
@@ -89,7 +99,6 @@ export class AlgorithmRunner {
         throw new DebugError('target', `flash algorithm did not load: RAM at ${hex32(address)} does not read back what was written`);
       }
     }
-    await this.session.core.setBreakpoint(this.trap);
   }
 
   /** Start `entry` (an offset into the blob) with up to four arguments; the core runs on its own. */
@@ -100,7 +109,7 @@ export class AlgorithmRunner {
     regs.push(
       [9, p.staticBase],
       [CoreReg.sp, p.stackTop],
-      [CoreReg.lr, this.trap | 1],
+      [CoreReg.lr, p.trap | 1],
       [CoreReg.pc, (p.base + entry) >>> 0],
       [CoreReg.xpsr, 0x01000000], // Thumb state, no exception active
     );
@@ -121,13 +130,14 @@ export class AlgorithmRunner {
       throw new DebugError('target', `flash algorithm ${call.what} did not return within ${call.timeoutMs} ms (core halted at pc ${Number.isNaN(pc) ? '?' : hex32(pc)}${suspect(await this.exception())})`);
     }
     const [pc, r0, xpsr] = values;
-    // At the trap in Thread mode is a return. In a handler it is not: a fault whose vector reads
-    // as the trap address (erased or zeroed flash) lands there too, with r0 meaning nothing.
-    if ((pc & ~1) === (this.trap & ~1) && (xpsr & 0x1ff) !== 0) {
+    const trap = this.placement.trap;
+    // At the trap in Thread mode is a return. In a handler it is not (a fault handler that ran
+    // into it), and r0 means nothing.
+    if ((pc & ~1) === trap && (xpsr & 0x1ff) !== 0) {
       const name = (await this.exception()) ?? `exception ${xpsr & 0x1ff}`;
-      throw new DebugError('target', `flash algorithm ${call.what} did not return: the core took ${name}, whose vector led to the return trap — is the algorithm for this chip?`);
+      throw new DebugError('target', `flash algorithm ${call.what} did not return: the core took ${name}, which led to the return trap — is the algorithm for this chip?`);
     }
-    if ((pc & ~1) !== (this.trap & ~1)) {
+    if ((pc & ~1) !== trap) {
       throw new DebugError('target', `flash algorithm ${call.what} stopped at ${hex32(pc)} instead of returning (crashed or faulted${suspect(await this.exception())})`);
     }
     return r0;
@@ -174,7 +184,6 @@ export class AlgorithmRunner {
     return Array.from({ length: count }, (_, i) => view.getUint32(i * 4, true));
   }
 
-  async unload(): Promise<void> {
-    await this.session.core.clearBreakpoint(this.trap).catch(() => undefined);
-  }
+  /** Nothing to undo on the target (no breakpoint was set); kept so callers close what they opened. */
+  async unload(): Promise<void> {}
 }

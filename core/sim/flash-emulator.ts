@@ -155,8 +155,10 @@ export function emulateFlashAlgorithm(target: MemoryTarget, algorithm: FlashAlgo
     r[0] = result >>> 0;
     const returnTo = r[14] & ~1;
     r[15] = returnTo;
-    // The core halts only if a breakpoint covers the return address; otherwise it runs on.
-    if (!t.breakpointAddresses.includes(returnTo)) return undefined;
-    return { seconds, halt: 'breakpoint' };
+    // The core halts where a breakpoint covers the return address, or on a BKPT there with halting
+    // debug enabled (how CMSIS hosts return); otherwise it runs on.
+    if (t.breakpointAddresses.includes(returnTo)) return { seconds, halt: 'breakpoint' };
+    if (t.haltingDebug && t.holdsBkpt(returnTo)) return { seconds, halt: 'bkpt' };
+    return undefined;
   };
 }

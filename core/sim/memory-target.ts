@@ -256,9 +256,23 @@ export class MemoryTarget implements SimTarget {
     return this.lockedUp;
   }
 
-  /** The BKPT immediate of the instruction at PC, or null when it is not a BKPT (encoding 0xBExx). */
+  /** A BKPT instruction at `address` (an emulated call returning there halts on it, see flash-emulator.ts). */
+  holdsBkpt(address: number): boolean {
+    return this.bkptAt(address) !== null;
+  }
+
+  /** DHCSR.C_DEBUGEN: a BKPT halts the core (else it escalates to HardFault). */
+  get haltingDebug(): boolean {
+    return this.debug.debugEnabled;
+  }
+
   private bkptAtPc(): number | null {
-    const pc = this.registers[15];
+    return this.bkptAt(this.registers[15]);
+  }
+
+  /** The BKPT immediate of the instruction at `address`, or null when it is not a BKPT (encoding 0xBExx). */
+  private bkptAt(address: number): number | null {
+    const pc = address >>> 0;
     const region = this.backing(pc);
     if (!region || region.offset + 2 > region.bytes.length) return null;
     return bkptImmediate(region.bytes[region.offset] | (region.bytes[region.offset + 1] << 8));

@@ -14,6 +14,7 @@ import { SimulatedProbe } from '../../core/sim/cmsis-dap-probe';
 import { algorithmFromFlm, type FlashAlgorithm } from '../../core/flash/algorithm';
 import { flashRegions, FNC_ERASE } from '../../core/flash/flasher';
 import { AlgorithmRunner } from '../../core/flash/runner';
+import { CoreReg } from '../../core/arm/registers';
 import { loadImage } from '../../core/elf';
 import { FlashImage } from '../../core/elf/image';
 import { QemuTarget } from '../../main/emu/qemu-target';
@@ -96,7 +97,7 @@ describe('a vendor-style flash algorithm (NVMC mode set in Init by fnc)', () => 
     const data = Uint8Array.from({ length: 1024 }, (_, i) => (i * 7) & 0xff);
     const oldSequence = async (algorithm: FlashAlgorithm) => {
       await session.core.reset({ halt: true });
-      const runner = new AlgorithmRunner(session, algorithm, RAM, algorithm.flash.start);
+      const runner = new AlgorithmRunner(session, algorithm, RAM);
       await runner.load();
       try {
         expect(await runner.call(algorithm.pcInit!, [0, 0, FNC_ERASE], 'Init', 1000)).toBe(0);
@@ -112,5 +113,26 @@ describe('a vendor-style flash algorithm (NVMC mode set in Init by fnc)', () => 
     // Vendor-style: the erase happened (erase was enabled), the write silently did not.
     expect(Buffer.from(await oldSequence(vendor))).toEqual(Buffer.alloc(1024, 0xff));
     expect(Buffer.from(await oldSequence(flm()))).toEqual(Buffer.from(data));
+  }, 60_000);
+
+  it('returns through a BKPT the host put in RAM after the code (as CMSIS hosts do), with no FPB comparator set', async () => {
+    await session.core.reset({ halt: true });
+    const runner = new AlgorithmRunner(session, vendor, RAM);
+    await runner.load();
+    try {
+      const trap = runner.placement.trap;
+      expect(trap).toBeGreaterThanOrEqual(runner.placement.base + vendor.blob.length);
+      expect(trap + 4).toBeLessThanOrEqual(runner.placement.stackTop - (vendor.stackSize ?? 512));
+      // BKPT #0 (0xBE00), then B . (0xE7FE), little-endian.
+      expect([...(await session.ap.readMemory(trap, 4))]).toEqual([0x00, 0xbe, 0xfe, 0xe7]);
+      await session.core.haltCause(); // clears DFSR
+      expect(await runner.call(vendor.pcInit!, [0, 0, FNC_ERASE], 'Init', 1000)).toBe(0);
+      expect(await session.core.readCoreRegister(CoreReg.pc)).toBe(trap);
+      expect(await session.core.haltCause()).toBe('breakpoint'); // DFSR.BKPT
+      for (let i = 0; i < 4; i++) expect(await session.ap.read32(0xe0002008 + 4 * i)).toBe(0); // FP_COMP0..3 unused
+      expect(await runner.call(vendor.pcUninit!, [FNC_ERASE], 'UnInit', 1000)).toBe(0);
+    } finally {
+      await runner.unload();
+    }
   }, 60_000);
 });
