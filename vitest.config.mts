@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Emulated boards keep their flash between commands; each test file gets boards of its own.
+    setupFiles: ['test/support/isolated-state.ts'],
   },
 });

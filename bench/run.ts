@@ -3,8 +3,9 @@
  * bench are modeled (deterministic): packets, bytes and modeled wire seconds, not wall time.
  * Decoder benchmarks measure this machine's CPU and say so in their rows.
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 type BenchModule = Record<string, () => Promise<object[]>>;
 
@@ -21,6 +22,9 @@ const suites: [file: string, exportName: string][] = [
 ];
 
 async function main(): Promise<void> {
+  // Emulated boards keep their flash between commands: the bench's boards are its own, so the
+  // user's saved boards stay as they are and every run starts alike.
+  process.env.DAPDECK_STATE_DIR ??= mkdtempSync(join(tmpdir(), 'dapdeck-bench-boards-'));
   const only = process.argv.slice(2);
   for (const [file, exportName] of suites) {
     if (only.length && !only.some((o) => file.startsWith(o))) continue;

@@ -9,20 +9,12 @@
  * per-user data directory.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
+import { dataDir } from './paths';
 import { unzipSync } from 'fflate';
 import { AlgorithmError } from '../core/flash/algorithm';
 import { packPath, parsePdsc, pdscToTarget, type PdscPack } from '../core/flash/pdsc';
 import type { TargetDescription } from '../core/flash/target-file';
-
-export function dataDir(): string {
-  const override = process.env.DAPDECK_DATA_DIR;
-  if (override) return resolve(override);
-  if (process.platform === 'win32') return join(process.env.APPDATA ?? join(homedir(), 'AppData', 'Roaming'), 'dapdeck');
-  if (process.platform === 'darwin') return join(homedir(), 'Library', 'Application Support', 'dapdeck');
-  return join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'dapdeck');
-}
 
 export const packsDir = () => join(dataDir(), 'packs');
 

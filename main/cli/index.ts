@@ -314,6 +314,8 @@ async function flashFile(session: DebugSession, file: string, opts: FlashCliOpti
     (bar as SingleBar | null)?.stop();
     const seconds = (Date.now() - started) / 1000;
     process.stderr.write(`${chip.name}: ${describeReport(report)} in ${seconds.toFixed(2)} s${report.sectorsSkipped === report.sectorsTouched ? ' — flash already up to date' : ''}\n`);
+    // Only an ELF can decode what the firmware sends; a HEX or BIN replaces whatever ELF was there.
+    if (report.verified) probe?.recordFirmware?.(format === 'elf' ? file : undefined);
     return { chip: chip.name, seconds, ...report };
   } finally {
     (bar as SingleBar | null)?.stop();
@@ -643,6 +645,9 @@ streamOptions(probeOptions(program.command('attach').description('stream a runni
       await setFaultCatch(session, opts.catchHardfault !== false);
       if (await session.core.isHalted()) await session.core.resume();
       const elf = opts.elf ?? (probe.target ? ensureSampleElfPath(probe) : undefined);
+      if (!elf && probe.recordFirmware) {
+        process.stderr.write(`dapdeck: ${probe.selector} holds firmware that was not flashed from an ELF by dapdeck (or the ELF changed since): its output is shown undecoded; flash the ELF with dapdeck flash or run to decode it\n`);
+      }
       process.exitCode = await streamFromTarget(session, probe, elf, opts);
     });
   });

@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { BusFault, type DebugControl, type HaltReason, type MemoryRegion, type SimTarget, type WatchAccess } from '../../core/sim/target';
 import { DEMCR, SCB } from '../../core/arm/registers';
 import { EXCEPTION, bkptImmediate, vectorCatchBit } from '../../core/arm/faults';
@@ -25,6 +25,7 @@ import { Qmp } from './qmp';
 import { Qtest } from './qtest';
 import { loadImage } from '../../core/elf';
 import { NRF51_TIMING } from '../../core/sim/flash-emulator';
+import { boardsDir } from '../paths';
 
 export type QemuBoard = 'microbit' | 'lm3s6965evb';
 
@@ -177,14 +178,12 @@ export interface QemuTargetOptions {
 }
 
 /**
- * Where each emulated board keeps its flash (and UICR) between commands: $DAPDECK_STATE_DIR, when
- * set. Without it every command starts its board as before (the sample firmware, or blank for a
- * flash): a saved board would otherwise carry one command's firmware into the next, and the
- * commands that decode need to know which ELF that board is running.
+ * Where each emulated board keeps its flash (and UICR) between commands, as a real board keeps
+ * them: in Dapdeck's data directory (main/paths.ts). Beside it, `.json`, which firmware Dapdeck
+ * last put there, so later commands can decode what the board runs.
  */
-export function boardStateFile(board: QemuBoard): string | undefined {
-  const dir = process.env.DAPDECK_STATE_DIR;
-  return dir ? join(dir, `emu-${board}.nvm`) : undefined;
+export function boardStateFile(board: QemuBoard): string {
+  return join(boardsDir(), `emu-${board}.nvm`);
 }
 
 /** A QEMU address range as `info mtree -f` lists it for the CPU's address space. */
@@ -237,6 +236,8 @@ export class QemuTarget implements SimTarget {
   /** Modeled time at which the debugger last let the core run. */
   private runStartedAt: number | null = null;
   private stateFile: string | undefined;
+  /** The ELF (or HEX/BIN) whose image Dapdeck last booted or flashed into this board. */
+  private firmwareFile: string | undefined;
   private socketDir = '';
 
   private constructor(
@@ -299,6 +300,7 @@ export class QemuTarget implements SimTarget {
       target.mapped = parseFlatView(await qmp.hmp('info mtree -f'));
       const state = options.stateFile && !options.fresh && !options.elf && existsSync(options.stateFile) ? options.stateFile : null;
       await target.loadNonVolatile(state, options.elf);
+      target.firmwareFile = options.elf ? resolve(options.elf) : state ? readFirmwareRecord(state) : undefined;
       const cpuid = await target.readMemory(0xe000ed00, 4);
       target.cpuid = (cpuid[0] | (cpuid[1] << 8) | (cpuid[2] << 16) | (cpuid[3] << 24)) >>> 0;
       options.signal?.removeEventListener('abort', abandon); // started: closing it is now its owner's job
@@ -434,12 +436,35 @@ export class QemuTarget implements SimTarget {
     const spec = BOARDS[this.board];
     const flash = spec.memoryMap.find((r) => r.kind === 'flash')!;
     if (this.running) await this.stop(false);
-    const parts = [await this.readMemory(flash.start, flash.size)];
+    const parts = [await this.snapshot(flash.start, flash.size)]; // QMP memsave: ~1 ms for 256 KiB
     if (spec.nrf51) parts.push(await this.qtest.read(spec.nrf51.uicr.start, spec.nrf51.uicr.size));
     mkdirSync(dirname(this.stateFile), { recursive: true });
     const temp = `${this.stateFile}.${process.pid}.tmp`;
     writeFileSync(temp, Buffer.concat(parts));
     renameSync(temp, this.stateFile);
+    writeFileSync(`${this.stateFile}.json`, `${JSON.stringify({ firmware: this.firmwareFile ?? null })}\n`);
+  }
+
+  /** Dapdeck put this ELF into flash (a verified flash; undefined: an image with no ELF): later commands decode with it. */
+  recordFirmware(file: string | undefined): void {
+    this.firmwareFile = file === undefined ? undefined : resolve(file);
+  }
+
+  /**
+   * The firmware file Dapdeck last put into this board, if flash still holds its image (a peer tool
+   * or a debugger may have written something else since): what decodes the board's output.
+   */
+  async firmware(): Promise<string | undefined> {
+    const file = this.firmwareFile;
+    if (!file || !existsSync(file)) return undefined;
+    try {
+      for (const chunk of loadImage(readFileSync(file), file).chunks) {
+        if (Buffer.compare(Buffer.from(await this.readMemory(chunk.address, chunk.data.length)), Buffer.from(chunk.data)) !== 0) return undefined;
+      }
+      return file;
+    } catch {
+      return undefined; // unreadable now, or an image outside what the board can read back
+    }
   }
 
   // ---- memory ----
@@ -1133,3 +1158,14 @@ async function retryConnect<T>(attempt: () => Promise<T>, timeoutMs: number): Pr
     }
   }
 }
+
+/** The firmware a saved board holds, from the record beside its state file (none if unreadable). */
+function readFirmwareRecord(stateFile: string): string | undefined {
+  try {
+    const record = JSON.parse(readFileSync(`${stateFile}.json`, 'utf8')) as { firmware?: unknown };
+    return typeof record.firmware === 'string' ? record.firmware : undefined;
+  } catch {
+    return undefined;
+  }
+}
+

@@ -58,6 +58,8 @@ export interface OpenedProbe {
   target?: SimTarget;
   /** The firmware an emu: board booted (its ELF decodes what the firmware sends). */
   elf?: string;
+  /** emu: boards: Dapdeck flashed this ELF (verified; undefined for a HEX/BIN); later commands decode the board's output with it. */
+  recordFirmware?: (file: string | undefined) => void;
   /** How long to wait for a response before calling the probe dead (default: the probe layer's 1 s). */
   responseTimeoutMs?: number;
   close(): Promise<void>;
@@ -113,12 +115,20 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
     const stateFile = boardStateFile(board);
     // Without --elf the board runs what it holds, as a real one would; a board never flashed
     // before comes with the hello sample (unless the command is about to flash it).
-    const flashed = !options.fresh && stateFile !== undefined && existsSync(stateFile);
+    const flashed = !options.fresh && existsSync(stateFile);
     // --blank wins over --elf: the command is about to flash, and the board must start without it.
-    const elf = options.blank ? undefined : (options.elf ?? (options.fresh || flashed ? undefined : await options.defaultElf?.(board)));
-    if (!elf && !options.blank && !options.fresh && !flashed) throw new Error(`${selector} needs firmware to boot: pass --elf FILE`);
-    const target = await QemuTarget.start({ board, elf, stateFile, fresh: options.fresh, signal: options.signal });
-    return { ...wrapSimulated(selector, target.description, target, flavour, options.packetCount), elf, responseTimeoutMs: QEMU_RESPONSE_TIMEOUT_MS };
+    const boot = options.blank ? undefined : (options.elf ?? (options.fresh || flashed ? undefined : await options.defaultElf?.(board)));
+    if (!boot && !options.blank && !options.fresh && !flashed) throw new Error(`${selector} needs firmware to boot: pass --elf FILE`);
+    const target = await QemuTarget.start({ board, elf: boot, stateFile, fresh: options.fresh, signal: options.signal });
+    // What decodes the board's output: the firmware booted, else what Dapdeck last flashed into it
+    // if flash still holds that image.
+    const elf = boot ?? (options.blank ? undefined : await target.firmware().catch(() => undefined));
+    return {
+      ...wrapSimulated(selector, target.description, target, flavour, options.packetCount),
+      elf,
+      recordFirmware: (file) => target.recordFirmware(file),
+      responseTimeoutMs: QEMU_RESPONSE_TIMEOUT_MS,
+    };
   }
   if (scheme === 'sim') {
     if (!(SIM_TARGETS as readonly string[]).includes(name)) {

@@ -4,8 +4,10 @@
  * nRF51822 Product Specification v3.3), peripheral writes that really happen or fault, and flash and
  * UICR that stay as the last command left them.
  */
-import '../support/isolated-state'; // this file's boards keep their flash in a directory of its own
-import { readFileSync } from 'node:fs';
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DebugSession } from '../../core/arm/session';
@@ -16,6 +18,8 @@ import { dapdeck } from '../support/cli';
 import { firmwarePath } from '../support/firmware';
 
 /** The bytes of a `dapdeck read` hex dump ("ADDRESS  xx xx …  ascii" lines). */
+const dir = mkdtempSync(join(tmpdir(), 'dapdeck-board-'));
+
 function dumpBytes(stdout: string): number[] {
   return stdout
     .trim()
@@ -92,4 +96,22 @@ describe('emu:microbit as an nRF51822 from the factory and between commands', ()
     expect(again.stderr).toMatch(/(\d+) sectors in the image, \1 unchanged \(skipped\)/);
     expect(dumpBytes((await dapdeck('read', '--fresh', '--probe', 'emu:microbit', '0x0', '16')).stdout)).toEqual(new Array(16).fill(0xff));
   }, 120_000); // four CLI runs, each starting QEMU: minutes on a loaded 2-core machine
+
+  it('decodes what Dapdeck flashed without --elf; a board rewritten from a HEX is shown undecoded, and says why', async () => {
+    const tasks = firmwarePath('tasks', 'microbit');
+    firmwarePath('flash-nrf51', 'microbit');
+    expect((await dapdeck('flash', '--fresh', '--probe', 'emu:microbit', '--chip', 'nRF51822_xxAA', tasks)).code).toBe(0);
+    // attach boots nothing: the board runs what it holds, and its output decodes with the ELF flashed.
+    const watched = await dapdeck('attach', '--probe', 'emu:microbit', '--until', 'tasks: blink every', '--timeout', '30', '--no-location');
+    expect(watched.stdout).toMatch(/^\d+\.\d{6} INFO  tasks: blink every 2 ms, sensor on TIMER0 every 5 ms, report every 100 ms$/m);
+    expect(watched.stderr).not.toMatch(/undecoded/);
+    // The same image as a HEX (binutils made it): the board holds no ELF Dapdeck knows of any more.
+    const hex = join(dir, 'tasks.hex');
+    execFileSync('objcopy', ['-O', 'ihex', tasks, hex]);
+    expect((await dapdeck('flash', '--probe', 'emu:microbit', '--chip', 'nRF51822_xxAA', hex)).code).toBe(0);
+    const raw = await dapdeck('attach', '--probe', 'emu:microbit', '--duration', '1');
+    expect(raw.stderr).toMatch(/emu:microbit holds firmware that was not flashed from an ELF by dapdeck \(or the ELF changed since\): its output is shown undecoded/);
+    expect(raw.stdout).not.toMatch(/INFO {2}tasks: blink every/);
+  }, 180_000);
 });
+
