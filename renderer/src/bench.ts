@@ -13,6 +13,7 @@ import '@xterm/xterm/css/xterm.css';
 import { Timeline } from '../../core/trace/timeline';
 import { drawLoadChart, drawTimeline, meanOf } from './ui/timeline-draw';
 import { decodeToText, frames, table } from './bench-shared';
+import { formatLine } from './ui/format';
 import { createElement, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { LogConsole } from './ui/LogConsole';
@@ -242,5 +243,57 @@ async function streamingBench(linesPerSecond: number, seconds: number) {
   };
 }
 
-(window as unknown as { runBench(): Promise<object[]> }).runBench = async () => [await consoleBench(100_000), timelineBench(1_000_000)];
+/**
+ * Why the app does not take WebGL on a software GL: the bare terminal (no React, no filters) fed
+ * the same 1000 lines/s with each renderer forced, frames and long tasks measured alike.
+ */
+async function rendererContrast(linesPerSecond: number, seconds: number) {
+  const rows: Record<string, { fps: number; frameP95Ms: number; longTasks: number; longTaskMaxMs: number }> = {};
+  for (const kind of ['webgl', 'dom'] as const) {
+    const box = document.createElement('div');
+    box.style.cssText = 'width: 1200px; height: 700px';
+    document.body.append(box);
+    const term = new Terminal({ cols: 150, rows: 40, scrollback: 100_000, convertEol: true });
+    term.open(box);
+    if (kind === 'webgl') {
+      const { WebglAddon } = await import('@xterm/addon-webgl');
+      term.loadAddon(new WebglAddon());
+    }
+    let seq = 0;
+    const started = performance.now();
+    const feed = setInterval(() => {
+      const due = Math.floor(((performance.now() - started) / 1000) * linesPerSecond);
+      const out: string[] = [];
+      for (; seq < due; seq++) out.push(formatLine(streamedLine(seq), true, term.cols));
+      if (out.length) term.write(out.join('\n') + '\n');
+    }, 40);
+    await new Promise((r) => setTimeout(r, 1000));
+    const longTasks: number[] = [];
+    const observer = new PerformanceObserver((list) => list.getEntries().forEach((e) => longTasks.push(e.duration)));
+    observer.observe({ type: 'longtask' });
+    const intervals: number[] = [];
+    let last = 0;
+    let measuring = true;
+    const frame = (now: number) => {
+      if (!measuring) return;
+      if (last) intervals.push(now - last);
+      last = now;
+      requestAnimationFrame(frame);
+    };
+    const t0 = performance.now();
+    requestAnimationFrame(frame);
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    measuring = false;
+    const elapsed = (performance.now() - t0) / 1000;
+    clearInterval(feed);
+    observer.disconnect();
+    term.dispose();
+    box.remove();
+    intervals.sort((a, b) => a - b);
+    rows[kind] = { fps: +(intervals.length / elapsed).toFixed(1), frameP95Ms: +(intervals[Math.floor(intervals.length * 0.95)] ?? 0).toFixed(1), longTasks: longTasks.length, longTaskMaxMs: longTasks.length ? +Math.max(...longTasks).toFixed(1) : 0 };
+  }
+  return { bench: 'browser-console-renderers', note: `Chromium headless, ${judgeWebgl().gl}; a bare xterm.js terminal, each renderer forced, ${linesPerSecond} lines/s, ${seconds} s after 1 s warm-up`, linesPerSecond, ...rows };
+}
+
+(window as unknown as { runBench(): Promise<object[]> }).runBench = async () => [await consoleBench(100_000), timelineBench(1_000_000), await rendererContrast(1000, 4)];
 (window as unknown as { runStreamingBench(linesPerSecond: number, seconds: number): Promise<object> }).runStreamingBench = streamingBench;
