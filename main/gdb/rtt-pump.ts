@@ -111,7 +111,12 @@ export class RttPump {
 
   /** After a stop: what the firmware wrote before it, then quiet until the core runs again. */
   async drain(): Promise<void> {
-    if (!this.session) return;
+    // Not attached yet (the firmware set its block up after the last look): where the ELF names the
+    // block a look costs one read, so look now; what it wrote before the stop prints before the stop.
+    if (!this.session) {
+      if (this.options.address === undefined) return; // a scan of RAM at every stop would slow stepping
+      this.lastAttach = 0;
+    }
     while (await this.poll());
   }
 
