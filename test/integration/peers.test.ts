@@ -15,7 +15,9 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DebugSession } from '../../core/arm/session';
 import { loadDefmtTable } from '../../core/defmt';
 import { loadImage } from '../../core/elf';
+import { flashRegions } from '../../core/flash/flasher';
 import { streamRtt } from '../../main/cli/stream';
+import { resolveChip } from '../../main/targets';
 import { openProbe, type OpenedProbe } from '../../main/probe/registry';
 import { firmwarePath } from '../support/firmware';
 import { servePeerSocket, type PeerSocket } from '../support/peer-socket';
@@ -174,4 +176,23 @@ describe('OpenOCD and pyOCD drive the v1 HID probe model in front of emu:microbi
     socket = undefined;
     await dapdeckFindsHelloFlashed(p);
   }, 180_000);
+
+  it('pyOCD reads back exactly what Dapdeck flashed (its own flash and verify checked by a tool nobody here wrote)', async () => {
+    const { probe: p, socket: s } = await blankBench();
+    const elf = firmwarePath('hello', 'microbit');
+    const session = await DebugSession.open(p.transport);
+    try {
+      const { regions, ram } = resolveChip('nRF51822_xxAA');
+      expect((await flashRegions(session, regions, loadImage(readFileSync(elf), elf), { ram, verify: true })).verified).toBe(true);
+    } finally {
+      await session.close();
+    }
+    const hex = join(work, 'hello-dapdeck.hex');
+    execFileSync('objcopy', ['-O', 'ihex', elf, hex]);
+    const verify = await pyocd(s.path, work, ['script', join(PEERS, 'pyocd_job.py'), 'verify', hex]);
+    expect(s.errors.map(String)).toEqual([]);
+    expect(verify.out).toMatch(/^verified \d+ bytes$/m);
+    expect(verify.code).toBe(0);
+  }, 180_000);
 });
+
