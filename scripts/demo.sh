@@ -14,8 +14,8 @@ echo "== dapdeck list"
 dapdeck list
 echo "== dapdeck info --probe emu:microbit"
 dapdeck info --probe emu:microbit --stats
-echo "== dapdeck run --probe emu:microbit --chip nRF51822_xxAA hello (flash, verify, reset, stream defmt logs until tick 5)"
-dapdeck run --probe emu:microbit --chip nRF51822_xxAA .cache/firmware/hello-microbit.elf --until '^tick 5$' --timeout 30 --stats
+echo "== dapdeck run --fresh --probe emu:microbit --chip nRF51822_xxAA hello (a factory-fresh chip: flash, verify, reset, stream defmt logs until tick 5)"
+dapdeck run --fresh --probe emu:microbit --chip nRF51822_xxAA .cache/firmware/hello-microbit.elf --until '^tick 5$' --timeout 30 --stats
 echo "== dapdeck run --trace … tasks (flash the tasks sample, record SystemView for 2 s: live load table, then per-task/ISR statistics)"
 dapdeck run --probe emu:microbit --chip nRF51822_xxAA .cache/firmware/tasks-microbit.elf --trace --trace-out .cache/demo-trace.sv --duration 2 --filter info
 echo "== dapdeck trace export … --format perfetto (open .cache/demo-trace.json in ui.perfetto.dev)"
