@@ -14,6 +14,9 @@ import { resolveChip } from '../../main/targets';
 import { readU32le } from '../../core/dap/protocol';
 import { WebSocketTransport } from '../../renderer/src/device/ws-transport';
 import { firmwarePath } from '../support/firmware';
+import { readFileSync } from 'node:fs';
+import { loadImage } from '../../core/elf';
+import { flashImage } from '../../core/flash/flasher';
 
 let open: RunningServer;
 let guarded: RunningServer;
@@ -342,13 +345,16 @@ describe('dapdeck serve: a reloading page reattaches to its running board within
     const before = qemuChildren();
     const ticks = addressOf('hello::TICKS');
     const spare = addressOf('_ebss');
-    // A page that may reload asks for a key; its board runs the hello sample.
-    const first = await openSession(probeUrl('reattach=1'));
+    // A page that may reload asks for a key; it flashes the hello sample onto its blank board and runs it
+    // (boards keep their flash between uses: a board's own contents are not this test's to assume).
+    const first = await openSession(probeUrl('blank=1&reattach=1'));
     const key = first.transport.info!.reattach!;
     expect(key).toMatch(/^[0-9a-f]{32}$/);
     expect(first.transport.info!.graceSeconds).toBe(GRACE_S);
-    // The board waits halted at reset for a debugger (as the emulated boards start): let it run.
-    if (await first.session.core.isHalted()) await first.session.core.resume();
+    const { algorithm, ram } = resolveChip('nRF51822_xxAA');
+    const hello = firmwarePath('hello', 'microbit');
+    expect((await flashImage(first.session, algorithm, loadImage(readFileSync(hello), hello), { ram })).verified).toBe(true);
+    await first.session.core.reset({ halt: false });
     // Mark this board in RAM the firmware never touches (a fresh board has other contents there).
     await first.session.ap.writeMemory(spare, Uint8Array.of(0x55, 0x1e, 0xed, 0x5e));
     expect(await first.word(spare)).toBe(MARK);
