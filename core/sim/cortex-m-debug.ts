@@ -304,6 +304,7 @@ export class CortexMDebugModel {
     if (this.regReady && halted) value |= S_REGRDY;
     // A locked-up core retires no instructions.
     if (!halted && !lockup) value |= S_RETIRE_ST;
+    if (this.target.takeSelfReset?.()) this.resetSeen = true;
     if (this.resetSeen) value |= S_RESET_ST;
     this.resetSeen = false; // S_RESET_ST clears on read
     return value >>> 0;

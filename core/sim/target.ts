@@ -109,6 +109,11 @@ export interface SimTarget {
    */
   takeElapsedSeconds?(): number;
   /**
+   * Whether the target reset by itself (the firmware's SYSRESETREQ, a watchdog) since the last
+   * call: DHCSR.S_RESET_ST reports it. Backends that cannot tell omit it.
+   */
+  takeSelfReset?(): boolean;
+  /**
    * Hands the target the probe model's clock (modeled seconds), for targets that model how long
    * their code runs (the in-process target's emulated flash algorithms): the core reads as running
    * until the probe's clock passes the end of the emulated call.

@@ -61,7 +61,8 @@ export function watchCore(session: DebugSession, options: StopWatchOptions): { a
         resets.push(now);
         while (resets.length && resets[0] < now - loop.seconds) resets.shift();
         if (resets.length >= loop.count) {
-          options.info(`dapdeck: stopped: reset loop: ${resets.length} resets in ${loop.seconds} s (DHCSR.S_RESET_ST); a watchdog or a fault handler that resets?\n`);
+          const span = Math.max(now - resets[0], 0.001);
+          options.info(`dapdeck: stopped: reset loop: ${resets.length} resets in ${span < 0.1 ? `${Math.round(span * 1000)} ms` : `${span.toFixed(1)} s`} (DHCSR.S_RESET_ST; the limit is ${loop.count} in ${loop.seconds} s): a watchdog, or a fault handler that resets?\n`);
           return EXIT_FIRMWARE;
         }
       }

@@ -239,6 +239,13 @@ export class QemuTarget implements SimTarget {
   /** The ELF (or HEX/BIN) whose image Dapdeck last booted or flashed into this board. */
   private firmwareFile: string | undefined;
   private socketDir = '';
+  private selfReset = false;
+
+  takeSelfReset(): boolean {
+    const seen = this.selfReset;
+    this.selfReset = false;
+    return seen;
+  }
 
   private constructor(
     readonly board: QemuBoard,
@@ -249,6 +256,10 @@ export class QemuTarget implements SimTarget {
   ) {
     const spec = BOARDS[board];
     gdb.onStop = (reply) => this.onStop(reply.raw);
+    // A reset the guest asked for (SYSRESETREQ; QMP RESET with guest: true): DHCSR.S_RESET_ST.
+    qmp.onEvent = (event, data) => {
+      if (event === 'RESET' && (data as { guest?: boolean } | undefined)?.guest) this.selfReset = true;
+    };
     // 'close' comes after stderr has been read to its end (QEMU's last words name a lockup).
     child.once('close', () => this.onExit());
     this.description = spec.description;

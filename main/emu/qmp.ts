@@ -8,6 +8,8 @@ export class Qmp {
   private partial = '';
   private waiter: (() => void) | null = null;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Sees QEMU's asynchronous events as they arrive (RESET, STOP, …): name and data. */
+  onEvent?: (event: string, data: unknown) => void;
 
   private constructor(private readonly socket: Socket) {
     socket.setEncoding('utf8');
@@ -15,8 +17,12 @@ export class Qmp {
       this.partial += d;
       let nl: number;
       while ((nl = this.partial.indexOf('\n')) >= 0) {
-        this.lines.push(this.partial.slice(0, nl));
+        const line = this.partial.slice(0, nl);
         this.partial = this.partial.slice(nl + 1);
+        // Events go to their listener now, not into the replies a command waits for.
+        const event = /^\{"timestamp"[^\n]*"event":/.test(line) ? (JSON.parse(line) as { event: string; data?: unknown }) : null;
+        if (event) this.onEvent?.(event.event, event.data);
+        else this.lines.push(line);
       }
       this.waiter?.();
     });

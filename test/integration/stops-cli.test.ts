@@ -95,6 +95,15 @@ describe.each(['microbit', 'lm3s6965evb'] as const)('firmware without RTT on %s'
   });
 });
 
+describe.each(['microbit', 'lm3s6965evb'] as const)('a firmware that keeps resetting itself on %s', (board) => {
+  it('is a reset loop (QEMU reports each guest reset; DHCSR.S_RESET_ST): N resets in M s, exit 5', async () => {
+    const r = await dapdeck(['attach', '--probe', `emu:${board}`, '--elf', firmwarePath('resetloop', board), '--timeout', '20']);
+    expect(r.stdout).toContain('resetloop: booted; resetting\n');
+    expect(r.stderr).toMatch(/dapdeck: stopped: reset loop: 3 resets in (\d+ ms|\d+\.\d s) \(DHCSR\.S_RESET_ST; the limit is 3 in 5 s\)/);
+    expect(r.code).toBe(5);
+  });
+});
+
 describe('fault catching can be turned off', () => {
   it('with --no-catch-hardfault the firmware\'s handler runs: no stop, the stream times out (exit 4)', async () => {
     const elf = firmwarePath('panic', 'microbit');
