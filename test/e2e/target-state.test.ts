@@ -227,9 +227,16 @@ describe('target state in the app', () => {
       await page.goto(server.url);
       await page.click('[data-testid=connect]');
       await waitState(page, 'halted');
+      // Emulated boards keep what earlier tests flashed, as real ones do: erase the whole chip first,
+      // then reset, so the core starts from the empty reset vector.
+      await page.fill('[data-testid=erase-range]', '');
+      await page.click('[data-testid=erase]');
+      await page.waitForSelector('[data-testid=erase-result]:has-text("erased")', { timeout: 120_000 });
+      await page.click('[data-testid=reset]');
       // Run on blank flash: the reset vector is empty, the core faults in its fault handler and
-      // locks up (DHCSR.S_LOCKUP): neither halted nor running code, and the app says so.
-      await page.click('[data-testid=run]');
+      // locks up (DHCSR.S_LOCKUP): neither halted nor running code, and the app says so. (A reset
+      // that halts leaves it at the empty vector; one that runs locks it up already.)
+      if ((await page.getAttribute('[data-testid=target-state]', 'data-lockup')) !== 'yes' && (await enabled(page, ['run'])).run) await page.click('[data-testid=run]');
       await page.waitForSelector('[data-testid=target-state][data-lockup=yes]', { timeout: 10_000 });
       expect(await page.textContent('[data-testid=target-state]')).toMatch(/^Locked up/);
       expect(await enabled(page, ['halt', 'reset', 'mem-read'])).toEqual({ halt: true, reset: true, 'mem-read': true });
