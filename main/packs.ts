@@ -58,7 +58,7 @@ export function installPack(bytes: Uint8Array, source: string): { pack: Installe
   if (pack.devices.length === 0) throw new AlgorithmError(`${where}: describes no devices`);
   const wanted = new Set(pack.devices.flatMap((d) => d.algorithms.map((a) => a.file.toLowerCase())));
   for (const p of wanted) {
-    if (p.startsWith('/') || p.split('/').includes('..')) throw new AlgorithmError(`${where}: flash algorithm path ${p} leaves the pack`);
+    if (p.startsWith('/') || p.split('/').includes('..')) throw new AlgorithmError(`${where}: flash algorithm path ${JSON.stringify(p)} leaves the pack`);
   }
   const flms = unzip(bytes, source, (p) => wanted.has(p.toLowerCase()));
   const byLower = new Map([...flms].map(([p, data]) => [p.toLowerCase(), { path: p, data }]));

@@ -122,8 +122,16 @@ export function imageFromUf2(bytes: Uint8Array, name: string, chip?: Uf2Chip): F
       seen.add(b.blockNo);
     }
     if (seen.size !== count) {
-      const missing = [...Array(count).keys()].filter((n) => !seen.has(n));
-      throw new ImageError(`${name}: ${missing.length} of ${count} ${what} missing (number${missing.length === 1 ? '' : 's'} ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}): truncated or damaged`);
+      // The first few missing numbers, from the gaps between those present (a damaged count may be 2^32).
+      const missing: number[] = [];
+      let next = 0;
+      for (const n of [...seen, count].sort((a, b) => a - b)) {
+        for (; next < n && missing.length < 6; next++) missing.push(next);
+        next = n + 1;
+        if (missing.length >= 6) break;
+      }
+      const total = count - seen.size;
+      throw new ImageError(`${name}: ${total} of ${count} ${what} missing (number${total === 1 ? '' : 's'} ${missing.slice(0, 5).join(', ')}${total > 5 ? ', …' : ''}): truncated or damaged`);
     }
     // Contiguous blocks become one chunk (one allocation per run, however long the file).
     const runs: Uf2Block[][] = [];

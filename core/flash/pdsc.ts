@@ -14,7 +14,7 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { AlgorithmError, algorithmFromFlm, type FlashAlgorithm } from './algorithm';
 import { expandSectors, type Sector } from './planner';
-import type { AddressRange, ChipDescription, CoreDescription, MemoryRegion, TargetDescription } from './target-file';
+import { MAX_SECTORS, type AddressRange, type ChipDescription, type CoreDescription, type MemoryRegion, type TargetDescription } from './target-file';
 
 export interface PdscMemory {
   /** `name`, or the older `id` (IROM1, IRAM1…). */
@@ -84,6 +84,9 @@ const attr = (e: Element, name: string): string | undefined => {
   return v === undefined ? undefined : String(v).trim();
 };
 
+/** A name from the file as a message shows it: quoted and escaped when it holds control characters (one line). */
+const shown = (s: string) => (/[\x00-\x1f\x7f]/.test(s) ? JSON.stringify(s) : s);
+
 function number(e: Element, name: string, where: string, required: boolean): number | undefined {
   const text = attr(e, name);
   if (text === undefined || text === '') {
@@ -91,7 +94,7 @@ function number(e: Element, name: string, where: string, required: boolean): num
     return undefined;
   }
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new AlgorithmError(`${where}: ${name} must be an address or size, got "${text}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new AlgorithmError(`${where}: ${name} must be an address or size, got ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -122,14 +125,16 @@ function inherit(parent: Level, e: Element, where: string): Level {
     level.processors.set(key, { name: name ?? before?.name, core: attr(p, 'Dcore') ?? before?.core });
   }
   for (const [i, m] of ((e.memory ?? []) as Element[]).entries()) {
-    const w = `${where}: memory[${i}]`;
     const id = attr(m, 'id');
     const key = attr(m, 'name') ?? id;
-    if (!key) throw new AlgorithmError(`${w} has neither name nor id`);
+    if (!key) throw new AlgorithmError(`${where}: memory[${i}] has neither name nor id`);
     // Without access (the older form), a region's kind is in its id or name: IROMn read-execute, IRAMn read-write-execute.
     const access = attr(m, 'access') ?? (/^IROM/i.test(key) ? 'rx' : 'rwx');
     const processor = attr(m, 'Pname');
-    level.memory.set(key, { key, start: number(m, 'start', `${where}: memory ${key}`, true)!, size: number(m, 'size', `${where}: memory ${key}`, true)!, access, startup: flag(m, 'startup'), default: flag(m, 'default'), processor });
+    const start = number(m, 'start', `${where}: memory ${shown(key)}`, true)!;
+    const size = number(m, 'size', `${where}: memory ${shown(key)}`, true)!;
+    if (start + size > 2 ** 32) throw new AlgorithmError(`${where}: memory ${shown(key)}: start ${hex(start)} and size ${hex(size)} run past the 32-bit address space`);
+    level.memory.set(key, { key, start, size, access, startup: flag(m, 'startup'), default: flag(m, 'default'), processor });
   }
   for (const a of (e.algorithm ?? []) as Element[]) {
     const name = attr(a, 'name');
@@ -137,9 +142,10 @@ function inherit(parent: Level, e: Element, where: string): Level {
     // Only Keil-style algorithms are CMSIS .FLMs (FlashOS.h); IAR and SEGGER ones are their tools' own.
     const style = attr(a, 'style') ?? 'Keil';
     if (!/^(keil|cmsis)$/i.test(style)) continue;
-    const w = `${where}: algorithm ${name}`;
+    const w = `${where}: algorithm ${shown(name)}`;
     const start = number(a, 'start', w, true)!;
     const size = number(a, 'size', w, true)!;
+    if (size === 0 || start + size > 2 ** 32) throw new AlgorithmError(`${w}: start ${hex(start)} and size ${hex(size)} do not fit the 32-bit address space`);
     const ramStart = number(a, 'RAMstart', w, false);
     const ramSize = number(a, 'RAMsize', w, false);
     if ((ramStart === undefined) !== (ramSize === undefined)) throw new AlgorithmError(`${w}: RAMstart and RAMsize go together`);
@@ -173,7 +179,13 @@ export function parsePdsc(xml: string, file: string): PdscPack {
   const valid = XMLValidator.validate(xml);
   if (valid !== true) throw new AlgorithmError(`${file}: not valid XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`);
   const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@_', parseAttributeValue: false, parseTagValue: false, isArray: (tag) => LISTS.has(tag) });
-  const doc = parser.parse(xml) as Element;
+  let doc: Element;
+  try {
+    doc = parser.parse(xml) as Element;
+  } catch (err) {
+    // What the validator lets through and the parser still cannot read.
+    throw new AlgorithmError(`${file}: not valid XML: ${(err as Error).message.split('\n')[0]}`);
+  }
   const pkg = doc.package as Element | undefined;
   if (!pkg || typeof pkg !== 'object') throw new AlgorithmError(`${file}: not a CMSIS-Pack description (no <package> element)`);
   const text = (v: unknown) => (typeof v === 'string' ? v.trim() : v && typeof v === 'object' && '#text' in v ? String((v as Element)['#text']).trim() : undefined);
@@ -187,26 +199,26 @@ export function parsePdsc(xml: string, file: string): PdscPack {
   for (const [fi, f] of families.entries()) {
     const familyName = attr(f, 'Dfamily');
     if (!familyName) throw new AlgorithmError(`${file}: family[${fi}] has no Dfamily`);
-    const family = inherit({ ...top, family: familyName }, f, `${file}: family ${familyName}`);
+    const family = inherit({ ...top, family: familyName }, f, `${file}: family ${shown(familyName)}`);
     const devicesOf = (parent: Level, e: Element, where: string) => {
       for (const [di, d] of ((e.device ?? []) as Element[]).entries()) {
         const dname = attr(d, 'Dname');
         if (!dname) throw new AlgorithmError(`${where}: device[${di}] has no Dname`);
-        const level = inherit(parent, d, `${file}: device ${dname}`);
+        const level = inherit(parent, d, `${file}: device ${shown(dname)}`);
         const variants = (d.variant ?? []) as Element[];
         if (variants.length === 0) devices.push(device(level, dname));
         for (const [vi, v] of variants.entries()) {
           const vname = attr(v, 'Dvariant');
-          if (!vname) throw new AlgorithmError(`${file}: device ${dname}: variant[${vi}] has no Dvariant`);
-          devices.push(device(inherit(level, v, `${file}: variant ${vname}`), vname));
+          if (!vname) throw new AlgorithmError(`${file}: device ${shown(dname)}: variant[${vi}] has no Dvariant`);
+          devices.push(device(inherit(level, v, `${file}: variant ${shown(vname)}`), vname));
         }
       }
     };
-    devicesOf(family, f, `${file}: family ${familyName}`);
+    devicesOf(family, f, `${file}: family ${shown(familyName)}`);
     for (const [si, s] of ((f.subFamily ?? []) as Element[]).entries()) {
       const sub = attr(s, 'DsubFamily');
-      if (!sub) throw new AlgorithmError(`${file}: family ${familyName}: subFamily[${si}] has no DsubFamily`);
-      devicesOf(inherit({ ...family, subFamily: sub }, s, `${file}: subFamily ${sub}`), s, `${file}: subFamily ${sub}`);
+      if (!sub) throw new AlgorithmError(`${file}: family ${shown(familyName)}: subFamily[${si}] has no DsubFamily`);
+      devicesOf(inherit({ ...family, subFamily: sub }, s, `${file}: subFamily ${shown(sub)}`), s, `${file}: subFamily ${shown(sub)}`);
     }
   }
   return { vendor, name, version: release.length ? attr(release[0], 'version') : undefined, description: text(pkg.description), devices };
@@ -234,8 +246,10 @@ function layoutOf(a: FlashAlgorithm): { offset: number; size: number }[] {
 }
 
 /** The FLM placed where the pdsc says it programs on this device. */
-function placed(flm: FlashAlgorithm, entry: PdscAlgorithm, name: string): FlashAlgorithm {
+function placed(flm: FlashAlgorithm, entry: PdscAlgorithm, name: string, where: string): FlashAlgorithm {
   const layout = layoutOf(flm).filter((r) => r.offset < entry.size);
+  const count = layout.reduce((n, r, i) => n + Math.ceil(((i + 1 < layout.length ? layout[i + 1].offset : entry.size) - r.offset) / r.size), 0);
+  if (count > MAX_SECTORS) throw new AlgorithmError(`${where}: ${hex(entry.size)} bytes in the .FLM's sectors make ${count} sectors (at most ${MAX_SECTORS})`);
   let sectors: Sector[] | undefined;
   const flash = { ...flm.flash, start: entry.start, size: entry.size, sectors: [] as Sector[] };
   Object.defineProperty(flash, 'sectors', { enumerable: true, get: () => (sectors ??= expandSectors(entry.start, entry.size, layout)) });
@@ -257,15 +271,15 @@ export function pdscToTarget(pack: PdscPack, readFile: (path: string) => Uint8Ar
     let flm = flms.get(entry.file.toLowerCase());
     if (!flm) {
       const bytes = readFile(entry.file);
-      if (!bytes) throw new AlgorithmError(`${file}: device ${deviceName} names flash algorithm ${entry.file}, which is not in the pack`);
-      flm = algorithmFromFlm(bytes, `${file}: ${entry.file}`);
+      if (!bytes) throw new AlgorithmError(`${file}: device ${shown(deviceName)} names flash algorithm ${shown(entry.file)}, which is not in the pack`);
+      flm = algorithmFromFlm(bytes, `${file}: ${shown(entry.file)}`);
       flms.set(entry.file.toLowerCase(), flm);
     }
     const base = entry.file.split('/').pop()!.replace(/\.flm$/i, '');
     let name = names.has(base) ? `${base}@${hex(entry.start)}` : base;
     for (let n = 2; names.has(name); n++) name = `${base}@${hex(entry.start)}#${n}`;
     names.add(name);
-    const algorithm = placed(flm, entry, name);
+    const algorithm = placed(flm, entry, name, `${file}: device ${shown(deviceName)}: algorithm ${shown(entry.file)}`);
     algorithms.set(key, algorithm);
     return algorithm;
   };

@@ -1,8 +1,9 @@
-/** Flash algorithm descriptions: probe-rs target YAML and CMSIS-Pack .FLM files (ELF-based). */
+/** Flash algorithm descriptions: probe-rs target YAML, CMSIS-Pack .pdsc and .FLM files (ELF-based). */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AlgorithmError, algorithmFromFlm, type FlashAlgorithm } from '../../../core/flash/algorithm';
 import { parseTargetYaml, type TargetDescription } from '../../../core/flash/target-file';
+import { parsePdsc, pdscToTarget } from '../../../core/flash/pdsc';
 import { ElfError } from '../../../core/elf';
 import { SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS, buildElf } from '../../support/elf-builder';
 import { int, pick, type FuzzTarget } from '../harness';
@@ -119,4 +120,67 @@ export const flmTarget: FuzzTarget<FlashAlgorithm> = {
   run: (input) => algorithmFromFlm(input, 'fuzz.flm'),
   expectedErrors: [AlgorithmError, ElfError],
   check: checkAlgorithm,
+};
+
+/** A package description in a vendor DFP's shape, written here: nesting, inheritance, both memory forms. */
+const PDSC_SEED = `<?xml version="1.0" encoding="UTF-8"?>
+<package schemaVersion="1.7.2">
+  <vendor>FuzzVendor</vendor>
+  <name>Fuzz_DFP</name>
+  <releases><release version="1.0.0">seed</release></releases>
+  <devices>
+    <family Dfamily="Fuzz Series" Dvendor="FuzzVendor:1">
+      <processor Dcore="Cortex-M4" Dfpu="SP_FPU"/>
+      <memory id="IRAM1" start="0x20000000" size="0x8000" default="1"/>
+      <algorithm name="Flash\\main.FLM" start="0x00000000" size="0x40000" RAMstart="0x20000000" RAMsize="0x2000" default="1"/>
+      <subFamily DsubFamily="FuzzA">
+        <memory id="IROM1" start="0x00000000" size="0x40000" startup="1" default="1"/>
+        <device Dname="FUZZ_A1">
+          <algorithm name="Flash/main.FLM" start="0x10001000" size="0x400"/>
+          <variant Dvariant="FUZZ_A1_QFN"/>
+          <variant Dvariant="FUZZ_A1_M0"><processor Dcore="Cortex-M0"/></variant>
+        </device>
+      </subFamily>
+      <device Dname="FUZZ_B">
+        <memory name="Flash" access="rx" start="0x08000000" size="0x20000" startup="1"/>
+        <memory name="SRAM" access="rwx" start="0x20000000" size="0x4000"/>
+        <algorithm name="Flash/main.FLM" start="0x08000000" size="0x20000" default="1"/>
+      </device>
+    </family>
+  </devices>
+</package>`;
+
+let pdscFlm: Uint8Array | undefined;
+
+const ODD_ATTRIBUTES = ['0x0', '0', '-1', '0x100000000', '0xffffffff', '0xfffffc00', '1e300', '0x', '', 'lots', '0x400', '1', 'true', 'IAR', 'Cortex-A9', '../../x.FLM', 'Flash/missing.FLM'];
+
+export const pdscTarget: FuzzTarget<TargetDescription> = {
+  name: 'pdsc',
+  description: 'CMSIS-Pack .pdsc package descriptions: XML, device nesting and inheritance, memory, algorithms placed on a .FLM',
+  shortIterations: 800,
+  seeds: () => [enc(PDSC_SEED)],
+  mutate(input, { rng }) {
+    const text = dec(input);
+    if (rng() < 0.2) {
+      // Structure: a tag cut out (unbalanced XML) or an element dropped.
+      const tags = [...text.matchAll(/<\/?[A-Za-z][^>]*>/g)];
+      if (!tags.length) return input;
+      const t = pick(rng, tags);
+      return enc(text.slice(0, t.index) + text.slice(t.index! + t[0].length));
+    }
+    const attributes = [...text.matchAll(/([A-Za-z]+)="([^"]*)"/g)];
+    if (!attributes.length) return input;
+    const a = pick(rng, attributes);
+    return enc(text.slice(0, a.index) + `${a[1]}="${pick(rng, ODD_ATTRIBUTES)}"` + text.slice(a.index! + a[0].length));
+  },
+  run: (input) => {
+    const flm = (pdscFlm ??= flmSeeds()[0]);
+    return pdscToTarget(parsePdsc(dec(input), 'fuzz.pdsc'), (path) => (/^flash\/main\.flm$/i.test(path) ? flm : undefined), 'fuzz.pdsc');
+  },
+  expectedErrors: [AlgorithmError, ElfError],
+  check(t) {
+    for (const a of t.algorithms) checkAlgorithm(a);
+    for (const c of t.chips) for (const m of c.memoryMap) if (!(m.size >= 0 && m.start + m.size <= 2 ** 32)) throw new Error(`${c.name}: region ${m.name} outside 4 GiB`);
+  },
+  timeLimitMs: 3000,
 };

@@ -1,6 +1,7 @@
-/** Intel HEX and raw BIN images (core/elf loadImage). */
+/** Intel HEX, raw BIN and UF2 images (core/elf loadImage). */
 import { ImageError, loadImage, type FlashImage } from '../../../core/elf';
 import { int, pick, rng, type FuzzTarget } from '../harness';
+import { uf2FromImage } from '../../support/uf2';
 
 /** One record, :LLAAAATT<data>CC, CC the two's complement of the byte sum (Intel HEX spec). */
 export function hexRecord(type: number, address: number, data: ArrayLike<number>): string {
@@ -113,4 +114,53 @@ export const binTarget: FuzzTarget<FlashImage> = {
     checkImage(image);
     if (image.chunks[0].address !== new DataView(input.buffer, input.byteOffset).getUint32(0, true)) throw new Error('image not at its base');
   },
+};
+
+/** What a UF2 reader must refuse, judged block by block from Microsoft's spec (independently of the reader). */
+function uf2Invalidity(bytes: Uint8Array): string | null {
+  if (bytes.length === 0 || bytes.length % 512 !== 0) return 'not whole 512-byte blocks';
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let o = 0; o < bytes.length; o += 512) {
+    if (v.getUint32(o, true) !== 0x0a324655 || v.getUint32(o + 4, true) !== 0x9e5d5157 || v.getUint32(o + 508, true) !== 0x0ab16f30) return `magic of block ${o / 512}`;
+    if (v.getUint32(o + 16, true) > 476) return `payload of block ${o / 512}`;
+  }
+  return null;
+}
+
+const RP2040_FAMILY = 0xe48bff56;
+
+export const uf2Target: FuzzTarget<FlashImage> = {
+  name: 'uf2',
+  description: 'UF2 blocks (magics, flags, payload sizes, block numbers and counts, family IDs) checked against an RP2040',
+  shortIterations: 2000,
+  seeds: () => {
+    const image = (base: number, length: number, seed: number) => {
+      const r = rng(seed);
+      return { chunks: [{ address: base, data: Uint8Array.from({ length }, () => int(r, 256)), source: 'seed' }] } as unknown as FlashImage;
+    };
+    const plain = uf2FromImage(image(0x10000000, 700, 1), RP2040_FAMILY);
+    return [plain, uf2FromImage(image(0, 300, 2)), new Uint8Array([...uf2FromImage(image(0, 256, 3), 0xada52840), ...plain])];
+  },
+  mutate(input, { rng: r }) {
+    if (input.length < 512) return input;
+    const out = input.slice();
+    const v = new DataView(out.buffer);
+    // Whole blocks only (the generic mutations may have cut the file anywhere).
+    const block = int(r, Math.floor(out.length / 512)) * 512;
+    const action = int(r, 4);
+    if (action === 0) {
+      // One header field to an odd value: flags, address, size, number, count, family.
+      const field = pick(r, [8, 12, 16, 20, 24, 28]);
+      v.setUint32(block + field, pick(r, [0, 1, 0x1000, 0x2000, 0x2001, 255, 256, 476, 477, 0xffffffff, 0xfffffe00, RP2040_FAMILY, int(r, 64)]), true);
+      return out;
+    }
+    if (action === 1) return new Uint8Array([...out.subarray(0, block), ...out.subarray(block + 512)]); // a block dropped
+    if (action === 2) return new Uint8Array([...out, ...out.subarray(block, block + 512)]); // a block repeated
+    return out.subarray(0, Math.max(0, out.length - 1 - int(r, 600))); // truncated
+  },
+  run: (input) => loadImage(input, 'fuzz.uf2', { format: 'uf2', chip: { name: 'RP2040', families: [RP2040_FAMILY] } }),
+  expectedErrors: [ImageError],
+  knownInvalid: uf2Invalidity,
+  check: checkImage,
+  timeLimitMs: 2000,
 };

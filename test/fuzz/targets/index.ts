@@ -6,12 +6,12 @@
  */
 import type { FuzzTarget } from '../harness';
 import { elfTarget } from './elf';
-import { binTarget, hexTarget } from './images';
-import { flmTarget, targetYamlTarget } from './flash-descriptions';
+import { binTarget, hexTarget, uf2Target } from './images';
+import { flmTarget, pdscTarget, targetYamlTarget } from './flash-descriptions';
 import { defmtRawTarget, defmtRzcobsTarget, itmTarget, systemViewTarget } from './streams';
 import { serveTarget } from './serve';
 
-export const FUZZ_TARGETS: readonly FuzzTarget[] = [elfTarget, hexTarget, binTarget, targetYamlTarget, flmTarget, defmtRzcobsTarget, defmtRawTarget, systemViewTarget, itmTarget, serveTarget] as FuzzTarget[];
+export const FUZZ_TARGETS: readonly FuzzTarget[] = [elfTarget, hexTarget, binTarget, uf2Target, targetYamlTarget, flmTarget, pdscTarget, defmtRzcobsTarget, defmtRawTarget, systemViewTarget, itmTarget, serveTarget] as FuzzTarget[];
 
 export function fuzzTarget(name: string): FuzzTarget {
   const target = FUZZ_TARGETS.find((t) => t.name === name);
