@@ -126,13 +126,15 @@ async function naive(flavour: ProbeFlavour) {
   const runner = new AlgorithmRunner(session, { ...ALGORITHM, pcCrc32: undefined, pcCrc32Sectors: undefined }, RAM);
   await runner.load();
   const flash = ALGORITHM.flash;
-  for (let address = 0; address < SIZE; address += flash.pageSize) {
+  // A page per sector (1 KiB), as dapjs's writeBlock cannot cross a 1 KiB TAR auto-increment block.
+  const pageSize = flash.sectors[0].size;
+  for (let address = 0; address < SIZE; address += pageSize) {
     if (address % flash.sectors[0].size === 0) await runner.call(ALGORITHM.pcEraseSector, [address], 'EraseSector', 1000);
-    const page = img.chunks[0].data.subarray(address, address + flash.pageSize);
+    const page = img.chunks[0].data.subarray(address, address + pageSize);
     forgetDapjsCache(core);
     await core.writeBlock(runner.placement.buffers[0], new Uint32Array(page.slice().buffer));
     session.ap.invalidate(); // dapjs moved SELECT/CSW/TAR behind our back
-    await runner.call(ALGORITHM.pcProgramPage, [address, flash.pageSize, runner.placement.buffers[0]], 'ProgramPage', 1000);
+    await runner.call(ALGORITHM.pcProgramPage, [address, pageSize, runner.placement.buffers[0]], 'ProgramPage', 1000);
   }
   let correct = true;
   forgetDapjsCache(core);
