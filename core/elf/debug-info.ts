@@ -9,7 +9,7 @@
  * Whatever this reader does not understand in a unit ends that unit's walk, not the lookup: the
  * other units still answer, and a caller falls back to the symbol table.
  */
-import { Cursor, DwarfError, F, dwarfSections, displayPath, readAbbrevs, readLineProgramHeader, readValue, type Sections, type Value } from './dwarf';
+import { Cursor, DwarfError, F, dwarfSections, displayPath, readAbbrevs, readLineProgramHeader, readUnitHeader, readValue, type Sections, type Value } from './dwarf';
 import type { ElfFile } from './elf';
 
 export interface SourceLocation {
@@ -191,18 +191,9 @@ export class DebugInfo {
 
   private readUnit(c: Cursor, unitOffset: number, end: number): void {
     const s = this.s!;
-    const version = c.u16();
-    let addrSize: number;
-    let abbrevOffset: number;
-    if (version >= 5) {
-      const unitType = c.u8();
-      addrSize = c.u8();
-      abbrevOffset = c.u32();
-      if (unitType !== 1 && unitType !== 3) return; // full and partial units hold code
-    } else {
-      abbrevOffset = c.u32();
-      addrSize = c.u8();
-    }
+    const header = readUnitHeader(c);
+    if (!header) return;
+    const { version, addrSize, abbrevOffset } = header;
     const abbrevs = readAbbrevs(s.abbrev, abbrevOffset);
     const unit = { version, addrSize, strOffsetsBase: 8, addrBase: 8, rnglistsBase: 12, base: 0, compDir: '', files: [] as string[] };
     // Enclosing DIEs with children: offset, and for code scopes their entry (for depth and subprogram).

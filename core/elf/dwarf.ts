@@ -344,19 +344,27 @@ export function defmtLocations(elf: ElfFile): Map<number, DeclLocation> {
   return out;
 }
 
-function walkUnit(c: Cursor, s: Sections, end: number, out: Map<number, DeclLocation>): void {
+/**
+ * The rest of a unit header after its length: DWARF 5 puts the unit type first and the address
+ * size before the abbreviation offset; 2–4 have the offset first and no type. Null for a unit that
+ * is not a full or partial compile unit (type, skeleton and split units describe no code or data here).
+ */
+export function readUnitHeader(c: Cursor): { version: number; addrSize: number; abbrevOffset: number } | null {
   const version = c.u16();
-  let addrSize: number;
-  let abbrevOffset: number;
   if (version >= 5) {
     const unitType = c.u8();
-    addrSize = c.u8();
-    abbrevOffset = c.u32();
-    if (unitType !== 1 && unitType !== 3) return; // only full/partial compile units carry variables we want
-  } else {
-    abbrevOffset = c.u32();
-    addrSize = c.u8();
+    const addrSize = c.u8();
+    const abbrevOffset = c.u32();
+    return unitType === 1 || unitType === 3 ? { version, addrSize, abbrevOffset } : null;
   }
+  const abbrevOffset = c.u32();
+  return { version, addrSize: c.u8(), abbrevOffset };
+}
+
+function walkUnit(c: Cursor, s: Sections, end: number, out: Map<number, DeclLocation>): void {
+  const header = readUnitHeader(c);
+  if (!header) return;
+  const { version, addrSize, abbrevOffset } = header;
   const abbrevs = readAbbrevs(s.abbrev, abbrevOffset);
   const unit = { version, addrSize, strOffsetsBase: 8 };
   let files: string[] = [];
