@@ -419,6 +419,32 @@ async function noteHalted(s: DebugSession, reason?: string): Promise<void> {
 }
 
 /** Read the core's run state and show it (after connect, flash, reset, or when it may have changed). */
+/**
+ * A job that changes flash (flash, erase), shown as `busy`. If it fails, the target is whatever it
+ * is now (unless the link went with it): the state is read again.
+ */
+async function changingFlash<T>(s: DebugSession, busy: TargetState, job: () => Promise<T>): Promise<T> {
+  const before = state;
+  setState(busy);
+  try {
+    return await job();
+  } catch (err) {
+    if (!linkFailure(err)) {
+      state = before;
+      await refreshState(s).catch(() => undefined);
+    }
+    throw err;
+  }
+}
+
+/** New firmware (or none): what was read from the old one (registers, memory, timeline) no longer applies. */
+function forgetFirmware(fileName: string): void {
+  trace = null;
+  traceWanted = false;
+  memoryView = null;
+  post({ type: 'firmware', fileName });
+}
+
 async function refreshState(s: DebugSession, haltReason?: string): Promise<void> {
   const status = await exclusive(() => s.core.status());
   if (s !== session) return;
@@ -557,24 +583,10 @@ async function handle(m: ToWorker): Promise<void> {
       const image = loadImage(bytes, m.fileName, { base: m.base, chip: { name: chip.name, families: uf2FamiliesOfChip(chip.name) } });
       if (s.summary) checkChipCore(chip, s.summary.core);
       await stopStreaming();
-      const before = state;
-      setState({ kind: 'flashing', probe: description, core: coreName, file: m.fileName });
-      let report;
-      try {
-        report = await exclusive(() => flashRegions(s, regions, image, { ram, onProgress: (p) => post({ type: 'progress', phase: p.phase, done: p.done, total: p.total }) }));
-      } catch (err) {
-        // The flash failed: the target is whatever it is now (unless the link went with it).
-        if (!linkFailure(err)) {
-          state = before;
-          await refreshState(s).catch(() => undefined);
-        }
-        throw err;
-      }
-      // New firmware: what was read from the old one (registers, memory, timeline) no longer applies.
-      trace = null;
-      traceWanted = false;
-      memoryView = null;
-      post({ type: 'firmware', fileName: m.fileName });
+      const report = await changingFlash(s, { kind: 'flashing', probe: description, core: coreName, file: m.fileName }, () =>
+        exclusive(() => flashRegions(s, regions, image, { ram, onProgress: (p) => post({ type: 'progress', phase: p.phase, done: p.done, total: p.total }) })),
+      );
+      forgetFirmware(m.fileName);
       post({ type: 'flashed', summary: `${m.fileName}: ${describeReport(report)}`, verified: report.verified, skipped: report.sectorsSkipped, touched: report.sectorsTouched });
       if (m.run && report.verified) {
         await exclusive(() => s.core.reset({ halt: false }));
@@ -593,22 +605,13 @@ async function handle(m: ToWorker): Promise<void> {
       const touched = regions.filter((r) => !range || (range.start < r.region.start + r.region.size && range.start + range.size > r.region.start));
       if (touched.length === 0) throw new Error(`nothing of ${chip.name}'s flash lies in 0x${range!.start.toString(16)}..0x${(range!.start + range!.size).toString(16)}`);
       await stopStreaming();
-      const before = state;
-      setState({ kind: 'flashing', probe: description, core: coreName, file: range ? `0x${range.start.toString(16)}..0x${(range.start + range.size).toString(16)}` : chip.name, erasing: true });
-      let sectors = 0;
-      try {
-        for (const r of touched) sectors += await exclusive(() => eraseFlash(s, r.algorithm, { ram, range }));
-      } catch (err) {
-        if (!linkFailure(err)) {
-          state = before;
-          await refreshState(s).catch(() => undefined);
-        }
-        throw err;
-      }
-      trace = null;
-      traceWanted = false;
-      memoryView = null;
-      post({ type: 'firmware', fileName: '' });
+      const busy: TargetState = { kind: 'flashing', probe: description, core: coreName, file: range ? `0x${range.start.toString(16)}..0x${(range.start + range.size).toString(16)}` : chip.name, erasing: true };
+      const sectors = await changingFlash(s, busy, async () => {
+        let n = 0;
+        for (const r of touched) n += await exclusive(() => eraseFlash(s, r.algorithm, { ram, range }));
+        return n;
+      });
+      forgetFirmware('');
       const where = range ? ` covering 0x${range.start.toString(16).padStart(8, '0')}..0x${(range.start + range.size).toString(16).padStart(8, '0')}` : '';
       post({ type: 'erased', sectors, summary: `${chip.name}: erased ${sectors} sector${sectors === 1 ? '' : 's'}${where}` });
       await refreshState(s, 'after erasing');
