@@ -147,6 +147,24 @@ function timelineBench(events: number) {
 }
 
 /** A line as the device worker posts them: defmt-decoded, levelled, located. */
+/** The time between animation frames over `seconds` (the frame rate the page really had), and the seconds measured. */
+async function frameIntervals(seconds: number): Promise<{ intervals: number[]; elapsed: number }> {
+  const intervals: number[] = [];
+  let last = 0;
+  let measuring = true;
+  const frame = (now: number) => {
+    if (!measuring) return;
+    if (last) intervals.push(now - last);
+    last = now;
+    requestAnimationFrame(frame);
+  };
+  const t0 = performance.now();
+  requestAnimationFrame(frame);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  measuring = false;
+  return { intervals, elapsed: (performance.now() - t0) / 1000 };
+}
+
 function streamedLine(seq: number): LogLine {
   const level = seq % 10 === 9 ? 'warn' : seq % 10 === 8 ? 'debug' : 'info';
   return { seq, channel: 0, level, timestamp: (seq / 1000).toFixed(6), message: `adc ch${seq & 7} raw=${(seq * 13) & 0xfff} mv=${(seq * 977) % 3300} sample ${seq}`, location: 'firmware-samples/hello/src/main.rs:49', module: 'hello::sensors' };
@@ -199,22 +217,9 @@ async function streamingBench(linesPerSecond: number, seconds: number) {
     });
   };
   document.addEventListener('click', onClick, true);
-  const intervals: number[] = [];
-  let last = 0;
-  let measuring = true;
-  const frame = (now: number) => {
-    if (!measuring) return;
-    if (last) intervals.push(now - last);
-    last = now;
-    requestAnimationFrame(frame);
-  };
   const linesBefore = seq;
   bench.benchPhase = 'measuring';
-  const t0 = performance.now();
-  requestAnimationFrame(frame);
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  measuring = false;
-  const elapsed = (performance.now() - t0) / 1000;
+  const { intervals, elapsed } = await frameIntervals(seconds);
   const streamed = seq - linesBefore;
   bench.benchPhase = 'done';
   clearInterval(feed);
@@ -271,20 +276,7 @@ async function rendererContrast(linesPerSecond: number, seconds: number) {
     const longTasks: number[] = [];
     const observer = new PerformanceObserver((list) => list.getEntries().forEach((e) => longTasks.push(e.duration)));
     observer.observe({ type: 'longtask' });
-    const intervals: number[] = [];
-    let last = 0;
-    let measuring = true;
-    const frame = (now: number) => {
-      if (!measuring) return;
-      if (last) intervals.push(now - last);
-      last = now;
-      requestAnimationFrame(frame);
-    };
-    const t0 = performance.now();
-    requestAnimationFrame(frame);
-    await new Promise((r) => setTimeout(r, seconds * 1000));
-    measuring = false;
-    const elapsed = (performance.now() - t0) / 1000;
+    const { intervals, elapsed } = await frameIntervals(seconds);
     clearInterval(feed);
     observer.disconnect();
     term.dispose();
