@@ -269,6 +269,18 @@ export class QemuTarget implements SimTarget {
   }
 
   static async start(options: QemuTargetOptions): Promise<QemuTarget> {
+    // A free port is found by binding and letting go: another process can take it before QEMU binds
+    // it ("Failed to find an available port: Address already in use"). Then new ports are tried.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await QemuTarget.startOnce(options);
+      } catch (err) {
+        if (attempt >= 3 || options.signal?.aborted || !/Address already in use/.test((err as Error).message)) throw err;
+      }
+    }
+  }
+
+  private static async startOnce(options: QemuTargetOptions): Promise<QemuTarget> {
     const spec = BOARDS[options.board];
     if (!spec) throw new Error(`unknown QEMU board "${options.board}"`);
     const gdbPort = await freePort();
