@@ -235,8 +235,10 @@ describe('target state in the app', () => {
       await page.click('[data-testid=reset]');
       // Run on blank flash: the reset vector is empty, the core faults in its fault handler and
       // locks up (DHCSR.S_LOCKUP): neither halted nor running code, and the app says so. (A reset
-      // that halts leaves it at the empty vector; one that runs locks it up already.)
-      if ((await page.getAttribute('[data-testid=target-state]', 'data-lockup')) !== 'yes' && (await enabled(page, ['run'])).run) await page.click('[data-testid=run]');
+      // that halts leaves it at the empty vector; one that runs locks it up already.) Wait for the
+      // reset's outcome first: Run is disabled while it is under way.
+      await page.waitForSelector('[data-testid=target-state][data-lockup=yes], [data-testid=target-state][data-state=halted]:not([data-lockup=yes])', { timeout: 30_000 });
+      if ((await page.getAttribute('[data-testid=target-state]', 'data-lockup')) !== 'yes') await page.click('[data-testid=run]');
       await page.waitForSelector('[data-testid=target-state][data-lockup=yes]', { timeout: 10_000 });
       expect(await page.textContent('[data-testid=target-state]')).toMatch(/^Locked up/);
       expect(await enabled(page, ['halt', 'reset', 'mem-read'])).toEqual({ halt: true, reset: true, 'mem-read': true });
