@@ -25,13 +25,15 @@ export async function servePeerSocket(transport: DapTransport): Promise<PeerSock
   const path = join(dir, 'probe.sock');
   const errors: Error[] = [];
   let active: Socket | null = null;
+  /** The tool's session, until it has closed the probe: Dapdeck may use the probe only after that. */
+  let serving: Promise<void> = Promise.resolve();
   const server: Server = createServer((socket) => {
     if (active) {
       socket.destroy(); // one host at a time, as a USB device has one owner
       return;
     }
     active = socket;
-    void serveOne(socket, transport, errors).finally(() => (active = null));
+    serving = serveOne(socket, transport, errors).finally(() => (active = null));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -42,6 +44,7 @@ export async function servePeerSocket(transport: DapTransport): Promise<PeerSock
     errors,
     close: async () => {
       (active as Socket | null)?.destroy();
+      await serving;
       await new Promise<void>((resolve) => server.close(() => resolve()));
       rmSync(dir, { recursive: true, force: true });
     },
