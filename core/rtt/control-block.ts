@@ -43,9 +43,9 @@ export interface RttMemory {
 
 const ID_BYTES = Array.from(RTT_ID, (c) => c.charCodeAt(0));
 
-/** Offset of "SEGGER RTT\0" in `bytes`, or -1. */
-export function findRttId(bytes: Uint8Array): number {
-  outer: for (let i = 0; i + ID_BYTES.length < bytes.length; i++) {
+/** Offset of the first "SEGGER RTT\0" in `bytes` at or after `from`, or -1. */
+export function findRttId(bytes: Uint8Array, from = 0): number {
+  outer: for (let i = from; i + ID_BYTES.length < bytes.length; i++) {
     for (let j = 0; j < ID_BYTES.length; j++) if (bytes[i + j] !== ID_BYTES[j]) continue outer;
     if (bytes[i + ID_BYTES.length] !== 0) continue;
     return i;
@@ -53,17 +53,24 @@ export function findRttId(bytes: Uint8Array): number {
   return -1;
 }
 
-/** Scan [start, start+size) for the control block ID (RAM must be readable). */
-export async function scanForControlBlock(memory: RttMemory, start: number, size: number): Promise<number | null> {
+/**
+ * Every word-aligned "SEGGER RTT\0" in [start, start+size) (RAM must be readable), lowest first.
+ * All of them, not the first: RAM can hold stale copies of the ID (a previous firmware's block, the
+ * image's bytes in a flash algorithm's page buffers) below the live block.
+ */
+export async function scanForControlBlocks(memory: RttMemory, start: number, size: number): Promise<number[]> {
   const chunk = 4096;
+  const found: number[] = [];
   for (let offset = 0; offset < size; offset += chunk) {
-    // Overlap chunks by the ID length so an ID straddling two chunks is still found.
+    // Overlap chunks by the ID length so an ID straddling two chunks is still found (once).
     const length = Math.min(chunk + 16, size - offset);
     const bytes = await memory.readMemory(start + offset, length);
-    const at = findRttId(bytes);
-    if (at >= 0 && (start + offset + at) % 4 === 0) return start + offset + at;
+    for (let at = findRttId(bytes); at >= 0; at = findRttId(bytes, at + 1)) {
+      const address = start + offset + at;
+      if (address % 4 === 0 && !found.includes(address)) found.push(address);
+    }
   }
-  return null;
+  return found;
 }
 
 export async function readControlBlock(memory: RttMemory, address: number): Promise<RttControlBlock> {

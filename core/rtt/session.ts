@@ -10,7 +10,7 @@
  */
 import { DebugError } from '../dap/errors';
 import { concatBytes, hex32, readU32le } from '../dap/protocol';
-import { RTT_DESCRIPTOR_SIZE, RTT_HEADER_SIZE, findRttId, readControlBlock, scanForControlBlock, type RttChannel, type RttControlBlock } from './control-block';
+import { RTT_DESCRIPTOR_SIZE, RTT_HEADER_SIZE, findRttId, readControlBlock, scanForControlBlocks, type RttChannel, type RttControlBlock } from './control-block';
 
 export interface RttBatchMemory {
   readMemory(address: number, length: number): Promise<Uint8Array>;
@@ -81,6 +81,15 @@ export function describeRanges(ranges: readonly MemoryRange[]): string {
   return ranges.map((r) => `${hex32(r.start)}..${hex32(r.start + r.size)}`).join(', ');
 }
 
+/** Why a control block cannot be the firmware's (null when it can): offsets outside a buffer, or no up buffer yet. */
+function blockProblem(block: RttControlBlock): string | null {
+  const channels = block.up.concat(block.down);
+  const bad = channels.find((c) => c.size > 0 && (c.writeOffset >= c.size || c.readOffset >= c.size || c.buffer + c.size > 2 ** 32));
+  if (bad) return `channel ${bad.direction} ${bad.index} of the block at ${hex32(block.address)} has offsets outside its buffer`;
+  if (!block.up.some((c) => c.size > 0)) return `no up channel of the block at ${hex32(block.address)} has a buffer yet`;
+  return null;
+}
+
 export class RttSession {
   readonly stats = { polls: 0, batches: 0, bytes: 0, resets: 0 };
   /** RdOff as this host last published it, per up channel. */
@@ -108,30 +117,56 @@ export class RttSession {
     let deadline = started + (options.timeoutMs ?? 5000);
     const where = options.address !== undefined ? `at ${hex32(options.address)} (the ELF's _SEGGER_RTT symbol)` : `in ${describeRanges(options.scan ?? [])}`;
     let lastProblem = 'the "SEGGER RTT" ID never appeared';
+    // Scanning: each plausible candidate's up WrOffs at the previous look, to tell the live block
+    // (the firmware writes to it) from stale copies that look just as good.
+    let previous = new Map<number, number[]>();
     for (;;) {
-      let address: number | null = null;
+      let block: RttControlBlock | null = null;
       if (options.address !== undefined) {
         const id = await memory.readMemory(options.address, 16);
-        if (findRttId(id) === 0) address = options.address;
+        if (findRttId(id) === 0) {
+          try {
+            const candidate = await readControlBlock(memory, options.address);
+            const problem = blockProblem(candidate);
+            if (problem === null) block = candidate;
+            else lastProblem = problem;
+          } catch (err) {
+            lastProblem = (err as Error).message;
+          }
+        }
       } else {
-        for (const r of options.scan ?? []) {
-          address = await scanForControlBlock(memory, r.start, r.size);
-          if (address !== null) break;
+        const ranges = options.scan ?? [];
+        const plausible: RttControlBlock[] = [];
+        for (const r of ranges) {
+          for (const address of await scanForControlBlocks(memory, r.start, r.size)) {
+            try {
+              const candidate = await readControlBlock(memory, address);
+              const problem = blockProblem(candidate);
+              if (problem === null) plausible.push(candidate);
+              else lastProblem = problem;
+            } catch (err) {
+              lastProblem = (err as Error).message;
+            }
+          }
+        }
+        if (plausible.length === 1) block = plausible[0];
+        else if (plausible.length > 1) {
+          const live = plausible.filter((b) => {
+            const before = previous.get(b.address);
+            return before !== undefined && b.up.some((c, i) => c.writeOffset !== before[i]);
+          });
+          if (live.length === 1) block = live[0];
+          else {
+            const where = plausible.map((b) => hex32(b.address)).join(', ');
+            lastProblem = `${plausible.length} plausible control blocks (${where}) and ${live.length === 0 ? 'none' : 'more than one'} of them is being written to; the firmware's ELF (its _SEGGER_RTT symbol) names the live one`;
+          }
+          previous = new Map(plausible.map((b) => [b.address, b.up.map((c) => c.writeOffset)]));
         }
       }
-      if (address !== null) {
-        try {
-          const block = await readControlBlock(memory, address);
-          const bad = block.up.concat(block.down).find((c) => c.size > 0 && (c.writeOffset >= c.size || c.readOffset >= c.size));
-          if (!bad && block.up.some((c) => c.size > 0)) {
-            const session = new RttSession(memory, block, options.watch);
-            if (options.mode !== undefined) await session.setMode(options.mode);
-            return session;
-          }
-          lastProblem = bad ? `channel ${bad.direction} ${bad.index} has offsets outside its buffer` : 'no up channel has a buffer yet';
-        } catch (err) {
-          lastProblem = (err as Error).message;
-        }
+      if (block !== null) {
+        const session = new RttSession(memory, block, options.watch);
+        if (options.mode !== undefined) await session.setMode(options.mode);
+        return session;
       }
       if (options.whileWaiting && options.watch !== undefined && !options.signal?.aborted) {
         const [word] = await memory.transact([{ address: options.watch, length: 4 }]);

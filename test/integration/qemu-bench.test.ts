@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DebugSession } from '../../core/arm/session';
 import { CoreReg } from '../../core/arm/registers';
 import { SimulatedProbe } from '../../core/sim/cmsis-dap-probe';
-import { readControlBlock, scanForControlBlock } from '../../core/rtt/control-block';
+import { readControlBlock, scanForControlBlocks } from '../../core/rtt/control-block';
 import { RttSession } from '../../core/rtt/session';
 import { readChannelText } from '../support/rtt';
 import { QemuTarget, runningQemuCount } from '../../main/emu/qemu-target';
@@ -103,7 +103,7 @@ describe.each(boards)('$board through the $flavour probe model', ({ board, core,
     await session.core.reset({ halt: false });
     let address: number | null = null;
     const deadline = Date.now() + 5000;
-    while (address === null && Date.now() < deadline) address = await scanForControlBlock(session.ap, 0x20000000, 0x4000);
+    while (address === null && Date.now() < deadline) address = (await scanForControlBlocks(session.ap, 0x20000000, 0x4000))[0] ?? null;
     expect(address).not.toBeNull();
     const block = await readControlBlock(session.ap, address!);
     expect(block.up.map((c) => c.name)).toEqual(['Terminal', 'Text', 'SysView']);

@@ -105,6 +105,52 @@ describe('RTT session', () => {
   });
 });
 
+describe('finding the block by scanning RAM', () => {
+  const ID = new TextEncoder().encode('SEGGER RTT\0');
+  /** The live block (a producer writing 2 kB/s to it, not yet full) at 0x20000800, and a session over the model. */
+  async function scanBench() {
+    const target = new MemoryTarget('cortex-m0');
+    const probe = new SimulatedProbe({ flavour: 'v2-bulk', target });
+    const session = await DebugSession.open(probe.transport);
+    const producer = new RttProducer(target, { address: 0x20000800, bufferSize: 1024, rate: 2_000, messageSize: 16, mode: 'skip' });
+    return { target, session, producer, scan: [{ start: 0x20000000, size: 0x4000 }] };
+  }
+
+  it('passes over stale copies of the ID below the live block: an unaligned one, and one followed by image bytes', async () => {
+    const { target, session, scan } = await scanBench();
+    // An unaligned copy (the old scan saw only the first ID of each 4 KiB chunk and gave up on it).
+    target.ram.set(ID, 0x101);
+    // A word-aligned copy followed by what a flash algorithm's page buffer holds: the rest of the image.
+    target.ram.set(ID, 0x200);
+    target.ram.set(new Uint8Array(32).fill(0x41), 0x210);
+    const rtt = await RttSession.attach(session.ap, { scan, timeoutMs: 500 });
+    expect(rtt.address).toBe(0x20000800);
+  });
+
+  it('among blocks that look equally good, takes the one the firmware is writing to', async () => {
+    const { target, session, scan } = await scanBench();
+    // A previous firmware's block, left in RAM: well formed, with data in it, never written again.
+    const stale = new DataView(target.ram.buffer, target.ram.byteOffset);
+    target.ram.set(ID, 0x100);
+    stale.setUint32(0x110, 1, true);
+    stale.setUint32(0x114, 0, true);
+    stale.setUint32(0x118 + 4, 0x20000400, true);
+    stale.setUint32(0x118 + 8, 128, true);
+    stale.setUint32(0x118 + 12, 40, true);
+    const rtt = await RttSession.attach(session.ap, { scan, timeoutMs: 2000 });
+    expect(rtt.address).toBe(0x20000800);
+  });
+
+  it('names every candidate when none of them is being written to', async () => {
+    const { target, session, scan, producer } = await scanBench();
+    producer.enabled = false;
+    target.ram.set(target.ram.slice(0x800, 0x900), 0x100); // a byte-for-byte copy of the quiet live block
+    const err = await RttSession.attach(session.ap, { scan, timeoutMs: 100 }).catch((e) => e);
+    expect(err).toBeInstanceOf(RttNotFoundError);
+    expect(err.message).toMatch(/2 plausible control blocks \(0x20000100, 0x20000800\) and none of them is being written to; the firmware's ELF \(its _SEGGER_RTT symbol\) names the live one/);
+  });
+});
+
 describe('poll loop pacing', () => {
   it('polls again at once while data flows, backs off 1, 2, 4… ms to the cap while idle, and re-attaches after a reset', async () => {
     const chunk = { channel: 0, data: Uint8Array.of(1) } as unknown as UpData;
