@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { defineConfig } from 'electron-vite';
 import react from '@vitejs/plugin-react';
+import { pageEmulatorAssets } from './main/web/page-emulator-assets';
 
 // The top-level main/ preload/ renderer/ layout is not electron-vite's default (src/…), so every
 // entry is named explicitly.
@@ -19,7 +20,8 @@ export default defineConfig({
   },
   renderer: {
     root: resolve(__dirname, 'renderer'),
-    plugins: [react()],
+    plugins: [react(), pageEmulatorAssets()],
+    worker: { plugins: () => [pageEmulatorAssets()] },
     build: {
       outDir: 'out/renderer',
       rollupOptions: { input: { index: resolve(__dirname, 'renderer/index.html') } },

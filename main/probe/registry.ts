@@ -10,6 +10,7 @@ import { SimulatedProbe, type ProbeStats } from '../../core/sim/cmsis-dap-probe'
 import { MemoryTarget } from '../../core/sim/memory-target';
 import { Rp2040MemoryCores, rp2040Probe } from '../../core/sim/rp2040-bench';
 import { PicoEmulator } from '../../core/sim/pico';
+import { picoRomImage } from '../../core/sim/pico-rom-image';
 import { loadImage } from '../../core/elf';
 import { existsSync, readFileSync } from 'node:fs';
 import { sampleFirmwarePath } from '../firmware';
@@ -159,10 +160,7 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
 function picoBootRom(): Uint8Array | undefined {
   const path = sampleFirmwarePath('bootrom', 'rp2040');
   if (!existsSync(path)) return undefined;
-  const image = loadImage(readFileSync(path), path);
-  const rom = new Uint8Array(16 * 1024);
-  for (const chunk of image.chunks) if (chunk.address + chunk.data.length <= rom.length) rom.set(chunk.data, chunk.address);
-  return rom;
+  return picoRomImage(readFileSync(path), path);
 }
 
 /** sim:cortex-m3's interrupt schedule at a 48 MHz trace clock: SysTick 1 kHz, two IRQs, one nesting. */

@@ -75,7 +75,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const TYPES: Record<string, string> = {
+/** Content types of the web build's files (the e2e test's plain static server serves them the same way). */
+export const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
@@ -86,7 +87,8 @@ const TYPES: Record<string, string> = {
   '.wasm': 'application/wasm',
 };
 
-const CSP = "default-src 'self'; script-src 'self'; worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+/** The page's Content-Security-Policy, sent with every response (no 'unsafe-eval': the emulator in the worker needs none). */
+export const CSP = "default-src 'self'; script-src 'self'; worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 const SAMPLES = new Set(['hello', 'tasks']);
 

@@ -4,7 +4,8 @@
  * thread only keeps state and draws.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { FromWorker, LogLine, TargetState, TimelineHover, TimelineSnapshot, TimelineView, ToWorker } from './device/protocol';
+import { PAGE_PICO_DESCRIPTION, PAGE_PICO_SELECTOR, type FromWorker, type LogLine, type TargetState, type TimelineHover, type TimelineSnapshot, type TimelineView, type ToWorker } from './device/protocol';
+import * as pageEmulator from 'virtual:page-emulator';
 import { LogConsole } from './ui/LogConsole';
 import { Timeline } from './ui/Timeline';
 import { SerialConsole } from './ui/SerialConsole';
@@ -59,6 +60,15 @@ const bridge = (
 const MAX_LINES = 200_000;
 /** The page has begun taking its board over after a reload. */
 let reattachStarted = false;
+/** The chip of the page's own emulated Pico as the chip menu lists it (there is no server to ask). */
+const PAGE_CHIP: Chip | null = pageEmulator.chip && {
+  chip: pageEmulator.chip.name,
+  family: pageEmulator.chip.family,
+  cores: pageEmulator.chip.cores,
+  flashBytes: pageEmulator.chip.regions.reduce((n, r) => n + r.size, 0),
+  ramBytes: pageEmulator.chip.ram.size,
+  source: 'built-in',
+};
 const PHASES: Record<string, string> = { plan: 'Checking', erase: 'Erasing', program: 'Programming', verify: 'Verifying' };
 
 export function App() {
@@ -93,6 +103,9 @@ export function App() {
   const [memAddress, setMemAddress] = useState('0x20000000');
   const [memLength, setMemLength] = useState('64');
   const [server, setServer] = useState(kept?.server ?? '');
+  /** The page came from a plain static server (no `dapdeck serve` API): only the page's own Pico and USB probes work. */
+  const [serverless, setServerless] = useState(false);
+  const [emulatorSpeed, setEmulatorSpeed] = useState<{ emulatedMHz: number; mips: number } | null>(null);
   const [deviceRequest, setDeviceRequest] = useState<DeviceRequest | null>(null);
   const [channels, setChannels] = useState<{ up: { index: number; name: string }[]; down: { index: number; name: string }[] }>({ up: [], down: [] });
   const [restoredLines] = useState(restoreHistory);
@@ -119,11 +132,19 @@ export function App() {
     fetch(remote('', '/api/probes'))
       .then((r) => r.json())
       .then((list: ProbeListing[]) => setProbes(list))
-      .catch(() => setProbes([]));
+      .catch(() => {
+        // No probe server behind this page: the emulated Pico in the page is the board to offer.
+        setProbes([]);
+        setServerless(true);
+        if (!kept) {
+          setSelector(PAGE_PICO_SELECTOR);
+          setChip(pageEmulator.chipName);
+        }
+      });
     fetch(remote('', '/api/chips'))
       .then((r) => r.json())
       .then((list: Chip[]) => setChips(list))
-      .catch(() => setChips([]));
+      .catch(() => setChips(PAGE_CHIP ? [PAGE_CHIP] : []));
   }, []);
 
   useEffect(() => {
@@ -143,6 +164,7 @@ export function App() {
             setMemory((v) => v && { ...v, stale: !v.whileRunning || v.stale });
           }
           if (m.state.kind !== 'flashing') setProgress(null);
+          if (m.state.kind === 'connecting' || m.state.kind === 'disconnected') setEmulatorSpeed(null);
           break;
         case 'board':
           updateBoard({ key: m.reattachKey });
@@ -201,6 +223,9 @@ export function App() {
           break;
         case 'memory':
           setMemory({ address: m.address, label: m.label, bytes: m.bytes, whileRunning: m.whileRunning, stale: false });
+          break;
+        case 'emulator':
+          setEmulatorSpeed({ emulatedMHz: m.emulatedMHz, mips: m.mips });
           break;
         case 'error':
           addError(m.message);
@@ -261,6 +286,12 @@ export function App() {
       attachLocal(local.current.transport, local.current.kind).catch((err: Error) => addError(err.message));
       return;
     }
+    if (selector === PAGE_PICO_SELECTOR && !server.trim()) {
+      // Nothing to reattach to after a reload: the page's Pico starts fresh each time.
+      keepBoard(null);
+      send({ type: 'connect-page' });
+      return;
+    }
     const url = remote(server, `/probe?selector=${encodeURIComponent(selector)}&blank=1&reattach=1`).replace(/^http/, 'ws');
     const before = keptBoard();
     if (before?.key && before.url === url) {
@@ -295,20 +326,29 @@ export function App() {
   // The chosen chip as the server resolves it: what flash and erase use, and where read-back starts.
   useEffect(() => {
     let current = true;
+    const resolved = (c: PortableChip) => {
+      setChipDetail({ name: chip, chip: c });
+      const first = c.regions[0];
+      if (first) {
+        setReadStart(hex8(first.start));
+        setReadLength(hex8(first.size));
+      }
+    };
+    /** Without a server, the page's own Pico chip comes with the build (resolved as the server resolves it). */
+    const bundled = (problem: string) => {
+      if (!current) return;
+      if (chip !== pageEmulator.chipName) return setChipDetail({ name: chip, chip: null, problem });
+      if (pageEmulator.chip) return resolved(pageEmulator.chip);
+      setChipDetail({ name: chip, chip: null, problem: pageEmulator.chipProblem ?? problem });
+    };
     fetch(remote('', `/api/chips/${encodeURIComponent(chip)}`))
       .then(async (r) => {
         const body = await r.json();
         if (!current) return;
-        if (!r.ok) return setChipDetail({ name: chip, chip: null, problem: body.error ?? `HTTP ${r.status}` });
-        const c = body as PortableChip;
-        setChipDetail({ name: chip, chip: c });
-        const first = c.regions[0];
-        if (first) {
-          setReadStart(hex8(first.start));
-          setReadLength(hex8(first.size));
-        }
+        if (!r.ok) return bundled(body.error ?? `HTTP ${r.status}`);
+        resolved(body as PortableChip);
       })
-      .catch((err: Error) => current && setChipDetail({ name: chip, chip: null, problem: err.message }));
+      .catch((err: Error) => bundled(err.message));
     return () => {
       current = false;
     };
@@ -390,6 +430,19 @@ export function App() {
     else send({ type: 'firmware-file', bytes: null, fileName: '' });
   };
 
+  /** A sample that comes with the page, chosen as if it were a file the user picked. */
+  const chooseBundledSample = async (name: string) => {
+    const sample = pageEmulator.samples.find((s) => s.name === name);
+    if (!sample) return;
+    try {
+      const r = await fetch(sample.url);
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      chooseFile(new File([await r.arrayBuffer()], sample.fileName));
+    } catch (err) {
+      addError(`the bundled sample ${sample.fileName} did not load: ${(err as Error).message}`);
+    }
+  };
+
   const onTimelineCanvas = useCallback((canvas: OffscreenCanvas) => send({ type: 'timeline-canvas', canvas }, [canvas]), [send]);
   const onTimelineView = useCallback((view: TimelineView) => send({ type: 'timeline-view', view }), [send]);
   const onTimelineHover = useCallback((x: number | null, y: number) => {
@@ -465,15 +518,19 @@ export function App() {
               void local.current?.transport.close();
               local.current = null;
               setSelector(e.target.value);
+              if (e.target.value === PAGE_PICO_SELECTOR) setChip(pageEmulator.chipName);
             }}
           >
             {localName && <option value="local:">{`USB: ${localName}`}</option>}
+            <option value={PAGE_PICO_SELECTOR} title="rp2040js running in this page's worker, behind the CMSIS-DAP v2 model: no server, nothing installed">
+              {PAGE_PICO_DESCRIPTION}
+            </option>
             {probes.map((p) => (
               <option key={p.selector} value={p.selector} title={p.description} disabled={!!p.problem}>
                 {p.problem ? `${p.selector} (cannot open: ${p.problem})` : p.selector}
               </option>
             ))}
-            {probes.length === 0 && <option value="emu:microbit">emu:microbit</option>}
+            {probes.length === 0 && !serverless && <option value="emu:microbit">emu:microbit</option>}
           </select>
         </label>
         <label className="field chip-field">
@@ -500,6 +557,11 @@ export function App() {
           <span data-testid="status" className="status">
             {stateDetail(target)}
           </span>
+          {emulatorSpeed && (
+            <span data-testid="emulator-speed" className="status" title="The emulated Pico over the last second: its 125 MHz clock as emulated per second of wall time (a sleeping core counts as keeping up), and instructions executed">
+              {`${emulatorSpeed.emulatedMHz.toFixed(1)} MHz emulated, ${emulatorSpeed.mips.toFixed(1)} MIPS`}
+            </span>
+          )}
         </div>
         <button data-testid="halt" onClick={() => send({ type: 'control', action: 'halt' })} disabled={k !== 'running'}>
           Halt
@@ -534,6 +596,19 @@ export function App() {
           onDrop={onDrop}
         >
           <h2>Flash</h2>
+          {selector === PAGE_PICO_SELECTOR && !localName && pageEmulator.samples.length > 0 && (
+            <label className="field bundled-sample">
+              <span className="field-name">Sample</span>
+              <select data-testid="bundled-sample" value="" onChange={(e) => void chooseBundledSample(e.target.value)} title="Firmware that comes with this page, built for the Pico">
+                <option value="">bundled with this page…</option>
+                {pageEmulator.samples.map((s) => (
+                  <option key={s.name} value={s.name}>
+                    {s.fileName}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
           <p className="hint">Drop an ELF, HEX, UF2 or BIN here, or</p>
           <input data-testid="file" type="file" accept=".elf,.hex,.ihex,.uf2,.bin,application/octet-stream" onChange={(e) => chooseFile(e.target.files?.[0] ?? null)} />
           <p className="file" data-testid="file-name">{file ? `${file.name} (${(file.size / 1024).toFixed(1)} KiB)` : 'no file chosen'}</p>

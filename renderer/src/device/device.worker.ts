@@ -22,10 +22,14 @@ import { RttSession, pollLoop, type RttBatchMemory } from '../../../core/rtt/ses
 import { ChannelRouter, type ChannelSinks } from '../../../core/capture/router';
 import { SV_COMMAND, findSysViewChannels } from '../../../core/trace/systemview';
 import { SystemViewTrace, statsRows, toChromeTrace } from '../../../core/trace/session';
+import { PicoEmulator } from '../../../core/sim/pico';
+import { picoRomImage } from '../../../core/sim/pico-rom-image';
+import { rp2040Probe } from '../../../core/sim/rp2040-bench';
+import * as pageEmulator from 'virtual:page-emulator';
 import { WebSocketTransport } from './ws-transport';
 import { resolveAddress } from './symbols';
 import { PortTransport } from './webusb';
-import { LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT, timelineCanvasHeight, type FromWorker, type LogLine, type TargetState, type TimelineHover, type TimelineSnapshot, type TimelineView, type ToWorker, ECHO_CHANNEL, EVENT_LIST_LIMIT, STOP_CHANNEL } from './protocol';
+import { PAGE_PICO_DESCRIPTION, LOAD_CHART_HEIGHT, TIMELINE_LABEL_WIDTH, TIMELINE_LANE_HEIGHT, timelineCanvasHeight, type FromWorker, type LogLine, type TargetState, type TimelineHover, type TimelineSnapshot, type TimelineView, type ToWorker, ECHO_CHANNEL, EVENT_LIST_LIMIT, STOP_CHANNEL } from './protocol';
 import { drawAxis, drawLoadChart, drawTimeline, meanOf } from '../ui/timeline-draw';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -34,6 +38,8 @@ const post = (m: FromWorker) => self.postMessage(m);
 
 let session: DebugSession | null = null;
 let transport: WebSocketTransport | null = null;
+/** The emulated Pico running in this worker, while it is the connected board. */
+let pagePico: PicoEmulator | null = null;
 let description = '';
 let streamAbort: AbortController | null = null;
 let streaming: Promise<unknown> | null = null;
@@ -511,14 +517,60 @@ const SERVER_RESPONSE_TIMEOUT_MS = 8000;
 const MAX_READ_TO_FILE = 16 << 20;
 const READ_CHUNK = 16 * 1024;
 
-async function openSession(t: DapTransport, probe: string, options: { responseTimeoutMs?: number } = {}): Promise<void> {
+/**
+ * The page's own Pico: a fresh chip (erased flash, Dapdeck's ROM), the probe model in front of it.
+ * Like a board just plugged in, it keeps nothing from an earlier connect.
+ */
+async function startPagePico(): Promise<{ emulator: PicoEmulator; transport: DapTransport }> {
+  const response = await fetch(pageEmulator.bootrom.url);
+  if (!response.ok) throw new Error(`the emulated Pico's boot ROM (${pageEmulator.bootrom.name}) did not load from this page's server: HTTP ${response.status}`);
+  const emulator = new PicoEmulator({ bootrom: picoRomImage(new Uint8Array(await response.arrayBuffer()), pageEmulator.bootrom.name) });
+  return { emulator, transport: rp2040Probe(emulator, { flavour: 'v2-bulk', serial: 'page:pico' }).transport };
+}
+
+function stopPagePico(): void {
+  pagePico?.close();
+  pagePico = null;
+}
+
+/**
+ * How fast the page's Pico runs, once a second: emulated clock cycles (125 MHz clk_sys) and
+ * instructions per second of wall time. The emulator never runs ahead of wall time, so a firmware
+ * that sleeps shows its own duty cycle; code that never sleeps (a flash algorithm waiting on the
+ * flash) shows the emulator's limit.
+ */
+let emulatorMark = { wall: 0, nanos: 0, instructions: 0 };
+setInterval(() => {
+  const pico = pagePico;
+  if (!pico) return;
+  const now = { wall: performance.now(), nanos: pico.clock.nanos, instructions: pico.core0.instructions };
+  const seconds = (now.wall - emulatorMark.wall) / 1000;
+  // A chip reset starts a fresh emulator clock: that second is not measured.
+  if (now.nanos >= emulatorMark.nanos && seconds > 0) {
+    post({ type: 'emulator', emulatedMHz: (now.nanos - emulatorMark.nanos) / PICO_CYCLE_NANOS / 1e6 / seconds, mips: (now.instructions - emulatorMark.instructions) / 1e6 / seconds });
+  }
+  emulatorMark = now;
+}, 1000);
+/** rp2040js's clock ticks 8 ns per cycle here (clk_sys 125 MHz, core/sim/pico.ts). */
+const PICO_CYCLE_NANOS = 8;
+
+/** `pico`: the board is this worker's emulated Pico (it runs while it is the connected board). */
+async function openSession(t: DapTransport, probe: string, options: { responseTimeoutMs?: number; pico?: PicoEmulator } = {}): Promise<void> {
   await stopStreaming();
   const old = session;
   session = null;
   await old?.close().catch(() => undefined);
+  stopPagePico();
+  if (options.pico) {
+    pagePico = options.pico;
+    emulatorMark = { wall: performance.now(), nanos: pagePico.clock.nanos, instructions: pagePico.core0.instructions };
+  }
   description = probe;
   setState({ kind: 'connecting', probe });
-  const s = await DebugSession.open(t, options);
+  const s = await DebugSession.open(t, { responseTimeoutMs: options.responseTimeoutMs }).catch((err: unknown) => {
+    stopPagePico();
+    throw err;
+  });
   session = s;
   coreName = s.summary!.core.name;
   await setFaultCatch(s.ap, true);
@@ -548,6 +600,13 @@ async function handle(m: ToWorker): Promise<void> {
       if (stream && state.kind === 'running') startStreaming(stream.elf ? new Uint8Array(stream.elf) : null, stream.fileName);
       return;
     }
+    case 'connect-page': {
+      // No server, no USB: the board is an emulator in this worker.
+      transport = null;
+      const pico = await startPagePico();
+      await openSession(pico.transport, PAGE_PICO_DESCRIPTION, { pico: pico.emulator });
+      return;
+    }
     case 'connect-port': {
       // A USB probe the page opened (WebUSB): its packets come and go over the port.
       transport = null;
@@ -561,6 +620,7 @@ async function handle(m: ToWorker): Promise<void> {
       await stopStreaming();
       await session?.close().catch(() => undefined);
       session = null;
+      stopPagePico();
       setState({ kind: 'disconnected' });
       return;
     case 'firmware-file':
@@ -737,10 +797,10 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       const lost = linkFailure(err);
       if (lost) {
         lose(lost);
-        if (m.type === 'connect' || m.type === 'connect-port') setState({ kind: 'lost', probe: description, reason: lost });
+        if (m.type === 'connect' || m.type === 'connect-port' || m.type === 'connect-page') setState({ kind: 'lost', probe: description, reason: lost });
         return;
       }
-      if (m.type === 'connect' || m.type === 'connect-port') {
+      if (m.type === 'connect' || m.type === 'connect-port' || m.type === 'connect-page') {
         session = null;
         setState({ kind: 'disconnected' });
       }

@@ -8,6 +8,8 @@ export type ToWorker =
    */
   | { type: 'connect'; url: string; resume?: { key: string; stream: { elf: ArrayBuffer | null; fileName: string } | null } }
   | { type: 'connect-port'; port: MessagePort; packetSize: number; description: string }
+  /** The emulated Pico in the worker itself (no server, no USB): a fresh chip every time. */
+  | { type: 'connect-page' }
   | { type: 'disconnect' }
   /**
    * `chip`: the chip as `dapdeck serve` resolves it (/api/chips/NAME: regions, algorithms, RAM).
@@ -56,6 +58,10 @@ export interface TimelineHover {
   preemptedBy: string | null;
   truncated: boolean;
 }
+
+/** The probe menu's entry for the emulated Pico that runs in the page's own worker. */
+export const PAGE_PICO_SELECTOR = 'page:pico';
+export const PAGE_PICO_DESCRIPTION = 'Emulated Pico (in this page)';
 
 /** LogLine.channel of the app's own notes (shown in every view). */
 export const NOTE_CHANNEL = -1;
@@ -160,5 +166,7 @@ export type FromWorker =
   | { type: 'registers'; values: [string, number][] }
   /** `label`: what the user asked for (a symbol name or the address as typed). */
   | { type: 'memory'; address: number; label: string; bytes: Uint8Array; whileRunning: boolean }
+  /** The page's emulated Pico over the last second: emulated clock (MHz of its 125) and instructions (millions) per wall second. */
+  | { type: 'emulator'; emulatedMHz: number; mips: number }
   /** A request failed; `action` is the request's type (the page clears the error on the next action). */
   | { type: 'error'; message: string; action?: ToWorker['type'] };

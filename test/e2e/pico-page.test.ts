@@ -1,0 +1,144 @@
+/**
+ * The serverless Pico demo end to end in Chromium (playwright-core driving Debian's
+ * /usr/bin/chromium): the web build served by a plain static file server written here — no
+ * `dapdeck serve`, no probe API, no WebSocket — with the same Content-Security-Policy the app's
+ * own server sends (no 'unsafe-eval'). The page's worker runs the emulated Pico (rp2040js with
+ * Dapdeck's boot ROM behind the CMSIS-DAP v2 model and the multi-drop wire); the test connects to
+ * it, halts it in the boot ROM, and reads the ROM back through the debug session, checked against
+ * the ROM ELF's .text as binutils' readelf dumps it.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { CSP, TYPES } from '../../main/serve/server';
+import { sampleFirmwarePath } from '../../main/firmware';
+
+const ROOT = resolve(__dirname, '../..');
+const ARTIFACTS = resolve(ROOT, 'test-artifacts');
+const CHROMIUM = '/usr/bin/chromium';
+/** This file's own web build: another e2e file building out/web at the same time would swap the app under its page. */
+const WEB_ROOT = join(mkdtempSync(join(tmpdir(), 'dapdeck-pico-page-')), 'web');
+
+let server: Server;
+let url: string;
+let browser: Browser;
+let page: Page;
+/** Every path the page asked the static server for, and what Chromium said went wrong. */
+const requested: string[] = [];
+const problems: string[] = [];
+const sockets: string[] = [];
+
+/** Files of the build, nothing else: no /api, no WebSocket upgrade (Node's server refuses those). */
+function staticServer(root: string): Promise<Server> {
+  const s = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    requested.push(path);
+    const file = resolve(root, normalize(path === '/' ? '/index.html' : path).replace(/^\/+/, ''));
+    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404, { 'Content-Type': 'text/plain', 'Content-Security-Policy': CSP });
+      res.end('not found');
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Security-Policy': CSP });
+    res.end(readFileSync(file));
+  });
+  return new Promise((ok) => s.listen(0, '127.0.0.1', () => ok(s)));
+}
+
+beforeAll(async () => {
+  execFileSync('npx', ['vite', 'build', '-c', 'vite.web.config.mts', '--logLevel', 'error', '--outDir', WEB_ROOT], { cwd: ROOT, stdio: 'ignore' });
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/install-system-deps.sh installs Debian's chromium`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  server = await staticServer(WEB_ROOT);
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (m) => {
+    // A CSP refusal (eval, a blocked fetch or worker) is reported as a console error.
+    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of 404/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  page.on('websocket', (ws) => sockets.push(ws.url()));
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((ok) => server?.close(ok));
+});
+
+/** The ROM's .text as `readelf -x .text` dumps it (binutils reads the ELF, not Dapdeck's loader). */
+function romTextFromReadelf(): Uint8Array {
+  const dump = execFileSync('readelf', ['-x', '.text', sampleFirmwarePath('bootrom', 'rp2040')], { encoding: 'utf8' });
+  const bytes: number[] = [];
+  for (const line of dump.split('\n')) {
+    const m = /^\s*0x([0-9a-f]{8}) ((?:[0-9a-f]{2,8} ){1,4})/.exec(line);
+    if (!m) continue;
+    expect(parseInt(m[1], 16)).toBe(bytes.length);
+    for (const word of m[2].trim().split(' ')) for (let i = 0; i < word.length; i += 2) bytes.push(parseInt(word.slice(i, i + 2), 16));
+  }
+  return Uint8Array.from(bytes);
+}
+
+/** Bytes out of the memory view's hex dump (8 per row: "ADDRESS  b0 b1 … |ascii|"). */
+function bytesOfDump(text: string): { address: number; bytes: number[] }[] {
+  return text
+    .split('\n')
+    .map((l) => /^([0-9a-f]{8})\s+((?:[0-9a-f]{2} ?)+)/i.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => ({ address: parseInt(m[1], 16), bytes: m[2].trim().split(/\s+/).map((b) => parseInt(b, 16)) }));
+}
+
+describe('the serverless Pico demo (a static page, the emulator in its worker)', () => {
+  it('offers the emulated Pico on a page with no probe server and connects to it in the worker', async () => {
+    await page.goto(url);
+    // With no probe API behind the page, the Pico in the page is the board on offer.
+    await page.waitForFunction(() => (document.querySelector('[data-testid=probe]') as HTMLSelectElement | null)?.value === 'page:pico', null, { timeout: 10_000 });
+    expect(await page.textContent('[data-testid=probe] option[value="page:pico"]')).toBe('Emulated Pico (in this page)');
+    expect(await page.inputValue('[data-testid=chip]')).toBe('RP2040');
+    // The same page still offers a real Debug Probe over WebUSB (Chromium has navigator.usb on http://127.0.0.1).
+    expect(await page.isVisible('[data-testid=connect-usb]')).toBe(true);
+    expect(await page.evaluate(() => 'usb' in navigator)).toBe(true);
+    await page.click('[data-testid=connect]');
+    await page.waitForSelector('[data-testid=status]:has-text("Emulated Pico (in this page) — Cortex-M0+")', { timeout: 30_000 });
+    await page.waitForSelector('[data-testid=target-state][data-state=running]', { timeout: 10_000 });
+    // The worker reports how fast the emulator runs, once a second.
+    const speed = await page.waitForSelector('[data-testid=emulator-speed]', { timeout: 10_000 });
+    expect(await speed.textContent()).toMatch(/^[\d.]+ MHz emulated, [\d.]+ MIPS$/);
+  }, 60_000);
+
+  it('halts the core in the boot ROM (flash is erased) and reads the ROM back through the probe model', async () => {
+    await page.click('[data-testid=halt]');
+    await page.waitForSelector('[data-testid=target-state][data-state=halted]', { timeout: 10_000 });
+    const pc = parseInt((await page.textContent('[data-testid=registers] tr:has(td:text-is("pc")) td:nth-child(2)'))!, 16);
+    // Erased flash: no boot2 passes the ROM's CRC check, so the core waits in the ROM (below 16 KiB).
+    expect(pc).toBeLessThan(0x4000);
+    const rom = romTextFromReadelf();
+    expect(rom.length).toBeGreaterThan(0x100);
+    await page.fill('[data-testid=mem-address]', '0x00000000');
+    await page.fill('[data-testid=mem-length]', '256');
+    await page.click('[data-testid=mem-read]');
+    const dump = await page.waitForSelector('[data-testid=memory-dump]', { timeout: 10_000 });
+    const rows = bytesOfDump((await dump.textContent()) ?? '');
+    expect(rows.length).toBe(256 / 8);
+    for (const row of rows) expect(row.bytes).toEqual(Array.from(rom.subarray(row.address, row.address + row.bytes.length)));
+    await page.screenshot({ path: resolve(ARTIFACTS, 'pico-page-rom.png') });
+    await page.click('[data-testid=run]');
+    await page.waitForSelector('[data-testid=target-state][data-state=running]', { timeout: 10_000 });
+  }, 60_000);
+
+  it('used nothing but the static files: no probe socket, no CSP refusal, no page error', () => {
+    expect(sockets).toEqual([]);
+    expect(problems).toEqual([]);
+    // The page looked for a probe server and found none (404s), then loaded the ROM asset from the build.
+    expect(requested).toContain('/api/probes');
+    expect(requested.some((p) => /^\/assets\/bootrom-rp2040-[\w-]+\.elf$/.test(p))).toBe(true);
+  });
+});
