@@ -6,7 +6,8 @@
  * 2. timeline frame time: pan and zoom over a 1 000 000-event trace drawn from the Timeline model;
  * 3. the app's console (LogConsole, with the renderer the app chooses for this browser's GL)
  *    streaming 1000 lines/s: frames per second, long tasks, and how fast a click gets a frame
- *    (bench/browser.ts clicks while it streams).
+ *    (bench/browser.ts clicks while it streams);
+ * 4. the emulated Pico in a worker, as the serverless demo runs it: emulated clock per wall second.
  */
 import { Terminal } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
@@ -287,5 +288,24 @@ async function rendererContrast(linesPerSecond: number, seconds: number) {
   return { bench: 'browser-console-renderers', note: `Chromium headless, ${judgeWebgl().gl}; a bare xterm.js terminal, each renderer forced, ${linesPerSecond} lines/s, ${seconds} s after 1 s warm-up`, linesPerSecond, ...rows };
 }
 
-(window as unknown as { runBench(): Promise<object[]> }).runBench = async () => [await consoleBench(100_000), timelineBench(1_000_000), await rendererContrast(1000, 4)];
+/** The emulated Pico in a worker (as the device worker runs it for the serverless demo), on code that never sleeps. */
+async function picoWorkerBench(seconds: number) {
+  const worker = new Worker(new URL('./bench-pico.worker.ts', import.meta.url), { type: 'module' });
+  const result = await new Promise<{ wallSeconds: number; emulatedMHz: number; mips: number; loops: number }>((resolve) => {
+    worker.onmessage = (e) => resolve(e.data);
+    worker.postMessage({ seconds });
+  });
+  worker.terminate();
+  return {
+    bench: 'browser-pico-emulator',
+    note: `Chromium headless, rp2040js behind core/sim/pico.ts's wall-clock scheduler in a module worker, a 3-instruction loop in flash that never sleeps, ${seconds} s; the RP2040 runs 125 MHz, the emulator never runs ahead of wall time (125 = keeps up)`,
+    emulatedMHz: +result.emulatedMHz.toFixed(1),
+    realTimeShare: +(result.emulatedMHz / 125).toFixed(3),
+    mips: +result.mips.toFixed(1),
+    loops: result.loops,
+  };
+}
+
+(window as unknown as { runBench(): Promise<object[]> }).runBench = async () => [await consoleBench(100_000), timelineBench(1_000_000), await rendererContrast(1000, 4), await picoWorkerBench(3)];
+(window as unknown as { runPicoWorkerBench(seconds: number): Promise<object> }).runPicoWorkerBench = picoWorkerBench;
 (window as unknown as { runStreamingBench(linesPerSecond: number, seconds: number): Promise<object> }).runStreamingBench = streamingBench;
