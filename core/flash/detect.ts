@@ -7,6 +7,8 @@
  * - STM32 DBGMCU_IDCODE's DEV_ID, matched to chip names through the line table in
  *   ./stm32-idcode.ts (probe-rs has no chip_detection form for it), read only when STM32 chips
  *   of the core's type are among the candidates;
+ * - on an SWD multi-drop wire, the TARGETSEL that selected the DP (its TARGETID and instance)
+ *   against the cores' `targetsel` (RP2040: 0x01002927 for core 0);
  * - the ROM table's peripheral ID (ADIv5 / CoreSight: JEP106 designer and part number) against a
  *   family's `manufacturer` and a chip's `part`.
  * Only chips whose core type is the one CPUID reports take part, and only their families' vendor
@@ -74,10 +76,22 @@ export async function detectChip(session: DebugSession, candidates: readonly Det
   const device = await session.probe.targetDevice().catch(() => null);
   if (device) note(`the probe's target device "${device.name}"${device.vendor ? ` (${device.vendor})` : ''}`, [device.name]);
 
+  // A multi-drop DP answered to a TARGETSEL (TARGETID bits 27:0 and the instance): the chips with
+  // a core selected by that value.
+  // The families read from below: on a wire whose TARGETSEL named chips, only theirs (another
+  // family's vendor register address means nothing there).
+  let families = [...new Set(eligible.map((c) => c.target))];
+  const dp = session.summary?.dp;
+  if (dp?.targetSel !== undefined) {
+    const sel = dp.targetSel;
+    const named = eligible.filter((c) => c.chip.coreList.some((k) => k.targetSel !== undefined && k.targetSel >>> 0 === sel >>> 0));
+    note(`DP TARGETID ${hex32(dp.targetId ?? sel)} selected by TARGETSEL ${hex32(sel)}`, named.map((c) => c.chip.name));
+    if (named.length) families = [...new Set(named.map((c) => c.target))];
+  }
+
   // Each family's vendor registers, read once per address.
   const reads = new Map<number, Promise<number | null>>();
   const at = (address: number) => reads.get(address) ?? (reads.set(address, read32(session, address)), reads.get(address)!);
-  const families = [...new Set(eligible.map((c) => c.target))];
   for (const family of families) {
     for (const method of family.chipDetection) {
       if ('hwid' in method) {

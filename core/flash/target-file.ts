@@ -36,6 +36,11 @@ export interface CoreDescription {
   type: string;
   /** The access port the core sits behind (ADIv5 `v1` APSEL, or an ADIv6 `v2` address). */
   ap?: { version: 1 | 2; address: number };
+  /**
+   * On an SWD multi-drop wire (ADIv5.2), the TARGETSEL value that selects this core's DP
+   * (TINSTANCE[31:28] | TARGETID[27:0]; probe-rs `core_access_options.targetsel`).
+   */
+  targetSel?: number;
 }
 
 /** How a target tells which chip of a family it is (probe-rs `chip_detection`). */
@@ -201,7 +206,8 @@ function chipFromYaml(c: any, family: string, where: Where): ChipDescription {
     if (version === undefined && options?.ap !== undefined) ap = { version: 1, address: integer(options.ap, where, `cores[${i}].core_access_options.ap`, 0, 0xff) };
     else if (version === 'v1') ap = { version: 1, address: integer(address, where, `cores[${i}].core_access_options.ap`, 0, 0xff) };
     else if (version === 'v2') ap = { version: 2, address: integer(address, where, `cores[${i}].core_access_options.ap`) };
-    return { name: String(k?.name ?? `core${i}`), type: String(k?.type ?? ''), ap };
+    const targetSel = optionalInteger(options?.targetsel, where, `cores[${i}].core_access_options.targetsel`, 0, 0xffffffff);
+    return { name: String(k?.name ?? `core${i}`), type: String(k?.type ?? ''), ap, ...(targetSel === undefined ? {} : { targetSel }) };
   });
   const memoryMap: MemoryRegion[] = [];
   for (const [i, entry] of list(c.memory_map, where, 'memory_map').entries()) {

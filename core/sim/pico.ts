@@ -6,7 +6,14 @@
  * rp2040js executes instructions when asked to; this file decides when. While core 0 runs, a
  * scheduler executes it in short slices on the event loop, never ahead of wall-clock time (a
  * sleeping core, WFI/WFE, skips ahead to its next timer alarm but not past "now"), so firmware
- * timers tick at their real rate, as on QEMU. Halting stops the slices; a step executes one
+ * timers tick at their real rate, as on QEMU. With `pacing: 'modeled'` (benches) the core instead
+ * runs up to the probe model's modeled clock at each debug access, so how long flashing takes is
+ * the same on every machine, however fast the emulator runs. Either way, code that polls the
+ * flash's status while it is busy (the ROM's wait after each erase and page program) lets emulated
+ * time pass to the end of the busy time, or to the next timer alarm if that comes first, instead
+ * of executing every poll: the poll that follows finds the flash ready at the same emulated
+ * moment, within one pass of the polling loop, so timing is unchanged and the emulator is spared
+ * millions of instructions per erase. Halting stops the slices; a step executes one
  * instruction; FPB breakpoints are checked before each instruction. A BKPT (rp2040js reports it
  * through onBreak) halts the core at the BKPT when halting debug is enabled and escalates to
  * HardFault otherwise, as on ARMv6-M. Debug accesses go to the emulator's bus directly and fault
@@ -60,6 +67,12 @@ const PICO_MEMORY_MAP: MemoryRegion[] = [
   { name: 'sio', kind: 'peripheral', start: SIO_START, size: 0x1000 },
 ];
 
+/**
+ * 'wall': the core runs at most as fast as wall-clock time (firmware timers tick in real time).
+ * 'modeled': the core runs up to the probe model's modeled clock (deterministic benches).
+ */
+export type PicoPacing = 'wall' | 'modeled';
+
 const quietLogger: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** The chip: rp2040js plus what this bench adds (reset, rescue, bus rules, core 1's boot state). */
@@ -75,11 +88,15 @@ export class PicoEmulator implements Rp2040Cores {
   /** Emulated nanoseconds before the last chip reset (each reset starts a fresh emulator clock). */
   private nanosBefore = 0;
 
+  /** What emulated time follows: wall-clock time, or the probe model's modeled clock. */
+  readonly pacing: PicoPacing;
+
   /**
    * `bootrom`: Dapdeck's own boot ROM image (firmware-samples/bootrom), loaded at 0; its function
    * table and flash functions are then there for code on the core, as on a real RP2040.
    */
-  constructor(options: { bootrom?: Uint8Array } = {}) {
+  constructor(options: { bootrom?: Uint8Array; pacing?: PicoPacing } = {}) {
+    this.pacing = options.pacing ?? 'wall';
     this.sim = newSimulator();
     this.flash = new NorFlash({ array: () => this.sim.rp2040.flash, now: () => (this.nanosBefore + this.sim.clock.nanos) / 1e9 });
     attachQspiFlash(this.sim.rp2040, this.flash);
@@ -96,6 +113,11 @@ export class PicoEmulator implements Rp2040Cores {
 
   get clock() {
     return this.sim.clock;
+  }
+
+  /** The emulator clock's reading (nanoseconds since the last chip reset) at emulated time `seconds`. */
+  nanosAt(seconds: number): number {
+    return seconds * 1e9 - this.nanosBefore;
   }
 
   /** Put bytes straight into the flash array (a programmed chip), bypassing the bus. */
@@ -269,13 +291,18 @@ export class PicoCore0 implements SimTarget {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private wallAnchor = 0;
   private nanosAnchor = 0;
+  /** The probe model's clock (modeled seconds), and its reading when the core last started. */
+  private probeClock: (() => number) | null = null;
+  private probeAnchor = 0;
+  /** The last catch-up ended in a wait for the busy flash, cut short at "now". */
+  private waitingForFlash = false;
   private broke = false;
   private closed = false;
   private debug: DebugControl = { debugEnabled: false, demcr: 0 };
   /** Instructions executed since the emulator started (tests and benches read it). */
   instructions = 0;
 
-  constructor(private readonly chip: PicoEmulator) {
+  constructor(readonly chip: PicoEmulator) {
     chip.rp2040.onBreak = (code) => this.onBreak(code);
     boot(chip.rp2040, false);
     this.schedule(0);
@@ -283,6 +310,15 @@ export class PicoCore0 implements SimTarget {
 
   onBreak(_code: number): void {
     this.broke = true;
+  }
+
+  attachClock(now: () => number): void {
+    this.probeClock = now;
+  }
+
+  /** Paced by the probe model's clock rather than by wall-clock time. */
+  private get modeled(): boolean {
+    return this.chip.pacing === 'modeled' && this.probeClock !== null;
   }
 
   async setDebugControl(control: DebugControl): Promise<void> {
@@ -422,6 +458,20 @@ export class PicoCore0 implements SimTarget {
     this.stopTimer();
   }
 
+  /**
+   * The core read the flash's status and found it busy: emulated time passes to the end of the
+   * busy time, or to the next timer alarm (an interrupt then comes on time), or to `target`
+   * ("now"), whichever comes first.
+   */
+  private skipFlashWait(target: number): void {
+    const chip = this.chip;
+    const clock = chip.clock;
+    let until = Math.min(chip.nanosAt(chip.flash.busyUntilSeconds), target);
+    if (clock.nanosToNextAlarm > 0) until = Math.min(until, clock.nanos + clock.nanosToNextAlarm);
+    if (until > clock.nanos) clock.tick(until - clock.nanos);
+    this.waitingForFlash = clock.nanos >= target && chip.flash.busy;
+  }
+
   // ---- the scheduler ----
 
   private stopTimer(): void {
@@ -435,7 +485,10 @@ export class PicoCore0 implements SimTarget {
     if (delayMs === 0) {
       this.wallAnchor = now();
       this.nanosAnchor = this.chip.clock.nanos;
+      this.probeAnchor = this.probeClock?.() ?? 0;
     }
+    // Paced by the probe's clock, the core runs at debug accesses only: the clock moves only then.
+    if (this.modeled) return;
     this.timer = setTimeout(() => this.slice(), delayMs);
   }
 
@@ -464,7 +517,11 @@ export class PicoCore0 implements SimTarget {
     if (this.halted) return;
     const chip = this.chip;
     const clock = chip.clock;
-    if (chip.rp2040.core.waiting) {
+    if (this.waitingForFlash) {
+      // Waiting for the flash: come back when its busy time is over (or soon, for the probe).
+      const left = chip.nanosAt(chip.flash.busyUntilSeconds) - clock.nanos;
+      this.timer = setTimeout(() => this.slice(), Math.min(Math.max(left / 1e6, 1), 20));
+    } else if (chip.rp2040.core.waiting) {
       // Sleeping: come back when the next alarm is due in wall time (or soon, to notice a debugger
       // write that woke it).
       const toAlarm = clock.nanosToNextAlarm;
@@ -484,7 +541,9 @@ export class PicoCore0 implements SimTarget {
     const chip = this.chip;
     const clock = chip.clock;
     const start = now();
-    const target = this.nanosAnchor + (start - this.wallAnchor) * 1e6;
+    const modeled = this.modeled;
+    const target = modeled ? this.nanosAnchor + (this.probeClock!() - this.probeAnchor) * 1e9 : this.nanosAnchor + (start - this.wallAnchor) * 1e6;
+    this.waitingForFlash = false;
     for (let n = 1; clock.nanos < target; n++) {
       const core = chip.rp2040.core;
       if (core.waiting) {
@@ -507,7 +566,8 @@ export class PicoCore0 implements SimTarget {
         return;
       }
       clock.tick(cycles * CYCLE_NANOS);
-      if ((n & 0x3ff) === 0 && now() - start > SLICE_MS) {
+      if (chip.flash.takeBusyPoll()) this.skipFlashWait(target);
+      if (!modeled && (n & 0x3ff) === 0 && now() - start > SLICE_MS) {
         // The emulator cannot keep up with wall time: let emulated time run slower rather than
         // race to catch up later.
         if (target - clock.nanos > MAX_BACKLOG_NANOS) this.nanosAnchor -= target - clock.nanos - MAX_BACKLOG_NANOS;

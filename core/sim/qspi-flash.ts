@@ -53,6 +53,11 @@ export class NorFlash {
   readonly timing: typeof W25Q16JV_TIMING;
   /** Every program/erase the flash carried out, with its modeled duration (tests, benches). */
   readonly operations: FlashOperation[] = [];
+  /**
+   * Worn-out cells, by array offset: these bits stay 1 whatever a page program asks (erase still
+   * sets them), as on a flash past its endurance. Tests use it to show a bad write is caught.
+   */
+  readonly stuckHigh = new Map<number, number>();
 
   constructor(private readonly options: NorFlashOptions) {
     this.size = options.size ?? 2 * 1024 * 1024;
@@ -62,6 +67,22 @@ export class NorFlash {
   get busy(): boolean {
     return this.options.now() < this.busyUntil;
   }
+
+  /** When the program or erase under way ends (emulated seconds). */
+  get busyUntilSeconds(): number {
+    return this.busyUntil;
+  }
+
+  /**
+   * Whether a status read answered BUSY since the last call: code is waiting for the flash, so the
+   * emulator may let emulated time pass to the end of the busy time instead of executing the wait.
+   */
+  takeBusyPoll(): boolean {
+    const polled = this.busyPolled;
+    this.busyPolled = false;
+    return polled;
+  }
+  private busyPolled = false;
 
   get writeEnabled(): boolean {
     return this.wel && !this.busy;
@@ -102,7 +123,9 @@ export class NorFlash {
   }
 
   private status1(): number {
-    return (this.busy ? 1 : 0) | (this.wel ? 2 : 0);
+    const busy = this.busy;
+    if (busy) this.busyPolled = true;
+    return (busy ? 1 : 0) | (this.wel ? 2 : 0);
   }
 
   private address(cmd: number[]): number {
@@ -172,7 +195,7 @@ export class NorFlash {
     const bytes = data.length > PAGE ? data.slice(data.length - PAGE) : data;
     let offset = data.length > PAGE ? (address + data.length - PAGE) & (PAGE - 1) : address & (PAGE - 1);
     for (const b of bytes) {
-      array[page + offset] &= b;
+      array[page + offset] &= b | (this.stuckHigh.get(page + offset) ?? 0);
       offset = (offset + 1) & (PAGE - 1);
     }
     this.start({ kind: 'program', address, seconds: this.timing.pageProgramSeconds });

@@ -8,6 +8,14 @@ import type { FlashAlgorithm } from '../../core/flash/algorithm';
 import type { ChipDetection } from '../../core/flash/target-file';
 import { chipSummary, findChip, loadChipDatabase, resolveKnownChip } from '../targets';
 
+/** The core types of a chip, each once with its count: "armv6m", "2× armv6m", "armv7em+armv6m". */
+function coreColumn(types: string[]): string {
+  if (types.length === 0) return '?';
+  const counts = new Map<string, number>();
+  for (const t of types) counts.set(t, (counts.get(t) ?? 0) + 1);
+  return [...counts].map(([t, n]) => (n > 1 ? `${n}× ${t}` : t)).join('+');
+}
+
 const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 
 export function formatSize(bytes: number): string {
@@ -59,9 +67,11 @@ export function registerChips(program: Command): void {
       }
       const width = (key: 'name' | 'family') => Math.max(key.length, ...rows.map((r) => r[key].length));
       const [wName, wFamily] = [width('name'), width('family')];
-      console.log(`${'NAME'.padEnd(wName)}  ${'FAMILY'.padEnd(wFamily)}  ${'CORE'.padEnd(8)}  ${'FLASH'.padStart(9)}  ${'RAM'.padStart(9)}  SOURCE`);
-      for (const r of rows) {
-        console.log(`${r.name.padEnd(wName)}  ${r.family.padEnd(wFamily)}  ${(r.cores.join('+') || '?').padEnd(8)}  ${formatSize(r.flashBytes).padStart(9)}  ${formatSize(r.ramBytes).padStart(9)}  ${r.source === 'built-in' ? 'built-in' : r.pack ? `pack ${r.pack}` : r.file}`);
+      const cores = rows.map((r) => coreColumn(r.cores));
+      const wCore = Math.max(8, ...cores.map((c) => c.length));
+      console.log(`${'NAME'.padEnd(wName)}  ${'FAMILY'.padEnd(wFamily)}  ${'CORE'.padEnd(wCore)}  ${'FLASH'.padStart(9)}  ${'RAM'.padStart(9)}  SOURCE`);
+      for (const [i, r] of rows.entries()) {
+        console.log(`${r.name.padEnd(wName)}  ${r.family.padEnd(wFamily)}  ${cores[i].padEnd(wCore)}  ${formatSize(r.flashBytes).padStart(9)}  ${formatSize(r.ramBytes).padStart(9)}  ${r.source === 'built-in' ? 'built-in' : r.pack ? `pack ${r.pack}` : r.file}`);
       }
       process.stderr.write(`${rows.length} of ${db.chips.length} chips${filter ? ` match "${filter}"` : ''}\n`);
     });

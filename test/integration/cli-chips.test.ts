@@ -49,18 +49,19 @@ describe('dapdeck chips and chip info', () => {
   it('lists built-in chips and those of a target file, filtered, as a table and as JSON', async () => {
     const builtin = await dapdeck('chips');
     expect(builtin.code).toBe(0);
-    expect(builtin.stdout).toMatch(/^NAME +FAMILY +CORE +FLASH +RAM +SOURCE\nnRF51822_xxAA +nRF51 Series +armv6m +256 KiB +16 KiB +built-in\n$/);
+    expect(builtin.stdout).toMatch(/^NAME +FAMILY +CORE +FLASH +RAM +SOURCE\nnRF51822_xxAA +nRF51 Series +armv6m +256 KiB +16 KiB +built-in\nRP2040 +RP2040 +2× armv6m +2 MiB +264 KiB +built-in\n$/);
     const all = await dapdeck('chips', '--target-file', targetFile, '--json');
     expect(all.code).toBe(0);
     const rows = JSON.parse(all.stdout) as { name: string; source: string; flashBytes: number; ramBytes: number; cores: string[] }[];
     expect(rows.map((r) => [r.name, r.source, r.flashBytes, r.ramBytes, r.cores])).toEqual([
       ['nRF51822_xxAA', 'built-in', 0x40000, 0x4000, ['armv6m']],
+      ['RP2040', 'built-in', 0x200000, 0x42000, ['armv6m', 'armv6m']],
       ['TestChip_Flash_UICR', 'target file', 0x40100, 0x4000, ['armv6m']],
       ['TestChip_M4', 'target file', 0x20000, 0x4000, ['armv7em']],
     ]);
     const filtered = await dapdeck('chips', 'm4', '--target-file', targetFile);
     expect(filtered.stdout.split('\n').filter(Boolean).map((l) => l.split(/ +/)[0])).toEqual(['NAME', 'TestChip_M4']);
-    expect(filtered.stderr).toBe('1 of 3 chips match "m4"\n');
+    expect(filtered.stderr).toBe('1 of 4 chips match "m4"\n');
   });
 
   it('shows a chip: memory map, which algorithm programs each region, sector layout', async () => {

@@ -109,7 +109,10 @@ describe('dapdeck pack', () => {
     expect(await cli('pack', 'remove', 'nRF_DeviceFamilyPack_Test')).toMatchObject({ code: 0, stdout: 'removed NordicSemiconductor.nRF_DeviceFamilyPack_Test 1.1.0 (2 devices)\n' });
     const chips = await cli('chips', '--json');
     expect(chips.stderr).toBe('');
-    expect(JSON.parse(chips.stdout).map((r: { name: string; source: string }) => [r.name, r.source])).toEqual([['nRF51822_xxAA', 'built-in']]);
+    expect(JSON.parse(chips.stdout).map((r: { name: string; source: string }) => [r.name, r.source])).toEqual([
+      ['nRF51822_xxAA', 'built-in'],
+      ['RP2040', 'built-in'],
+    ]);
     expect((await cli('pack', 'list')).stderr).toBe(`0 packs in ${join(dir, 'data', 'packs')}\n`);
   });
 });

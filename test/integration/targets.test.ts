@@ -7,6 +7,7 @@ import { algorithmFromFlm, parseTargetYaml } from '../../core/flash/algorithm';
 import { loadChipDatabase, resolveChip } from '../../main/targets';
 import { targetFileYaml, type AlgorithmEntry } from '../support/target-files';
 import { firmwarePath } from '../support/firmware';
+import { ensureSampleFirmware } from '../../main/firmware';
 
 describe('target database', () => {
   it('resolves nRF51822_xxAA to its memory map and the nRF51 NVMC algorithm', () => {
@@ -33,8 +34,30 @@ describe('target database', () => {
     expect(fromFlm.description).toBe('nRF51xxx 256 KiB Flash (Dapdeck)');
   });
 
+  it('ships RP2040 with its memory map and the ROM-calling algorithm built from firmware-samples/flash-rp2040', () => {
+    const { chip, algorithm, ram, regions } = resolveChip('rp2040');
+    // The Pico's W25Q16JV behind XIP, 4 KiB erase sectors; 264 KiB of SRAM (banks 0–5) for the algorithm.
+    expect(regions.map((r) => r.region)).toEqual([{ start: 0x10000000, size: 0x200000, name: undefined }]);
+    expect(ram).toEqual({ start: 0x20000000, size: 0x42000 });
+    expect(algorithm.flash).toMatchObject({ start: 0x10000000, size: 0x200000, pageSize: 0x1000, erasedValue: 0xff, programPageTimeoutMs: 1000, eraseSectorTimeoutMs: 3000 });
+    expect(algorithm.flash.sectors).toHaveLength(512);
+    expect(algorithm.pcEraseAll).toBeUndefined();
+    // Multi-drop TARGETSEL of each core's DP: what auto-detection matches.
+    expect(chip.coreList.map((c) => [c.name, c.type, c.targetSel])).toEqual([
+      ['core0', 'armv6m', 0x01002927],
+      ['core1', 'armv6m', 0x11002927],
+    ]);
+    const flm = ensureSampleFirmware('flash-rp2040', 'rp2040');
+    const fromFlm = algorithmFromFlm(readFileSync(flm), flm);
+    expect(Buffer.from(algorithm.blob)).toEqual(Buffer.from(fromFlm.blob));
+    for (const key of ['pcInit', 'pcUninit', 'pcProgramPage', 'pcEraseSector', 'pcVerify', 'pcBlankCheck', 'pcCrc32', 'pcCrc32Sectors', 'dataSectionOffset'] as const) {
+      expect(algorithm[key]).toBe(fromFlm[key]);
+    }
+    expect(algorithm.flash).toEqual(fromFlm.flash);
+  });
+
   it('names the problem for unknown chips, missing algorithms and broken files', () => {
-    expect(() => resolveChip('STM32F999')).toThrow(/unknown chip "STM32F999" \(known: nRF51822_xxAA; see dapdeck chips, or add one with --target-file FILE\)/);
+    expect(() => resolveChip('STM32F999')).toThrow(/unknown chip "STM32F999" \(known: nRF51822_xxAA, RP2040; see dapdeck chips, or add one with --target-file FILE\)/);
     expect(() => resolveChip('nRF51822_xxAA', { algo: '/nonexistent/algo.flm' })).toThrow(/flash algorithm \/nonexistent\/algo.flm: no such file/);
     const dir = mkdtempSync(join(tmpdir(), 'dapdeck-'));
     const notElf = join(dir, 'bad.flm');

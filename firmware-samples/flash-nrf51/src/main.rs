@@ -16,6 +16,10 @@
 
 use core::ptr::{read_volatile, write_volatile};
 
+#[path = "../../common/flash_algorithm.rs"]
+mod flash_algorithm;
+use flash_algorithm::{device_name, FlashDeviceDescription};
+
 const NVMC_READY: u32 = 0x4001_E400;
 const NVMC_CONFIG: u32 = 0x4001_E504;
 const NVMC_ERASEPAGE: u32 = 0x4001_E508;
@@ -133,129 +137,11 @@ pub extern "C" fn ProgramPage(address: u32, size: u32, data: *const u8) -> u32 {
     0
 }
 
-/// Compare flash with the buffer: returns `address + size` when equal, else the first differing address.
-#[no_mangle]
-pub extern "C" fn Verify(address: u32, size: u32, data: *const u8) -> u32 {
-    let mut offset = 0;
-    while offset < size {
-        let expected = unsafe { read_volatile(data.add(offset as usize)) };
-        let actual = unsafe { read_volatile((address + offset) as *const u8) };
-        if expected != actual {
-            return address + offset;
-        }
-        offset += 1;
-    }
-    address + size
-}
-
-/// 0 when [address, address+size) holds only `pattern`'s low byte (the erased value), else 1.
-/// Word at a time where aligned (about 2.5 cycles per byte on the M0 instead of 11 for bytes):
-/// the host asks this of every run of sectors it may chip-erase over or skip erasing.
-#[no_mangle]
-pub extern "C" fn BlankCheck(address: u32, size: u32, pattern: u32) -> u32 {
-    let byte = pattern & 0xff;
-    let word = byte * 0x0101_0101;
-    let end = address + size;
-    let mut at = address;
-    while at < end && at % 4 != 0 {
-        if unsafe { read_volatile(at as *const u8) } as u32 != byte {
-            return 1;
-        }
-        at += 1;
-    }
-    while end - at >= 4 {
-        if read(at) != word {
-            return 1;
-        }
-        at += 4;
-    }
-    while at < end {
-        if unsafe { read_volatile(at as *const u8) } as u32 != byte {
-            return 1;
-        }
-        at += 1;
-    }
-    0
-}
-
-/// CRC-32 (IEEE, reflected, as zlib) of [address, address+size): lets the host decide that a
-/// sector already holds the wanted bytes without reading it back over SWD.
-///
-/// `table` is the standard 256-entry CRC-32 table, which the host writes into RAM beside the
-/// algorithm when it loads it (building it here would cost ~20k cycles per call; a static table
-/// would need relocation). A word at a time where aligned: about 8 cycles per byte on the M0,
-/// against ~90 bit by bit.
-#[no_mangle]
-pub extern "C" fn Dapdeck_Crc32(address: u32, size: u32, table: *const u32) -> u32 {
-    let t = |i: u32| unsafe { *table.add((i & 0xff) as usize) };
-    let end = address + size;
-    let mut at = address;
-    let mut crc: u32 = 0xFFFF_FFFF;
-    while at < end && at % 4 != 0 {
-        crc = (crc >> 8) ^ t(crc ^ unsafe { read_volatile(at as *const u8) } as u32);
-        at += 1;
-    }
-    while end - at >= 4 {
-        crc ^= read(at);
-        crc = (crc >> 8) ^ t(crc);
-        crc = (crc >> 8) ^ t(crc);
-        crc = (crc >> 8) ^ t(crc);
-        crc = (crc >> 8) ^ t(crc);
-        at += 4;
-    }
-    while at < end {
-        crc = (crc >> 8) ^ t(crc ^ unsafe { read_volatile(at as *const u8) } as u32);
-        at += 1;
-    }
-    !crc
-}
-
-/// CRC-32 of `count` consecutive sectors of `sector_size` bytes from `address`, one word each,
-/// stored after the table (from word 256 on): the host learns which sectors of a whole run already
-/// hold what they should from one call and one read instead of a call per sector.
-#[no_mangle]
-pub extern "C" fn Dapdeck_Crc32Sectors(address: u32, sector_size: u32, count: u32, table: *mut u32) -> u32 {
-    let mut i = 0;
-    while i < count {
-        let crc = Dapdeck_Crc32(address + i * sector_size, sector_size, table as *const u32);
-        unsafe { write_volatile(table.add(256 + i as usize), crc) };
-        i += 1;
-    }
-    0
-}
-
-/// CMSIS FlashDevice structure (FlashOS.h): what the host reads to plan erases and writes.
-#[repr(C)]
-pub struct FlashDeviceDescription {
-    version: u16,
-    name: [u8; 128],
-    device_type: u16,
-    start: u32,
-    size: u32,
-    page_size: u32,
-    reserved: u32,
-    erased_value: u8,
-    program_timeout_ms: u32,
-    erase_timeout_ms: u32,
-    sectors: [[u32; 2]; 2],
-}
-
-const fn device_name() -> [u8; 128] {
-    let text = b"nRF51xxx 256 KiB Flash (Dapdeck)";
-    let mut name = [0u8; 128];
-    let mut i = 0;
-    while i < text.len() {
-        name[i] = text[i];
-        i += 1;
-    }
-    name
-}
-
 #[no_mangle]
 #[link_section = "DevDscr"]
 pub static FlashDevice: FlashDeviceDescription = FlashDeviceDescription {
     version: 0x0101,
-    name: device_name(),
+    name: device_name(b"nRF51xxx 256 KiB Flash (Dapdeck)"),
     device_type: 1, // on-chip flash
     start: 0,
     size: FLASH_SIZE,
