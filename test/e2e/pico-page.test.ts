@@ -5,7 +5,9 @@
  * own server sends (no 'unsafe-eval'). The page's worker runs the emulated Pico (rp2040js with
  * Dapdeck's boot ROM behind the CMSIS-DAP v2 model and the multi-drop wire); the test connects to
  * it, halts it in the boot ROM, and reads the ROM back through the debug session, checked against
- * the ROM ELF's .text as binutils' readelf dumps it.
+ * the ROM ELF's .text as binutils' readelf dumps it. The same static page also reaches a USB
+ * Debug Probe through WebUSB: a navigator.usb stand-in shaped like the Raspberry Pi Debug Probe
+ * (vendor interface, bulk endpoints) whose transfers go to `emu:pico` in this test process.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { CSP, TYPES } from '../../main/serve/server';
 import { sampleFirmwarePath } from '../../main/firmware';
+import { openProbe, type OpenedProbe } from '../../main/probe/registry';
 
 const ROOT = resolve(__dirname, '../..');
 const ARTIFACTS = resolve(ROOT, 'test-artifacts');
@@ -27,6 +30,7 @@ const WEB_ROOT = join(mkdtempSync(join(tmpdir(), 'dapdeck-pico-page-')), 'web');
 let server: Server;
 let url: string;
 let browser: Browser;
+let usbProbe: OpenedProbe | null = null;
 let page: Page;
 /** Every path the page asked the static server for, and what Chromium said went wrong. */
 const requested: string[] = [];
@@ -70,6 +74,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await usbProbe?.close();
   await browser?.close();
   await new Promise((ok) => server?.close(ok));
 });
@@ -132,6 +137,74 @@ describe('the serverless Pico demo (a static page, the emulator in its worker)',
     await page.screenshot({ path: resolve(ARTIFACTS, 'pico-page-rom.png') });
     await page.click('[data-testid=run]');
     await page.waitForSelector('[data-testid=target-state][data-state=running]', { timeout: 10_000 });
+  }, 60_000);
+
+  it('reaches a Debug Probe over WebUSB from the same static page', async () => {
+    // The "Debug Probe": emu:pico behind the v2 probe model in this process; each USB transfer the
+    // page makes is one packet to or from it (no server, no socket).
+    usbProbe = await openProbe('emu:pico', { blank: true });
+    const probe = usbProbe;
+    const usbPage = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    usbPage.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    usbPage.on('websocket', (ws) => sockets.push(ws.url()));
+    await usbPage.exposeFunction('debugProbeOpen', () => probe.transport.open());
+    await usbPage.exposeFunction('debugProbeClose', () => probe.transport.close());
+    await usbPage.exposeFunction('debugProbeOut', async (bytes: number[]) => probe.transport.write(Uint8Array.from(bytes)));
+    await usbPage.exposeFunction('debugProbeIn', async () => {
+      const view = await probe.transport.read();
+      return Array.from(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+    });
+    await usbPage.addInitScript((packetSize: number) => {
+      type Bridge = { debugProbeOpen(): Promise<void>; debugProbeClose(): Promise<void>; debugProbeOut(b: number[]): Promise<void>; debugProbeIn(): Promise<number[]> };
+      const bridge = window as unknown as Bridge;
+      // The Raspberry Pi Debug Probe's USB shape: 2e8a:000c, a CMSIS-DAP v2 vendor interface with bulk OUT/IN.
+      const ep = (n: number, direction: string) => ({ endpointNumber: n, direction, type: 'bulk', packetSize });
+      const device = {
+        opened: false,
+        configuration: null as unknown,
+        vendorId: 0x2e8a,
+        productId: 0x000c,
+        manufacturerName: 'Raspberry Pi',
+        productName: 'Debug Probe (CMSIS-DAP)',
+        claimed: -1,
+        async open() {
+          await bridge.debugProbeOpen();
+          this.opened = true;
+        },
+        async selectConfiguration() {
+          this.configuration = { interfaces: [{ interfaceNumber: 0, alternates: [{ interfaceClass: 0xff, interfaceName: 'CMSIS-DAP v2 Interface', endpoints: [ep(4, 'out'), ep(5, 'in')] }] }] };
+        },
+        async claimInterface(n: number) {
+          this.claimed = n;
+        },
+        async releaseInterface() {},
+        async close() {
+          await bridge.debugProbeClose();
+          this.opened = false;
+        },
+        async transferOut(n: number, data: ArrayBuffer | ArrayBufferView) {
+          if (this.claimed !== 0 || n !== 4) return { status: 'stall', bytesWritten: 0 };
+          const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+          await bridge.debugProbeOut(Array.from(bytes));
+          return { status: 'ok', bytesWritten: bytes.length };
+        },
+        async transferIn(n: number) {
+          if (this.claimed !== 0 || n !== 5) return { status: 'stall' };
+          return { status: 'ok', data: new DataView(Uint8Array.from(await bridge.debugProbeIn()).buffer) };
+        },
+      };
+      Object.defineProperty(navigator, 'usb', { configurable: true, value: { requestDevice: async () => device, getDevices: async () => [device], addEventListener() {}, removeEventListener() {} } });
+    }, probe.transport.packetSize);
+    await usbPage.goto(url);
+    await usbPage.click('[data-testid=connect-usb]');
+    await usbPage.waitForSelector('[data-testid=status]:has-text("Raspberry Pi Debug Probe (CMSIS-DAP) (WebUSB) — Cortex-M0+")', { timeout: 30_000 });
+    await usbPage.click('[data-testid=halt]');
+    await usbPage.waitForSelector('[data-testid=target-state][data-state=halted]', { timeout: 10_000 });
+    const pc = parseInt((await usbPage.textContent('[data-testid=registers] tr:has(td:text-is("pc")) td:nth-child(2)'))!, 16);
+    expect(pc).toBeLessThan(0x4000); // blank flash: the core waits in the ROM
+    // The probe model counted the page's packets: the session ran over WebUSB, not in the page's worker.
+    expect(probe.stats!().commands).toBeGreaterThan(10);
+    await usbPage.close();
   }, 60_000);
 
   it('used nothing but the static files: no probe socket, no CSP refusal, no page error', () => {
