@@ -50,6 +50,10 @@ if [ ! -f "$macros" ] || [ "$macros_src" -nt "$macros" ]; then
     -o "$macros" "$macros_src"
 fi
 
+# The Pico samples link boot2's 256-byte block (firmware-samples/boot2, padded and checksummed by
+# scripts/pad-boot2.ts) at the start of flash: rt.rs includes it from this file.
+boot2_bin="$PWD/$out/boot2-rp2040.bin"
+
 board_target() { case $1 in microbit | rp2040) echo thumbv6m-none-eabi ;; lm3s6965evb) echo thumbv7m-none-eabi ;; esac; }
 
 samples=("$@")
@@ -74,7 +78,14 @@ for sample in "${samples[@]}"; do
    for build in "${builds[@]}"; do
     read -r variant flags <<< "$build" || true
     elf="$out/$sample${variant:+-$variant}-$board.elf"
-    if [ -f "$elf" ] && [ -z "$(find "$src" firmware-samples/common scripts/build-firmware.sh -newer "$elf" -type f 2>/dev/null | head -n1)" ]; then
+    deps=("$src" firmware-samples/common scripts/build-firmware.sh)
+    if [ "$board" = rp2040 ] && [ "$sample" != boot2 ]; then
+      [ -f "$boot2_bin" ] || bash "$0" boot2
+      deps+=("$boot2_bin")
+    fi
+    [ "$sample" = boot2 ] && deps+=(scripts/pad-boot2.ts core/flash/boot2.ts core/flash/crc32.ts)
+    if [ -f "$elf" ] && [ -z "$(find "${deps[@]}" -newer "$elf" -type f 2>/dev/null | head -n1)" ] \
+      && { [ "$sample" != boot2 ] || [ "$boot2_bin" -nt "$elf" ]; }; then
       continue
     fi
     target=$(board_target "$board")
@@ -84,12 +95,16 @@ for sample in "${samples[@]}"; do
     extra_flags=()
     [ -f "$src/rustflags" ] && read -r -a extra_flags < "$src/rustflags"
     # shellcheck disable=SC2086 # the variant's flags are words
-    "$RUSTC" --edition 2018 --crate-type bin --crate-name "${sample//-/_}" --target "$target" --sysroot "$sysroot" \
+    DAPDECK_BOOT2="$boot2_bin" "$RUSTC" --edition 2018 --crate-type bin --crate-name "${sample//-/_}" --target "$target" --sysroot "$sysroot" \
       -C opt-level=s -C panic=abort -C debuginfo=2 -C codegen-units=1 \
       -C linker=rust-lld -C linker-flavor=ld.lld \
       -C link-arg=-T"$script" -C link-arg=-Map="${elf%.elf}.map" \
       --extern defmt_macros="$macros" \
       --cfg "board=\"$board\"" "${extra_flags[@]}" $flags -o "$elf" "$src/src/main.rs"
+    if [ "$sample" = boot2 ]; then
+      node_modules/.bin/tsx scripts/pad-boot2.ts "$elf" "$boot2_bin"
+      echo "build-firmware: $boot2_bin (252 bytes of code + CRC32)"
+    fi
     echo "build-firmware: $elf ($(stat -c %s "$elf") bytes)"
    done
   done

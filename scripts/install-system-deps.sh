@@ -7,7 +7,7 @@
 # Does nothing (one line) when everything is already there.
 set -euo pipefail
 
-packages=(qemu-system-arm rustc rust-src librust-compiler-builtins-dev "librust-compiler-builtins+core-dev" lld-14 chromium fonts-dejavu-core openocd python3-pyocd gcc gdb-multiarch binutils libxml2-utils)
+packages=(qemu-system-arm rustc rust-src librust-compiler-builtins-dev "librust-compiler-builtins+core-dev" lld-14 chromium fonts-dejavu-core openocd python3-pyocd python3-crcmod gcc gdb-multiarch binutils libxml2-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

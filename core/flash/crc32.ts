@@ -25,3 +25,17 @@ export function crc32(data: Uint8Array, seed = 0): number {
   for (let i = 0; i < data.length; i++) c = TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
 }
+
+/**
+ * CRC-32/MPEG-2 (polynomial 0x04C11DB7, init 0xFFFFFFFF, not reflected, no final XOR): the check
+ * the RP2040 boot ROM makes over boot2's first 252 bytes. Catalogue check value: "123456789" →
+ * 0x0376E6E7.
+ */
+export function crc32Mpeg2(data: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < data.length; i++) {
+    c ^= data[i] << 24;
+    for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
+  }
+  return c >>> 0;
+}

@@ -27,11 +27,16 @@
  * the emulator's time, which stands still while the core is halted (a simplification: a real
  * flash goes on erasing; code that waits for it, like the ROM's functions, runs on the core).
  *
- * There is no boot ROM yet: reset does what the boot ROM and a boot2 would have done, starting
- * the firmware from the vector table at the start of flash + 0x100; with no valid firmware there
- * the core sleeps in a WFI loop in ROM.
+ * With Dapdeck's boot ROM (firmware-samples/bootrom) loaded, a chip reset starts core 0 at the
+ * ROM's reset vector (VTOR 0, SP and PC from ROM words 0 and 1) and the ROM boots as on silicon:
+ * it parks on a rescue reset (CHIP_RESET.PSM_RESTART_FLAG, modelled here in VREG_AND_CHIP_RESET,
+ * which rp2040js leaves unimplemented), else reads boot2 from flash through the SSI, checks its
+ * CRC32 and enters it; boot2 sets up XIP and enters the firmware. Blank flash or a bad boot2 leaves
+ * the core asleep in the ROM. Without a ROM image (unit tests of the bare emulator) reset stands
+ * in for ROM and boot2: the firmware starts from the vector table at flash + 0x100, and a rescue
+ * reset or flash without a plausible table parks the core in a WFI loop at the ROM's address.
  */
-import { Simulator, type Logger, type RP2040 } from 'rp2040js';
+import { BasePeripheral, Simulator, type Logger, type RP2040 } from 'rp2040js';
 import type { Rp2040Cores } from './rp2040-bench';
 import { NorFlash, attachQspiFlash } from './qspi-flash';
 import { BusFault, type DebugControl, type HaltReason, type MemoryRegion, type SimTarget } from './target';
@@ -49,6 +54,12 @@ const PPB_START = 0xe0000000;
 const APP_VECTORS = XIP_START + 0x100;
 /** A `wfi; b .-2` loop in the ROM area where a core waits when there is nothing to run. */
 const PARK_LOOP = 0x000000f0;
+/** VREG_AND_CHIP_RESET (RP2040 datasheet 2.10.6): VREG, BOD, CHIP_RESET. */
+const VREG_AND_CHIP_RESET = 0x40064000;
+/** CHIP_RESET fields: set by a rescue-DP reset and checked by the boot ROM (write 1 to clear). */
+export const PSM_RESTART_FLAG = 1 << 24;
+const HAD_PSM_RESTART = 1 << 20;
+const HAD_POR = 1 << 8;
 /** clk_sys after the Pico SDK's clock setup: 125 MHz. */
 const CYCLE_NANOS = 8;
 /** Wall time one scheduler slice may take before it yields to the event loop (probe traffic). */
@@ -87,6 +98,10 @@ export class PicoEmulator implements Rp2040Cores {
   readonly flash: NorFlash;
   /** Emulated nanoseconds before the last chip reset (each reset starts a fresh emulator clock). */
   private nanosBefore = 0;
+  /** VREG_AND_CHIP_RESET's registers: in the always-on domain, so they outlive a chip reset. */
+  readonly chipReset = { vreg: 0xb1, bod: 0x91, chipReset: HAD_POR };
+  /** Whether Dapdeck's boot ROM is loaded (then reset runs it; otherwise reset stands in for it). */
+  readonly hasRom: boolean;
 
   /** What emulated time follows: wall-clock time, or the probe model's modeled clock. */
   readonly pacing: PicoPacing;
@@ -98,8 +113,10 @@ export class PicoEmulator implements Rp2040Cores {
   constructor(options: { bootrom?: Uint8Array; pacing?: PicoPacing } = {}) {
     this.pacing = options.pacing ?? 'wall';
     this.sim = newSimulator();
+    this.hasRom = options.bootrom !== undefined;
     this.flash = new NorFlash({ array: () => this.sim.rp2040.flash, now: () => (this.nanosBefore + this.sim.clock.nanos) / 1e9 });
     attachQspiFlash(this.sim.rp2040, this.flash);
+    attachChipReset(this.sim.rp2040, this.chipReset);
     this.sim.rp2040.flash.fill(0xff);
     if (options.bootrom) loadRom(this.sim.rp2040, options.bootrom);
     else writeParkLoop(this.sim.rp2040);
@@ -139,11 +156,43 @@ export class PicoEmulator implements Rp2040Cores {
     this.sim = newSimulator();
     const chip = this.sim.rp2040;
     attachQspiFlash(chip, this.flash);
+    attachChipReset(chip, this.chipReset);
     chip.flash.set(old.flash);
     chip.sram.set(old.sram);
     chip.bootrom.set(old.bootrom);
     chip.onBreak = (code) => this.core0.onBreak(code);
-    boot(chip, options.rescue === true);
+    // The rescue DP's reset restarts the power-on state machine with the flag set for the ROM.
+    if (options.rescue) this.chipReset.chipReset = PSM_RESTART_FLAG | HAD_PSM_RESTART;
+    this.boot();
+  }
+
+  /**
+   * Start core 0 after a reset: at the ROM's reset vector when there is a ROM; else what the ROM
+   * and boot2 would leave behind — VTOR at the application's vector table, SP and PC from it — or,
+   * on a rescue reset (the flag cleared, as the ROM does) or without a plausible table, parked.
+   */
+  boot(): void {
+    const chip = this.rp2040;
+    const core = chip.core;
+    if (this.hasRom) {
+      core.VTOR = 0;
+      core.SP = chip.bootrom[0];
+      core.PC = chip.bootrom[1] & ~1;
+      return;
+    }
+    const rescued = (this.chipReset.chipReset & PSM_RESTART_FLAG) !== 0;
+    this.chipReset.chipReset &= ~PSM_RESTART_FLAG;
+    const sp = chip.readUint32(APP_VECTORS);
+    const pc = chip.readUint32(APP_VECTORS + 4);
+    const plausible = sp >= SRAM_START && sp <= SRAM_START + SRAM_SIZE && (pc & 1) === 1 && pc >= XIP_START && pc < XIP_START + PICO_FLASH_SIZE;
+    if (rescued || !plausible) {
+      core.SP = SRAM_START + SRAM_SIZE;
+      core.PC = parkAddress(chip);
+      return;
+    }
+    core.VTOR = APP_VECTORS;
+    core.SP = sp;
+    core.PC = pc & ~1;
   }
 
   async rescue(phase: 'hold' | 'release'): Promise<void> {
@@ -261,22 +310,39 @@ function parkAddress(chip: RP2040): number {
 }
 
 /**
- * What the boot ROM and boot2 leave behind: VTOR at the application's vector table, SP and PC from
- * it. A rescue reset, or flash without a plausible vector table, parks the core in the ROM loop.
+ * VREG_AND_CHIP_RESET with its registers in `state` (kept by the emulator across chip resets):
+ * VREG (VSEL, HIZ, EN; ROK reads 1 while enabled), BOD, and CHIP_RESET, whose PSM_RESTART_FLAG is
+ * cleared by writing 1 and whose HAD_* bits are read-only (the Pico SDK's register facts).
  */
-function boot(chip: RP2040, park: boolean): void {
-  const core = chip.core;
-  const sp = chip.readUint32(APP_VECTORS);
-  const pc = chip.readUint32(APP_VECTORS + 4);
-  const plausible = sp >= SRAM_START && sp <= SRAM_START + SRAM_SIZE && (pc & 1) === 1 && pc >= XIP_START && pc < XIP_START + PICO_FLASH_SIZE;
-  if (park || !plausible) {
-    core.SP = SRAM_START + SRAM_SIZE;
-    core.PC = parkAddress(chip);
-    return;
+class ChipResetBlock extends BasePeripheral {
+  constructor(
+    chip: RP2040,
+    private readonly state: PicoEmulator['chipReset'],
+  ) {
+    super(chip, 'VREG_AND_CHIP_RESET');
   }
-  core.VTOR = APP_VECTORS;
-  core.SP = sp;
-  core.PC = pc & ~1;
+
+  override readUint32(offset: number): number {
+    switch (offset) {
+      case 0x0:
+        return this.state.vreg | ((this.state.vreg & 3) === 1 ? 1 << 12 : 0);
+      case 0x4:
+        return this.state.bod;
+      case 0x8:
+        return this.state.chipReset;
+    }
+    return 0;
+  }
+
+  override writeUint32(offset: number, value: number): void {
+    if (offset === 0x0) this.state.vreg = value & 0xf3;
+    else if (offset === 0x4) this.state.bod = value & 0xf1;
+    else if (offset === 0x8 && value & PSM_RESTART_FLAG) this.state.chipReset &= ~PSM_RESTART_FLAG;
+  }
+}
+
+function attachChipReset(chip: RP2040, state: PicoEmulator['chipReset']): void {
+  (chip.peripherals as Record<number, unknown>)[(VREG_AND_CHIP_RESET >>> 14) << 2] = new ChipResetBlock(chip, state);
 }
 
 /** Core 0: rp2040js's core, executed by the scheduler below. */
@@ -304,7 +370,7 @@ export class PicoCore0 implements SimTarget {
 
   constructor(readonly chip: PicoEmulator) {
     chip.rp2040.onBreak = (code) => this.onBreak(code);
-    boot(chip.rp2040, false);
+    chip.boot();
     this.schedule(0);
   }
 
@@ -551,6 +617,9 @@ export class PicoCore0 implements SimTarget {
         // Asleep: time passes up to the next timer alarm (which may wake the core) or up to now.
         const advance = toAlarm > 0 ? Math.min(toAlarm, target - clock.nanos) : target - clock.nanos;
         clock.tick(advance);
+        // rp2040js wakes a sleeping core for NVIC interrupts but not for SysTick (its alarm only
+        // pends the exception): any pending exception that would be taken ends WFI (ARMv6-M B1.5.19).
+        if (core.interruptsUpdated && core.checkForInterrupts()) core.waiting = false;
         continue;
       }
       if (this.breakpoints.has(core.PC)) {

@@ -27,6 +27,15 @@ pub union Vector {
     reserved: usize,
 }
 
+/// The Pico's boot2 (firmware-samples/boot2, padded and checksummed at build time): the first 256
+/// bytes of flash, which the RP2040 boot ROM checks and runs before it enters this image.
+#[cfg(board = "rp2040")]
+#[doc(hidden)]
+#[link_section = ".boot2"]
+#[no_mangle]
+#[used]
+pub static BOOT2: [u8; 256] = *include_bytes!(env!("DAPDECK_BOOT2"));
+
 #[doc(hidden)]
 #[link_section = ".vector_table.reset"]
 #[no_mangle]

@@ -157,7 +157,7 @@ export async function openProbe(selector: string, options: OpenProbeOptions = {}
  * Dapdeck's RP2040 boot ROM (firmware-samples/bootrom), built by scripts/build-firmware.sh; without
  * it the emulated Pico has no ROM functions (only an idle loop where the ROM would be).
  */
-function picoBootRom(): Uint8Array | undefined {
+export function picoBootRom(): Uint8Array | undefined {
   const path = sampleFirmwarePath('bootrom', 'rp2040');
   if (!existsSync(path)) return undefined;
   return picoRomImage(readFileSync(path), path);

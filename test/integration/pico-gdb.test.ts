@@ -1,9 +1,11 @@
 /**
  * emu:pico under Debian's gdb-multiarch 13.1 (a client nobody here wrote) through `dapdeck gdb`
  * and the multi-drop probe model: a hand-assembled program (ARMv6-M Thumb encodings) in the
- * Pico's flash, started from the vector table at 0x10000100 as boot2 would; a hardware breakpoint
- * stops it before the store, stepi executes exactly that store, continue comes round again. (SRAM
- * keeps what the program stored before the reset, so the counter is only compared after a store.)
+ * Pico's flash after the samples' boot2. `monitor reset halt` stops at the boot ROM's reset
+ * handler, as on silicon; continuing runs the ROM and boot2 into the program's vector table at
+ * 0x10000100, where a hardware breakpoint stops it before the store, stepi executes exactly that
+ * store, continue comes round again. (SRAM keeps what the program stored before the reset, so the
+ * counter is only compared after a store.)
  */
 import { execFile } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +13,7 @@ import { DebugSession } from '../../core/arm/session';
 import { openProbe } from '../../main/probe/registry';
 import { runGdbServer } from '../../main/cli/gdb';
 import { thumbImage, writeThumbElf } from '../support/gdb-observer';
+import { boot2Block } from '../support/firmware';
 
 const COUNTER = 0x20000200;
 // At 0x10000100: initial SP, reset vector (Thumb), then the code at 0x10000108.
@@ -34,7 +37,7 @@ function gdb(port: number, commands: string[]): Promise<string> {
 
 describe('emu:pico with gdb-multiarch', () => {
   it('breaks, steps and continues in code running from the Pico flash', async () => {
-    const elf = writeThumbElf('pico-loop', IMAGE, 0x10000100);
+    const elf = writeThumbElf('pico-loop', Uint8Array.from([...boot2Block(), ...IMAGE]), 0x10000000);
     const probe = await openProbe('emu:pico', { elf });
     const session = await DebugSession.open(probe.transport, { responseTimeoutMs: 3000, haltTimeoutMs: 1000 });
     const abort = new AbortController();
@@ -62,6 +65,7 @@ describe('emu:pico with gdb-multiarch', () => {
       'monitor reset halt',
       'maintenance flush register-cache',
       'print/x $pc',
+      'print/x *(unsigned int *)4',
       'hbreak *0x1000010e',
       'continue',
       'print/x $pc',
@@ -77,12 +81,13 @@ describe('emu:pico with gdb-multiarch', () => {
     ]);
     if (process.env.GDB_TEST_DEBUG) console.log(out, lines.join(''));
     const values = [...out.matchAll(/^\$\d+ = (\S+)$/gm)].map((m) => m[1]);
-    // After reset the core is at the reset handler boot2 would jump to.
-    expect(values[0]).toBe('0x10000108');
+    // After reset the core is at the boot ROM's reset handler (ROM word 1, without the Thumb bit).
+    expect(Number(values[0])).toBe(Number(values[1]) & ~1);
+    expect(Number(values[0])).toBeLessThan(0x4000);
     expect(out).toMatch(/Hardware assisted breakpoint 1 at 0x1000010e/);
-    expect(values.slice(1, 3)).toEqual(['0x1000010e', '1']); // stopped before the first store
-    expect(values[3]).toBe('0x10000110'); // stepi executed the store
+    expect(values.slice(2, 4)).toEqual(['0x1000010e', '1']); // stopped before the first store
+    expect(values[4]).toBe('0x10000110'); // stepi executed the store
     expect(out).toMatch(/0x20000200:\s+0x00000001/);
-    expect(values[4]).toBe('2'); // round the loop once more to the breakpoint
+    expect(values[5]).toBe('2'); // round the loop once more to the breakpoint
   });
 });

@@ -11,9 +11,10 @@ import { readControlBlock, scanForControlBlocks } from '../../core/rtt/control-b
 import { RttSession } from '../../core/rtt/session';
 import { readChannelText } from '../support/rtt';
 import { QemuTarget, runningQemuCount } from '../../main/emu/qemu-target';
-import { firmwarePath, type Board } from '../support/firmware';
+import { firmwarePath } from '../support/firmware';
+import type { QemuBoard } from '../../main/emu/qemu-target';
 
-const boards: { board: Board; core: string; dpidr: number; flavour: 'v1-hid' | 'v2-bulk' }[] = [
+const boards: { board: QemuBoard; core: string; dpidr: number; flavour: 'v1-hid' | 'v2-bulk' }[] = [
   { board: 'microbit', core: 'Cortex-M0', dpidr: 0x0bb11477, flavour: 'v2-bulk' },
   { board: 'lm3s6965evb', core: 'Cortex-M3', dpidr: 0x1ba01477, flavour: 'v1-hid' },
 ];

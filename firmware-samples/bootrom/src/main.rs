@@ -5,9 +5,13 @@
 //! ('I','F' is 0x4649 = connect_internal_flash, and so on). The flash functions drive the SSI in
 //! single-bit SPI with /CS forced through IO_QSPI, as the datasheet describes them.
 //!
-//! Boot path: read the first 256 bytes of flash (boot2) into the top of SRAM, check its CRC32
-//! (polynomial 0x04C11DB7, initial value 0xFFFFFFFF, no reflection, no final XOR, over 252 bytes,
-//! compared with the last word) and enter it; without a valid boot2 the core sleeps in a WFI loop.
+//! Boot path (datasheet 2.8.1, the steps this emulation has): core 1 sleeps; if the rescue DP set
+//! CHIP_RESET.PSM_RESTART_FLAG the ROM clears it and parks; otherwise it reads the first 256
+//! bytes of flash (boot2) into the top 256 bytes of SRAM, checks its CRC32 (polynomial 0x04C11DB7,
+//! initial value 0xFFFFFFFF, no reflection, no final XOR, over 252 bytes, compared with the last
+//! word) and enters it with LR = 0, which tells boot2 it came from the ROM and must go on into the
+//! application's vector table. Without a valid boot2 the core sleeps in a WFI loop (the real ROM
+//! would go on to USB boot, which is not emulated).
 #![no_std]
 #![no_main]
 
@@ -18,7 +22,7 @@ global_asm!(
     ".section .rom_header, \"ax\"",
     ".global rom_header",
     "rom_header:",
-    ".word 0x20042000",        // initial SP: top of SRAM
+    ".word 0x20041f00",        // initial SP: below the 256 bytes boot2 is copied to
     ".word rom_reset",         // reset (a Thumb function: the symbol carries the T bit)
     ".word rom_park",          // NMI
     ".word rom_park",          // HardFault
@@ -54,6 +58,11 @@ const OUTOVER_HIGH: u32 = 3 << 8;
 const PAGE: u32 = 256;
 const SECTOR: u32 = 4096;
 const BOOT2_RAM: u32 = 0x2004_1f00;
+/// VREG_AND_CHIP_RESET.CHIP_RESET and its PSM_RESTART_FLAG (bit 24, write 1 to clear), set by a
+/// reset from the rescue DP.
+const CHIP_RESET: *mut u32 = 0x4006_4008 as *mut u32;
+const PSM_RESTART_FLAG: u32 = 1 << 24;
+const SIO_CPUID: *mut u32 = 0xd000_0000 as *mut u32;
 
 fn wr(reg: *mut u32, v: u32) {
     unsafe { write_volatile(reg, v) }
@@ -219,9 +228,17 @@ extern "C" {
     fn rom_park() -> !;
 }
 
-/// Reset: connect the flash, copy boot2 to SRAM, enter it if its CRC32 matches.
+/// Reset: core 1 and a rescue reset park; core 0 connects the flash, copies boot2 to SRAM and
+/// enters it if its CRC32 matches.
 #[no_mangle]
 pub unsafe extern "C" fn rom_reset() -> ! {
+    if rd(SIO_CPUID) != 0 {
+        rom_park();
+    }
+    if rd(CHIP_RESET) & PSM_RESTART_FLAG != 0 {
+        wr(CHIP_RESET, PSM_RESTART_FLAG);
+        rom_park();
+    }
     connect_internal_flash();
     flash_exit_xip();
     let boot2 = BOOT2_RAM as *mut u8;
@@ -237,8 +254,8 @@ pub unsafe extern "C" fn rom_reset() -> ! {
     if crc32(boot2, 252) != stored {
         rom_park();
     }
-    let entry: extern "C" fn() -> ! = core::mem::transmute((BOOT2_RAM | 1) as usize);
-    entry()
+    // LR = 0: boot2 was entered by the ROM (a call from firmware has a return address there).
+    core::arch::asm!("movs r1, #0", "mov lr, r1", "bx r0", in("r0") BOOT2_RAM | 1, options(noreturn))
 }
 
 #[panic_handler]

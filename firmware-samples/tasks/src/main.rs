@@ -2,7 +2,8 @@
 //! as SystemView events on RTT up channel 1 ("SysView") and logs defmt on channel 0.
 //!
 //! - SysTick every 1 ms (exception 15): makes `blink` ready every 2nd tick and `report` every 100th.
-//! - TIMER0 every 5 ms (nRF51 IRQ 8, exception 24): makes `sensor` ready.
+//! - A hardware timer every 5 ms makes `sensor` ready: on the nRF51 TIMER0 compare 0 (IRQ 8,
+//!   exception 24), on the RP2040 the TIMER's ALARM0 (TIMER_IRQ_0, exception 16).
 //! - The executor runs ready tasks in priority order, each as TASK_START_EXEC … TASK_STOP_EXEC;
 //!   with nothing ready it records IDLE and sleeps (WFI).
 //!
@@ -29,12 +30,25 @@ extern crate defmt_macros;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
+#[cfg(board = "microbit")]
 const CORE_HZ: u32 = 16_000_000;
+/// clk_sys at the Pico SDK's 125 MHz (the emulator's clock; the sample leaves the clock tree alone).
+#[cfg(board = "rp2040")]
+const CORE_HZ: u32 = 125_000_000;
 const SYSTICK_RELOAD: u32 = CORE_HZ / 1000 - 1;
+const SENSOR_PERIOD_US: u32 = 5000;
 
 // nRF51 TIMER0 (QEMU models it): 1 MHz (prescaler 4), compare 0 every 5000 µs, clear on compare.
+#[cfg(board = "microbit")]
 const TIMER0: u32 = 0x4000_8000;
-const TIMER0_IRQ: u32 = 8;
+#[cfg(board = "microbit")]
+const TIMER_IRQ: u32 = 8;
+
+// RP2040 TIMER (datasheet 4.6): a 1 MHz count; ALARM0 fires TIMER_IRQ_0 when TIMELR reaches it.
+#[cfg(board = "rp2040")]
+const TIMER: u32 = 0x4005_4000;
+#[cfg(board = "rp2040")]
+const TIMER_IRQ: u32 = 0;
 
 const BLINK: u32 = 1;
 const SENSOR: u32 = 2;
@@ -46,11 +60,22 @@ static TASKS: [sysview::Task; 3] = [
     sysview::Task { id: REPORT, priority: 3, name: b"report" },
 ];
 
+#[cfg(board = "microbit")]
 static CONFIG: sysview::Config = sysview::Config {
     sys_freq: CORE_HZ,
     cpu_freq: CORE_HZ,
     ram_base: 0x2000_0000,
     description: b"N=tasks,D=nRF51822,O=dapdeck executor,I#15=SysTick,I#24=TIMER0",
+    tasks: &TASKS,
+};
+
+/// Timestamps are the TIMER's microseconds.
+#[cfg(board = "rp2040")]
+static CONFIG: sysview::Config = sysview::Config {
+    sys_freq: 1_000_000,
+    cpu_freq: CORE_HZ,
+    ram_base: 0x2000_0000,
+    description: b"N=tasks,D=RP2040,O=dapdeck executor,I#15=SysTick,I#16=TIMER_IRQ_0",
     tasks: &TASKS,
 };
 
@@ -63,12 +88,14 @@ fn defmt_timestamp() -> u64 {
     TICKS.load(Ordering::Relaxed) as u64 * 1000
 }
 
+#[cfg(board = "microbit")]
 static mut LAST_TIMESTAMP: u32 = 0;
 
 /// SysTick-based cycle count (16 MHz ticks); called with interrupts masked. A tick that is pending
 /// has already wrapped the counter: count it. The counter can also be seen wrapped a moment before
 /// the tick is pending (QEMU computes it from its clock): a time that would go backwards is one
 /// SysTick period later instead.
+#[cfg(board = "microbit")]
 #[no_mangle]
 fn sysview_timestamp() -> u32 {
     let ticks = TICKS.load(Ordering::Relaxed);
@@ -105,23 +132,54 @@ pub extern "C" fn SysTick() {
     sysview::isr_exit();
 }
 
+/// The TIMER's raw microsecond count (TIMERAWL: reading it latches nothing).
+#[cfg(board = "rp2040")]
+#[no_mangle]
+fn sysview_timestamp() -> u32 {
+    rt::read_reg(TIMER + 0x28)
+}
+
+#[cfg(board = "microbit")]
 #[no_mangle]
 pub extern "C" fn IRQ8() {
-    sysview::isr_enter(16 + TIMER0_IRQ);
+    sysview::isr_enter(16 + TIMER_IRQ);
     rt::write_reg(TIMER0 + 0x140, 0); // EVENTS_COMPARE[0]
     post(SENSOR);
     sysview::isr_exit();
 }
 
-fn timer0_start() {
+#[cfg(board = "microbit")]
+fn timer_start() {
     rt::write_reg(TIMER0 + 0x504, 0); // MODE = timer
     rt::write_reg(TIMER0 + 0x508, 3); // BITMODE = 32 bit
     rt::write_reg(TIMER0 + 0x510, 4); // PRESCALER: 16 MHz / 2^4 = 1 MHz
-    rt::write_reg(TIMER0 + 0x540, 5000); // CC[0]
+    rt::write_reg(TIMER0 + 0x540, SENSOR_PERIOD_US); // CC[0]
     rt::write_reg(TIMER0 + 0x200, 1); // SHORTS: COMPARE0 → CLEAR
     rt::write_reg(TIMER0 + 0x304, 1 << 16); // INTENSET: COMPARE0
-    rt::write_reg(0xE000_E100, 1 << TIMER0_IRQ); // NVIC ISER
+    rt::write_reg(0xE000_E100, 1 << TIMER_IRQ); // NVIC ISER
     rt::write_reg(TIMER0 + 0x000, 1); // TASKS_START
+}
+
+/// TIMER_IRQ_0: acknowledge ALARM0 (INTR is write-1-to-clear) and arm it one period after the
+/// time it was due, so the period does not drift with interrupt latency.
+#[cfg(board = "rp2040")]
+#[no_mangle]
+pub extern "C" fn IRQ0() {
+    sysview::isr_enter(16 + TIMER_IRQ);
+    rt::write_reg(TIMER + 0x34, 1); // INTR: clear ALARM0
+    rt::write_reg(TIMER + 0x10, rt::read_reg(TIMER + 0x10).wrapping_add(SENSOR_PERIOD_US)); // ALARM0
+    post(SENSOR);
+    sysview::isr_exit();
+}
+
+#[cfg(board = "rp2040")]
+fn timer_start() {
+    // RESETS (datasheet 2.14): take TIMER (bit 21) out of reset through the clear alias, wait for RESET_DONE.
+    rt::write_reg(0x4000_c000 + 0x3000, 1 << 21);
+    while rt::read_reg(0x4000_c008) & (1 << 21) == 0 {}
+    rt::write_reg(TIMER + 0x38, 1); // INTE: ALARM0
+    rt::write_reg(0xE000_E100, 1 << TIMER_IRQ); // NVIC ISER
+    rt::write_reg(TIMER + 0x10, rt::read_reg(TIMER + 0x28).wrapping_add(SENSOR_PERIOD_US)); // ALARM0 (arms it)
 }
 
 /// Some work whose length depends on `n`, so tasks take measurable, different times.
@@ -138,9 +196,12 @@ static mut TRACING: bool = false;
 
 fn main() -> ! {
     rtt::init_named([b"Terminal\0", b"SysView\0", b"Text\0"], [b"Terminal\0", b"SysView\0"]);
+    #[cfg(board = "microbit")]
     info!("tasks: blink every 2 ms, sensor on TIMER0 every 5 ms, report every 100 ms");
+    #[cfg(board = "rp2040")]
+    info!("tasks: blink every 2 ms, sensor on TIMER ALARM0 every 5 ms, report every 100 ms");
     rt::systick_start(SYSTICK_RELOAD);
-    timer0_start();
+    timer_start();
     let mut consumed = [0u32; 4];
     let mut sink = 0u32;
     loop {
@@ -151,7 +212,7 @@ fn main() -> ! {
                 let c = sysview::COUNTS;
                 info!(
                     "trace stopped: systick={=u32} timer0={=u32} blink={=u32} sensor={=u32} report={=u32} packets={=u32} dropped={=u32}",
-                    c.isr_enter[15], c.isr_enter[24], c.task_start[1], c.task_start[2], c.task_start[3], c.packets, c.dropped
+                    c.isr_enter[15], c.isr_enter[16 + TIMER_IRQ as usize], c.task_start[1], c.task_start[2], c.task_start[3], c.packets, c.dropped
                 );
             }
             TRACING = tracing;
