@@ -5,12 +5,13 @@
  * own server sends (no 'unsafe-eval'). The page's worker runs the emulated Pico (rp2040js with
  * Dapdeck's boot ROM behind the CMSIS-DAP v2 model and the multi-drop wire); the test connects to
  * it, halts it in the boot ROM, and reads the ROM back through the debug session, checked against
- * the ROM ELF's .text as binutils' readelf dumps it. The same static page also reaches a USB
+ * the ROM ELF's .text as binutils' readelf dumps it; flashes BIN images made here through the
+ * RP2040 flash algorithm (erase, program, verify, skip-unchanged) and reads them back. The same static page also reaches a USB
  * Debug Probe through WebUSB: a navigator.usb stand-in shaped like the Raspberry Pi Debug Probe
  * (vendor interface, bulk endpoints) whose transfers go to `emu:pico` in this test process.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -138,6 +139,33 @@ describe('the serverless Pico demo (a static page, the emulator in its worker)',
     await page.click('[data-testid=run]');
     await page.waitForSelector('[data-testid=target-state][data-state=running]', { timeout: 10_000 });
   }, 60_000);
+
+  it('flashes a BIN through the RP2040 flash algorithm in the page (erase, program, verify) and reads it back', async () => {
+    // 6000 bytes made here (two 4 KiB sectors, the last page partly filled) at 0x10010000; then the
+    // same with one byte changed in the second sector: only that sector is erased and programmed again.
+    const first = Uint8Array.from({ length: 6000 }, (_, i) => (i * 167 + (i >> 8) * 13 + 5) & 0xff);
+    const second = first.slice();
+    second[5000] ^= 0x5a;
+    const dir = mkdtempSync(join(tmpdir(), 'dapdeck-pico-bin-'));
+    for (const [name, image, expected] of [['first.bin', first, /^✓ first\.bin: 2 sectors in the image, 0 erased \(2 already blank\), 2 pages programmed .*verified/], ['second.bin', second, /^✓ second\.bin: .*1 erased.*verified/]] as const) {
+      writeFileSync(join(dir, name), image);
+      await page.setInputFiles('[data-testid=file]', join(dir, name));
+      await page.fill('[data-testid=bin-base]', '0x10010000');
+      await page.click('[data-testid=flash-only]');
+      const result = await page.waitForSelector(`[data-testid=flash-result]:has-text("${name}")`, { timeout: 60_000 });
+      expect(await result.textContent()).toMatch(expected);
+      for (const [offset, length] of [[0, 256], [4992, 16], [6000 - 112, 112]]) {
+        const address = 0x10010000 + offset;
+        await page.fill('[data-testid=mem-address]', `0x${address.toString(16)}`);
+        await page.fill('[data-testid=mem-length]', String(length));
+        await page.click('[data-testid=mem-read]');
+        await page.waitForSelector(`[data-testid=memory-dump]:has-text("${address.toString(16).padStart(8, '0')}")`, { timeout: 10_000 });
+        const rows = bytesOfDump((await page.textContent('[data-testid=memory-dump]')) ?? '');
+        expect(rows.reduce((n, r) => n + r.bytes.length, 0)).toBe(length);
+        for (const row of rows) expect(row.bytes).toEqual(Array.from(image.subarray(row.address - 0x10010000, row.address - 0x10010000 + row.bytes.length)));
+      }
+    }
+  }, 120_000);
 
   it('reaches a Debug Probe over WebUSB from the same static page', async () => {
     // The "Debug Probe": emu:pico behind the v2 probe model in this process; each USB transfer the
