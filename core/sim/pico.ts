@@ -235,11 +235,12 @@ export class PicoEmulator implements Rp2040Cores {
         i++;
         continue;
       }
+      // A peripheral register is read once per access, whatever its size: reads can have side
+      // effects (the SSI's DR0 pops its receive FIFO).
       const word = (a & ~3) >>> 0;
       this.checkMapped(word, 'read');
       const value = word === SIO_START ? coreId : chip.readUint32(word);
-      out[i] = (value >>> ((a & 3) * 8)) & 0xff;
-      i++;
+      for (let b = a & 3; b < 4 && i < length; b++, i++) out[i] = (value >>> (b * 8)) & 0xff;
     }
     return out;
   }
@@ -389,6 +390,11 @@ export class PicoCore0 implements SimTarget {
 
   async setDebugControl(control: DebugControl): Promise<void> {
     this.debug = { ...control };
+  }
+
+  /** Halting debug is on and DEMCR.VC_CORERESET (bit 0) set: a reset stops at the reset vector. */
+  get catchesReset(): boolean {
+    return this.debug.debugEnabled && (this.debug.demcr & 1) !== 0;
   }
 
   async readMemory(address: number, length: number): Promise<Uint8Array> {
@@ -714,9 +720,13 @@ export class ParkedCore implements SimTarget {
     else if (reg === 20) this.registers[19] = value >>> 0;
     else throw new BusFault(reg, 'write');
   }
-  /** A system reset from core 1's AIRCR resets the chip, as from core 0's. */
+  /**
+   * A system reset from core 1's AIRCR resets the chip, as from core 0's; core 0 then stops at its
+   * reset vector if its own debugger asked for that (its DEMCR.VC_CORERESET), as OpenOCD's
+   * `reset halt` does for both cores before it releases either.
+   */
   async reset(options: { halt: boolean }): Promise<void> {
-    await this.chip.core0.reset({ halt: false });
+    await this.chip.core0.reset({ halt: this.chip.core0.catchesReset });
     this.afterReset(options.halt);
   }
   async setBreakpoint(): Promise<void> {}

@@ -8,7 +8,7 @@
  * unix socket. What each tool reads must be what Dapdeck reads.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,8 @@ import { flashRegions } from '../../core/flash/flasher';
 import { streamRtt } from '../../main/cli/stream';
 import { resolveChip } from '../../main/targets';
 import { openProbe, type OpenedProbe } from '../../main/probe/registry';
+import { ensureSampleFirmware } from '../../main/firmware';
+import { buildElf } from '../support/elf-builder';
 import { firmwarePath } from '../support/firmware';
 import { servePeerSocket, type PeerSocket } from '../support/peer-socket';
 import { PEERS_DIR as PEERS, buildHidapiStandin, openocd, pyocd } from '../support/peer-tools';
@@ -196,3 +198,94 @@ describe('OpenOCD and pyOCD drive the v1 HID probe model in front of emu:microbi
   }, 180_000);
 });
 
+
+/**
+ * OpenOCD 0.12's own RP2040 support (target/rp2040.cfg: both cores on the multi-drop wire, and its
+ * rp2040_flash driver, which finds the boot ROM's functions by their two-letter codes and calls
+ * them through the ROM's debug trampoline, reads the flash's JEDEC ID over the SSI itself and
+ * erases 64 KiB blocks) on emu:pico, whose ROM and flash are Dapdeck's own. Each side reads back
+ * what the other flashed.
+ */
+describe('OpenOCD flashes emu:pico through the boot ROM as Dapdeck does', () => {
+  const XIP = 0x10000000;
+  let probe: OpenedProbe | undefined;
+  let socket: PeerSocket | undefined;
+
+  /** Firmware-like bytes in two blocks of the flash (one piece across a 4 KiB sector boundary). */
+  function image(salt: number): { elf: string; chunks: { address: number; data: Uint8Array }[] } {
+    const chunks = [
+      { address: XIP, data: Uint8Array.from({ length: 0x2a00 }, (_, i) => (i * 131 + salt) & 0xff) },
+      { address: XIP + 0x10f00, data: Uint8Array.from({ length: 0x300 }, (_, i) => (i * 7 + salt * 3) & 0xff) },
+    ];
+    const elf = join(work, `pico-${salt}.elf`);
+    const segments = chunks.map((c) => ({ vaddr: c.address, paddr: c.address, data: c.data }));
+    writeFileSync(elf, buildElf({ entry: XIP + 0x101, segments, sections: segments.map((g, i) => ({ name: `.text${i}`, address: g.vaddr, data: g.data, flags: 6 })) }));
+    return { elf, chunks };
+  }
+
+  async function picoBench(): Promise<{ probe: OpenedProbe; socket: PeerSocket }> {
+    ensureSampleFirmware('bootrom', 'rp2040');
+    ensureSampleFirmware('flash-rp2040', 'rp2040');
+    probe = await openProbe('emu:pico', { flavour: 'v1-hid' });
+    socket = await servePeerSocket(probe.transport);
+    return { probe, socket };
+  }
+
+  afterEach(async () => {
+    await socket?.close();
+    await probe?.close();
+    socket = probe = undefined;
+  });
+
+  it('OpenOCD programs and verifies with its rp2040_flash driver; Dapdeck reads the same bytes back and finds every sector up to date', async () => {
+    const { probe: p, socket: s } = await picoBench();
+    const { elf, chunks } = image(1);
+    const r = await openocd(libDir, s.path, work, ['init', 'halt', `program ${elf} verify`, 'shutdown'], undefined, 'target/rp2040.cfg');
+    expect(s.errors.map(String)).toEqual([]);
+    expect(r.out).toContain('SWD DPIDR 0x0bc12477, DLPIDR 0x00000001'); // core 0's DP, then core 1's
+    expect(r.out).toContain('SWD DPIDR 0x0bc12477, DLPIDR 0x10000001');
+    expect(r.out).toContain("Found flash device 'win w25q16jv' (ID 0x001540ef)"); // JEDEC ID read over the SSI model
+    expect(r.out).toContain('RP2040 B0 Flash Probe: 2097152 bytes @0x10000000, in 32 sectors');
+    expect(r.out).toContain('** Programming Finished **');
+    expect(r.out).toContain('** Verified OK **');
+    expect(r.code).toBe(0);
+    await s.close();
+    socket = undefined;
+    const session = await DebugSession.open(p.transport);
+    try {
+      for (const c of chunks) expect(Buffer.from(await session.ap.readMemory(c.address, c.data.length))).toEqual(Buffer.from(c.data));
+      // Dapdeck's own flasher (its algorithm, CRCs on the core) agrees: nothing to erase or write.
+      const { regions, ram } = resolveChip('RP2040');
+      const report = await flashRegions(session, regions, loadImage(readFileSync(elf), elf), { ram, verify: true });
+      expect(report).toMatchObject({ verified: true, sectorsTouched: 5, sectorsSkipped: 5, sectorsErased: 0, pagesProgrammed: 0 });
+    } finally {
+      await session.close();
+    }
+  }, 180_000);
+
+  it('Dapdeck flashes over an image OpenOCD wrote; OpenOCD verify_image and dump_image find exactly the new image', async () => {
+    const { probe: p, socket: s } = await picoBench();
+    const before = image(2);
+    const first = await openocd(libDir, s.path, work, ['init', 'halt', `program ${before.elf}`, 'shutdown'], undefined, 'target/rp2040.cfg');
+    expect(first.out).toContain('** Programming Finished **');
+    const { elf, chunks } = image(3);
+    const session = await DebugSession.open(p.transport);
+    try {
+      const { regions, ram } = resolveChip('RP2040');
+      const report = await flashRegions(session, regions, loadImage(readFileSync(elf), elf), { ram, verify: true });
+      expect(report).toMatchObject({ verified: true, sectorsTouched: 5, sectorsErased: 5 });
+    } finally {
+      await session.close();
+    }
+    const dump = join(work, 'pico-flash.bin');
+    const size = chunks[1].address + chunks[1].data.length - XIP;
+    const r = await openocd(libDir, s.path, work, ['init', 'halt', `verify_image ${elf}`, `dump_image ${dump} 0x${XIP.toString(16)} ${size}`, 'shutdown'], undefined, 'target/rp2040.cfg');
+    expect(s.errors.map(String)).toEqual([]);
+    expect(r.out).toMatch(/verified 11520 bytes/);
+    expect(r.code).toBe(0);
+    const flash = readFileSync(dump);
+    for (const c of chunks) expect(flash.subarray(c.address - XIP, c.address - XIP + c.data.length)).toEqual(Buffer.from(c.data));
+    // Between the pieces: erased by Dapdeck's sector erases (OpenOCD's earlier bytes are gone).
+    expect(flash.subarray(0x2a00, 0x3000).every((b) => b === 0xff)).toBe(true);
+  }, 180_000);
+});

@@ -32,10 +32,13 @@ export function runTool(command: string, args: string[], env: Record<string, str
   });
 }
 
-/** OpenOCD 0.12 with its CMSIS-DAP (hidapi) driver and its own nRF51 support, then `commands`. */
-export function openocd(libDir: string, socketPath: string, cwd: string, commands: string[], adapterKhz?: number): Promise<ToolResult> {
+/**
+ * OpenOCD 0.12 with its CMSIS-DAP (hidapi) driver and its own support for the chip (`targetCfg`:
+ * its nRF51 configuration unless told, or e.g. target/rp2040.cfg), then `commands`.
+ */
+export function openocd(libDir: string, socketPath: string, cwd: string, commands: string[], adapterKhz?: number, targetCfg = 'target/nrf51.cfg'): Promise<ToolResult> {
   const speed = adapterKhz ? ['-c', `adapter speed ${adapterKhz}`] : [];
-  const args = ['-f', 'interface/cmsis-dap.cfg', '-c', 'transport select swd', '-f', 'target/nrf51.cfg', ...speed, ...commands.flatMap((c) => ['-c', c])];
+  const args = ['-f', 'interface/cmsis-dap.cfg', '-c', 'transport select swd', '-f', targetCfg, ...speed, ...commands.flatMap((c) => ['-c', c])];
   return runTool('openocd', args, { LD_LIBRARY_PATH: libDir, DAPDECK_HID_SOCKET: socketPath }, cwd);
 }
 

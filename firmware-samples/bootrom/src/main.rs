@@ -41,6 +41,23 @@ global_asm!(
     "b rom_park",
 );
 
+// The debugger trampoline (datasheet 2.8.3.1, codes 'D','T' and 'D','E'): a debugger calls a ROM
+// function by starting here with its address in r7 and the arguments in r0-r3; the function returns
+// to the BKPT at debug_trampoline_end, where the core halts. OpenOCD's rp2040_flash driver calls
+// every ROM flash function this way (no breakpoint of its own needed).
+global_asm!(
+    ".section .text.debug_trampoline, \"ax\"",
+    ".thumb_func",
+    ".global debug_trampoline",
+    "debug_trampoline:",
+    "blx r7",
+    ".thumb_func",
+    ".global debug_trampoline_end",
+    "debug_trampoline_end:",
+    "bkpt #0",
+    "b debug_trampoline",
+);
+
 const XIP_CTRL_FLUSH: *mut u32 = 0x1400_0004 as *mut u32;
 const SSI: usize = 0x1800_0000;
 const SSI_CTRLR0: *mut u32 = SSI as *mut u32;
