@@ -113,6 +113,7 @@ export function App() {
   const [lineVersion, setLineVersion] = useState(0);
   const [dragging, setDragging] = useState(false);
   const errorId = useRef(0);
+  const fileInput = useRef<HTMLInputElement>(null);
 
   const addError = useCallback((text: string) => setErrors((e) => [...e.slice(-3), { id: errorId.current++, text }]), []);
   /** Every user action goes through here: the errors of the previous action no longer apply. */
@@ -438,6 +439,8 @@ export function App() {
       const r = await fetch(sample.url);
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
       chooseFile(new File([await r.arrayBuffer()], sample.fileName));
+      // The file input no longer names the file in use.
+      if (fileInput.current) fileInput.current.value = '';
     } catch (err) {
       addError(`the bundled sample ${sample.fileName} did not load: ${(err as Error).message}`);
     }
@@ -557,11 +560,6 @@ export function App() {
           <span data-testid="status" className="status">
             {stateDetail(target)}
           </span>
-          {emulatorSpeed && (
-            <span data-testid="emulator-speed" className="status" title="The emulated Pico over the last second: its 125 MHz clock as emulated per second of wall time (a sleeping core counts as keeping up), and instructions executed">
-              {`${emulatorSpeed.emulatedMHz.toFixed(1)} MHz emulated, ${emulatorSpeed.mips.toFixed(1)} MIPS`}
-            </span>
-          )}
         </div>
         <button data-testid="halt" onClick={() => send({ type: 'control', action: 'halt' })} disabled={k !== 'running'}>
           Halt
@@ -584,6 +582,11 @@ export function App() {
               WebUSB probe…
             </button>
           </div>
+          {emulatorSpeed && (
+            <p className="hint" data-testid="emulator-speed" title="The emulated Pico over the last second: its 125 MHz clock as emulated per second of wall time (a sleeping core counts as keeping up), and instructions executed">
+              {`Pico in this page: ${emulatorSpeed.emulatedMHz.toFixed(1)} MHz emulated of 125, ${emulatorSpeed.mips.toFixed(1)} MIPS`}
+            </p>
+          )}
           <input className="server" data-testid="server" placeholder="remote server (host:port/?token=…)" value={server} onChange={(e) => setServer(e.target.value)} title="Probes on another machine: its dapdeck serve address" />
         </section>
         <section
@@ -610,7 +613,7 @@ export function App() {
             </label>
           )}
           <p className="hint">Drop an ELF, HEX, UF2 or BIN here, or</p>
-          <input data-testid="file" type="file" accept=".elf,.hex,.ihex,.uf2,.bin,application/octet-stream" onChange={(e) => chooseFile(e.target.files?.[0] ?? null)} />
+          <input ref={fileInput} data-testid="file" type="file" accept=".elf,.hex,.ihex,.uf2,.bin,application/octet-stream" onChange={(e) => chooseFile(e.target.files?.[0] ?? null)} />
           <p className="file" data-testid="file-name">{file ? `${file.name} (${(file.size / 1024).toFixed(1)} KiB)` : 'no file chosen'}</p>
           {file && !fileKept && <p className="hint">Not kept across a reload (over {(FIRMWARE_BYTES / 1e6).toFixed(1)} MB, or storage is full): choose it again after one.</p>}
           {isBin && (

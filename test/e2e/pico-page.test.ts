@@ -6,7 +6,9 @@
  * Dapdeck's boot ROM behind the CMSIS-DAP v2 model and the multi-drop wire); the test connects to
  * it, halts it in the boot ROM, and reads the ROM back through the debug session, checked against
  * the ROM ELF's .text as binutils' readelf dumps it; flashes BIN images made here through the
- * RP2040 flash algorithm (erase, program, verify, skip-unchanged) and reads them back. The same static page also reaches a USB
+ * RP2040 flash algorithm (erase, program, verify, skip-unchanged) and reads them back; flashes the
+ * Pico samples bundled with the page (built by rustc) and reads their decoded defmt lines in the
+ * xterm console and the task/ISR lanes their SystemView stream draws. The same static page also reaches a USB
  * Debug Probe through WebUSB: a navigator.usb stand-in shaped like the Raspberry Pi Debug Probe
  * (vendor interface, bulk endpoints) whose transfers go to `emu:pico` in this test process.
  */
@@ -80,6 +82,8 @@ afterAll(async () => {
   await new Promise((ok) => server?.close(ok));
 });
 
+const terminalText = () => page.evaluate(() => (window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText());
+
 /** The ROM's .text as `readelf -x .text` dumps it (binutils reads the ELF, not Dapdeck's loader). */
 function romTextFromReadelf(): Uint8Array {
   const dump = execFileSync('readelf', ['-x', '.text', sampleFirmwarePath('bootrom', 'rp2040')], { encoding: 'utf8' });
@@ -117,7 +121,7 @@ describe('the serverless Pico demo (a static page, the emulator in its worker)',
     await page.waitForSelector('[data-testid=target-state][data-state=running]', { timeout: 10_000 });
     // The worker reports how fast the emulator runs, once a second.
     const speed = await page.waitForSelector('[data-testid=emulator-speed]', { timeout: 10_000 });
-    expect(await speed.textContent()).toMatch(/^[\d.]+ MHz emulated, [\d.]+ MIPS$/);
+    expect(await speed.textContent()).toMatch(/^Pico in this page: [\d.]+ MHz emulated of 125, [\d.]+ MIPS$/);
   }, 60_000);
 
   it('halts the core in the boot ROM (flash is erased) and reads the ROM back through the probe model', async () => {
@@ -165,6 +169,64 @@ describe('the serverless Pico demo (a static page, the emulator in its worker)',
         for (const row of rows) expect(row.bytes).toEqual(Array.from(image.subarray(row.address - 0x10010000, row.address - 0x10010000 + row.bytes.length)));
       }
     }
+  }, 120_000);
+
+  it('flashes the bundled hello sample and shows its decoded defmt lines in the console', async () => {
+    await page.selectOption('[data-testid=bundled-sample]', 'hello');
+    await page.waitForSelector('[data-testid=file-name]:has-text("hello-rp2040.elf")');
+    const clicked = Date.now();
+    await page.click('[data-testid=flash-run]');
+    const result = await page.waitForSelector('[data-testid=flash-result]:has-text("hello-rp2040.elf")', { timeout: 60_000 });
+    const flashedAt = Date.now();
+    expect(await result.textContent()).toMatch(/^✓ hello-rp2040\.elf: .*verified \(crc\)/);
+    // The firmware's first line, decoded with the ELF's defmt table and located by its DWARF.
+    await page.waitForFunction(() => /hello from dapdeck on rp2040/.test((window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText()), null, { timeout: 30_000, polling: 20 });
+    const firstLine = Date.now();
+    console.log(`pico-page: Flash & run of hello-rp2040.elf: flashed and verified after ${flashedAt - clicked} ms, first log line after ${firstLine - clicked} ms`);
+    await page.waitForFunction(() => /tick 3/.test((window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText()), null, { timeout: 30_000 });
+    const text = await terminalText();
+    expect(text).toMatch(/0\.000000 INFO  hello from dapdeck on rp2040\s+hello::log_showcase @ firmware-samples\/hello\/src\/main\.rs:\d+/);
+    expect(text).toMatch(/INFO  signed -128 -32768 -2147483648 -9223372036854775808/);
+    // SysTick counts in the firmware: tick N at N × 0.1 s of its own clock, in order.
+    const ticks = [...text.matchAll(/(\d+\.\d{6}) INFO  tick (\d+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(ticks.slice(0, 3).map(([, n]) => n)).toEqual([1, 2, 3]);
+    for (const [seconds, n] of ticks) expect(seconds).toBeCloseTo(n / 10, 6);
+    await page.screenshot({ path: resolve(ARTIFACTS, 'pico-page-hello.png') });
+  }, 120_000);
+
+  it('flashes the bundled tasks sample and draws its task and ISR lanes from SystemView', async () => {
+    await page.selectOption('[data-testid=bundled-sample]', 'tasks');
+    await page.waitForSelector('[data-testid=file-name]:has-text("tasks-rp2040.elf")');
+    await page.click('[data-testid=flash-run]');
+    const result = await page.waitForSelector('[data-testid=flash-result]:has-text("tasks-rp2040.elf")', { timeout: 60_000 });
+    expect(await result.textContent()).toMatch(/verified \(crc\)/);
+    await page.waitForFunction(() => /tasks: blink every 2 ms, sensor on TIMER ALARM0 every 5 ms/.test((window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText()), null, { timeout: 30_000 });
+    // The executor's reports: its own counters of task runs, growing.
+    await page.waitForFunction(() => ((window as unknown as { dapdeckTerminalText(): string }).dapdeckTerminalText().match(/report: blink ran \d+ times/g) ?? []).length >= 2, null, { timeout: 30_000 });
+    const reports = [...(await terminalText()).matchAll(/report: blink ran (\d+) times, sensor (\d+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(reports[1][0]).toBeGreaterThan(reports[0][0]);
+    expect(reports[1][1]).toBeGreaterThan(reports[0][1]);
+    await page.click('[data-testid=tab-timeline]');
+    await page.click('[data-testid=trace-toggle]');
+    const statsRows = () => page.$$eval('[data-testid=timeline-stats] tbody tr', (trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')));
+    await page.waitForFunction(
+      () => {
+        const rows = Array.from(document.querySelectorAll('[data-testid=timeline-stats] tbody tr'), (tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? ''));
+        const runs = (name: string) => Number(rows.find((r) => r[0] === name)?.[2] ?? 0);
+        return ['SysTick', 'TIMER_IRQ_0', 'blink', 'sensor', 'report'].every((n) => runs(n) > 0);
+      },
+      null,
+      { timeout: 60_000 },
+    );
+    const rows = await statsRows();
+    const kind = (name: string) => rows.find((r) => r[0] === name)![1];
+    expect(['blink', 'sensor', 'report'].map(kind)).toEqual(['task', 'task', 'task']);
+    expect(['SysTick', 'TIMER_IRQ_0'].map(kind)).toEqual(['isr', 'isr']);
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: resolve(ARTIFACTS, 'pico-page-timeline.png') });
+    console.log(`pico-page: while tracing tasks, ${await page.textContent('[data-testid=emulator-speed]')}`);
+    await page.click('[data-testid=trace-toggle]');
+    await page.click('[data-testid=tab-console]');
   }, 120_000);
 
   it('reaches a Debug Probe over WebUSB from the same static page', async () => {
@@ -240,6 +302,6 @@ describe('the serverless Pico demo (a static page, the emulator in its worker)',
     expect(problems).toEqual([]);
     // The page looked for a probe server and found none (404s), then loaded the ROM asset from the build.
     expect(requested).toContain('/api/probes');
-    expect(requested.some((p) => /^\/assets\/bootrom-rp2040-[\w-]+\.elf$/.test(p))).toBe(true);
+    for (const name of ['bootrom', 'hello', 'tasks']) expect(requested.some((p) => new RegExp(`^/assets/${name}-rp2040-[\\w-]+\\.elf$`).test(p))).toBe(true);
   });
 });
