@@ -14,6 +14,7 @@ const suites: [file: string, exportName: string][] = [
   ['defmt.ts', 'benchDefmt'],
   ['elf.ts', 'benchElf'],
   ['flash.ts', 'benchFlash'],
+  ['pico.ts', 'benchPico'],
   ['rtt.ts', 'benchRtt'],
   ['trace.ts', 'benchTrace'],
   ['browser.ts', 'benchBrowser'],

@@ -17,7 +17,19 @@
  */
 import { BasePeripheral, type RP2040 } from 'rp2040js';
 
-/** Typical program/erase times of the W25Q16JV (datasheet AC characteristics tPP, tSE, tBE1, tBE2, tCE, tW). */
+/**
+ * Typical program/erase times of the W25Q16JV (Winbond datasheet, AC electrical characteristics;
+ * typical / maximum): tPP page program 0.4 / 3 ms, tSE 4 KiB sector erase 45 / 400 ms, tBE1 32 KiB
+ * block erase 120 / 1600 ms, tBE2 64 KiB block erase 150 / 2000 ms, tCE chip erase 5 / 25 s, tW
+ * write status register 10 / 15 ms. The model charges the typical figure: a chip at its maximum
+ * would be ~8× slower, which the algorithm's timeouts (FlashDevice: 1 s a program call, 3 s a
+ * sector erase) allow for. Checked against what could be read here (the datasheet's own table was
+ * not retrievable): the W25Q16JV's tSE 45 typical / 400 ms maximum as two independent drivers for
+ * this part quote it (an FTDI MPSSE W25Q driver; ST's B-M2MEM W25Q16JV header, "max 400 ms in
+ * spec"), and tPP 0.4 / 3 ms, tSE 45 / 400 ms, tBE2 150 / 2000 ms in a W25Q-JV datasheet table of
+ * the same family (W25Q128JV). tBE1 and tCE (not used by the ROM's sector and 64 KiB erases) and
+ * tW are the figures this model had; they were not confirmed here.
+ */
 export const W25Q16JV_TIMING = {
   pageProgramSeconds: 0.4e-3,
   sectorEraseSeconds: 45e-3,
