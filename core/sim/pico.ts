@@ -451,7 +451,9 @@ export class PicoCore0 implements SimTarget {
       case 14:
         return core.LR >>> 0;
       case 15:
-        return core.PC >>> 0;
+        // rp2040js enters an exception handler with the vector's Thumb bit left in PC (it masks
+        // the bit when fetching): the architectural PC is even.
+        return (core.PC & ~1) >>> 0;
       case 16:
         return core.xPSR >>> 0;
       case 17:
@@ -628,7 +630,7 @@ export class PicoCore0 implements SimTarget {
         if (core.interruptsUpdated && core.checkForInterrupts()) core.waiting = false;
         continue;
       }
-      if (this.breakpoints.has(core.PC)) {
+      if (this.breakpoints.has((core.PC & ~1) >>> 0)) {
         this.halted = true;
         this.reason = 'breakpoint';
         return;
