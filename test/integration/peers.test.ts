@@ -23,6 +23,7 @@ import { ensureSampleFirmware } from '../../main/firmware';
 import { buildElf } from '../support/elf-builder';
 import { firmwarePath } from '../support/firmware';
 import { servePeerSocket, type PeerSocket } from '../support/peer-socket';
+import { defmtLinesUntil } from '../support/rtt';
 import { PEERS_DIR as PEERS, buildHidapiStandin, openocd, pyocd } from '../support/peer-tools';
 
 const RAM = 0x20000000;
@@ -258,6 +259,28 @@ describe('OpenOCD flashes emu:pico through the boot ROM as Dapdeck does', () => 
       const { regions, ram } = resolveChip('RP2040');
       const report = await flashRegions(session, regions, loadImage(readFileSync(elf), elf), { ram, verify: true });
       expect(report).toMatchObject({ verified: true, sectorsTouched: 5, sectorsSkipped: 5, sectorsErased: 0, pagesProgrammed: 0 });
+    } finally {
+      await session.close();
+    }
+  }, 180_000);
+
+  it('OpenOCD programs the hello sample into a blank Pico; after a reset it boots through the ROM and boot2 and Dapdeck streams its log', async () => {
+    const { probe: p, socket: s } = await picoBench();
+    const elf = firmwarePath('hello', 'rp2040');
+    const r = await openocd(libDir, s.path, work, ['init', 'halt', `program ${elf} verify`, 'shutdown'], undefined, 'target/rp2040.cfg');
+    expect(s.errors.map(String)).toEqual([]);
+    expect(r.out).toContain('** Verified OK **');
+    expect(r.code).toBe(0);
+    await s.close();
+    socket = undefined;
+    const session = await DebugSession.open(p.transport);
+    try {
+      for (const c of loadImage(readFileSync(elf), elf).chunks) expect(Buffer.from(await session.ap.readMemory(c.address, c.data.length))).toEqual(Buffer.from(c.data));
+      await session.core.reset({ halt: false });
+      const { code, lines } = await defmtLinesUntil(session.ap, elf, { start: 0x20000000, size: 0x42000 }, /tick 1$/);
+      expect(code).toBe(0);
+      expect(lines[0]).toMatch(/INFO +hello from dapdeck on rp2040/);
+      expect(lines.some((l) => /INFO +tick 1$/.test(l))).toBe(true);
     } finally {
       await session.close();
     }

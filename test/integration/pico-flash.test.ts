@@ -27,6 +27,7 @@ import { resolveChip } from '../../main/targets';
 import { dapdeck } from '../support/cli';
 import { buildElf } from '../support/elf-builder';
 import { ensureSampleFirmware } from '../../main/firmware';
+import { defmtLinesUntil } from '../support/rtt';
 import { uf2FromImage } from '../support/uf2';
 
 const XIP = 0x10000000;
@@ -157,6 +158,30 @@ describe.each(['v2-bulk', 'v1-hid'] as const)('flashing emu:pico through its boo
     expect(report).toMatchObject({ verified: true, sectorsTouched: 5, sectorsSkipped: 4, sectorsErased: 1 });
     expect(operations()[0]).toBe('erase-4k 2000');
     await readBack(session, image);
+  }, 120_000);
+});
+
+describe('Dapdeck flashes the hello sample into a blank emu:pico, which then boots it through the ROM and boot2', () => {
+  it('flashes and verifies hello-rp2040.elf; after a reset its defmt log streams over RTT', async () => {
+    const elf = ensureSampleFirmware('hello', 'rp2040');
+    const probe = await openProbe('emu:pico');
+    const session = await DebugSession.open(probe.transport, { responseTimeoutMs: 3000, haltTimeoutMs: 3000 });
+    try {
+      const image = loadImage(readFileSync(elf), elf);
+      const report = await flashRegions(session, chip.regions, image, { ram: chip.ram, verify: true });
+      expect(report).toMatchObject({ verified: true, sectorsSkipped: 0 });
+      await readBack(session, image);
+      // The flash starts with the sample's boot2: the ROM checks its CRC and enters it, boot2 sets
+      // up XIP and enters the firmware, which logs over RTT.
+      await session.core.reset({ halt: false });
+      const { code, lines } = await defmtLinesUntil(session.ap, elf, { start: 0x20000000, size: 0x42000 }, /tick 1$/);
+      expect(code).toBe(0);
+      expect(lines[0]).toMatch(/INFO +hello from dapdeck on rp2040/);
+      expect(lines.some((l) => /INFO +tick 1$/.test(l))).toBe(true);
+    } finally {
+      await session.close();
+      await probe.close();
+    }
   }, 120_000);
 });
 
