@@ -69,15 +69,15 @@ async function readBack(start: string, length: string): Promise<Buffer> {
 describe('chips in the app', () => {
   it('searches every chip the server knows: built in, from a pack, from a target file', async () => {
     await page.goto(server.url);
-    await page.waitForSelector('[data-testid=chip-count]:has-text("4 chips")', { timeout: 30_000 });
-    expect(await options()).toEqual(['LM3S6965', 'nRF51422_xxAA', 'nRF51822_xxAA', 'nRF51822_xxAC']);
+    await page.waitForSelector('[data-testid=chip-count]:has-text("5 chips")', { timeout: 30_000 });
+    expect(await options()).toEqual(['LM3S6965', 'nRF51422_xxAA', 'nRF51822_xxAA', 'nRF51822_xxAC', 'RP2040']);
     await page.fill('[data-testid=chip-search]', 'armv7m');
-    await page.waitForSelector('[data-testid=chip-count]:has-text("1 of 4")');
+    await page.waitForSelector('[data-testid=chip-count]:has-text("1 of 5")');
     // The chosen chip (nRF51822_xxAA) stays in the menu beside what matches.
     expect(await options()).toEqual(['nRF51822_xxAA', 'LM3S6965']);
     expect(await page.textContent('[data-testid=chip] option[value=LM3S6965]')).toBe('LM3S6965 — Stellaris LM3S (test) (target file)');
     await page.fill('[data-testid=chip-search]', 'pack 51822');
-    await page.waitForSelector('[data-testid=chip-count]:has-text("2 of 4")');
+    await page.waitForSelector('[data-testid=chip-count]:has-text("2 of 5")');
     expect(await options()).toEqual(['nRF51822_xxAA', 'nRF51822_xxAC']);
     await page.selectOption('[data-testid=chip]', 'nRF51822_xxAC');
     expect(await page.getAttribute('[data-testid=chip] option[value=nRF51822_xxAC]', 'title')).toBe(
