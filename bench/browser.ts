@@ -6,16 +6,14 @@
  * Needs the web build (out/web) and /usr/bin/chromium; says so instead of failing silently.
  */
 import { existsSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { serve } from '../main/serve/server';
+import { buildWebApp } from '../main/web/build';
 
-const ROOT = resolve(__dirname, '..');
 
 export async function benchBrowser(): Promise<object[]> {
   if (!existsSync('/usr/bin/chromium')) return [{ bench: 'browser', skipped: 'no /usr/bin/chromium (scripts/install-system-deps.sh installs it)' }];
-  execFileSync('npx', ['vite', 'build', '-c', 'vite.web.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'ignore' });
+  buildWebApp();
   const server = await serve({ port: 0 });
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',

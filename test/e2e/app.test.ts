@@ -4,13 +4,13 @@
  * console, filter by level, then flash the tasks sample and see its timeline lanes. Screenshots
  * land in test-artifacts/ for people to look at.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { serve, type RunningServer } from '../../main/serve/server';
 import { firmwarePath } from '../support/firmware';
+import { buildWebApp } from '../../main/web/build';
 
 const ROOT = resolve(__dirname, '../..');
 const ARTIFACTS = resolve(ROOT, 'test-artifacts');
@@ -24,7 +24,7 @@ const terminalText = () => page.evaluate(() => (window as unknown as { dapdeckTe
 
 beforeAll(async () => {
   // Always from the current sources: a stale build would test yesterday's app (about 2 s).
-  execFileSync('npx', ['vite', 'build', '-c', 'vite.web.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'ignore' });
+  buildWebApp();
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/install-system-deps.sh installs Debian's chromium`);
   mkdirSync(ARTIFACTS, { recursive: true });
   server = await serve({ port: 0 });

@@ -5,7 +5,6 @@
  * chip flashes the emulated micro:bit; erase (a range, then all) and read-back to a file, whose
  * bytes are checked against the hello ELF (built by rustc) and the erased value.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -18,6 +17,7 @@ import { installPack } from '../../main/packs';
 import { firmwarePath } from '../support/firmware';
 import { testPack } from '../support/packs';
 import { targetFileYaml } from '../support/target-files';
+import { buildWebApp } from '../../main/web/build';
 
 const ROOT = resolve(__dirname, '../..');
 const ARTIFACTS = resolve(ROOT, 'test-artifacts');
@@ -31,7 +31,7 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  execFileSync('npx', ['vite', 'build', '-c', 'vite.web.config.mts', '--logLevel', 'warn', '--outDir', WEB_ROOT], { cwd: ROOT, stdio: 'ignore' });
+  buildWebApp({ outDir: WEB_ROOT });
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/install-system-deps.sh installs Debian's chromium`);
   mkdirSync(ARTIFACTS, { recursive: true });
   // This file's own data directory, with the test pack installed as `dapdeck pack add` installs it.

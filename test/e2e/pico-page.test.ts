@@ -23,6 +23,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { CSP, TYPES } from '../../main/serve/server';
 import { sampleFirmwarePath } from '../../main/firmware';
 import { openProbe, type OpenedProbe } from '../../main/probe/registry';
+import { buildWebApp } from '../../main/web/build';
 
 const ROOT = resolve(__dirname, '../..');
 const ARTIFACTS = resolve(ROOT, 'test-artifacts');
@@ -58,7 +59,7 @@ function staticServer(root: string): Promise<Server> {
 }
 
 beforeAll(async () => {
-  execFileSync('npx', ['vite', 'build', '-c', 'vite.web.config.mts', '--logLevel', 'error', '--outDir', WEB_ROOT], { cwd: ROOT, stdio: 'ignore' });
+  buildWebApp({ outDir: WEB_ROOT });
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/install-system-deps.sh installs Debian's chromium`);
   mkdirSync(ARTIFACTS, { recursive: true });
   server = await staticServer(WEB_ROOT);

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { serve, type RunningServer } from '../../main/serve/server';
 import { firmwarePath } from '../support/firmware';
+import { buildWebApp } from '../../main/web/build';
 
 const ROOT = resolve(__dirname, '../..');
 const ARTIFACTS = resolve(ROOT, 'test-artifacts');
@@ -28,7 +29,7 @@ let server: RunningServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  execFileSync('npx', ['vite', 'build', '-c', 'vite.web.config.mts', '--logLevel', 'warn', '--outDir', WEB_ROOT], { cwd: ROOT, stdio: 'ignore' });
+  buildWebApp({ outDir: WEB_ROOT });
   mkdirSync(ARTIFACTS, { recursive: true });
   server = await serve({ port: 0, webRoot: WEB_ROOT });
   browser = await chromium.launch({
