@@ -289,7 +289,19 @@ export class PicoEmulator implements Rp2040Cores {
 function newSimulator(): Simulator {
   const sim = new Simulator();
   sim.rp2040.logger = quietLogger;
+  protectRom(sim.rp2040);
   return sim;
+}
+
+/**
+ * The mask ROM cannot be written; rp2040js stores core writes below 0x4000 into its ROM array (and
+ * a chip reset would carry the damage over). Byte and halfword stores reach writeUint32 too.
+ */
+function protectRom(chip: RP2040): void {
+  const write = chip.writeUint32.bind(chip);
+  chip.writeUint32 = (address: number, value: number) => {
+    if (address >>> 0 >= ROM_SIZE) write(address, value);
+  };
 }
 
 /** Without a ROM image, a stand-in for the boot ROM's idle path: `wfi` (0xBF30), `b .-2` (0xE7FD). */

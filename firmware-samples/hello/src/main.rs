@@ -113,6 +113,8 @@ fn log_showcase() {
 }
 
 fn main() -> ! {
+    #[cfg(board = "rp2040")]
+    rp2040::clocks_init();
     rtt::init();
     log_showcase();
     rt::systick_start(CORE_HZ / 100 - 1);
@@ -147,9 +149,11 @@ fn main() -> ! {
 }
 
 // The Pico (kept at the end so the other boards' log locations stay where the golden files have
-// them): SysTick from clk_sys at the Pico SDK's 125 MHz, the emulator's clock. The sample does not
-// set up the clock tree itself, which a Pico leaving the boot ROM (clk_sys from the ring
-// oscillator) would need for the same 10 ms.
+// them): clk_sys at 125 MHz from the crystal and PLL_SYS, set up by rp2040::clocks_init.
+#[cfg(board = "rp2040")]
+#[allow(dead_code)]
+#[path = "../../common/rp2040.rs"]
+mod rp2040;
 #[cfg(board = "rp2040")]
 const CORE_HZ: u32 = 125_000_000;
 #[cfg(board = "rp2040")]

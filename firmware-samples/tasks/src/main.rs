@@ -25,6 +25,10 @@ mod defmt;
 #[allow(dead_code)]
 #[path = "../../common/sysview.rs"]
 mod sysview;
+#[cfg(board = "rp2040")]
+#[allow(dead_code)]
+#[path = "../../common/rp2040.rs"]
+mod rp2040;
 #[macro_use]
 extern crate defmt_macros;
 
@@ -32,7 +36,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 #[cfg(board = "microbit")]
 const CORE_HZ: u32 = 16_000_000;
-/// clk_sys at the Pico SDK's 125 MHz (the emulator's clock; the sample leaves the clock tree alone).
+/// clk_sys from the crystal and PLL_SYS (rp2040::clocks_init).
 #[cfg(board = "rp2040")]
 const CORE_HZ: u32 = 125_000_000;
 const SYSTICK_RELOAD: u32 = CORE_HZ / 1000 - 1;
@@ -174,9 +178,6 @@ pub extern "C" fn IRQ0() {
 
 #[cfg(board = "rp2040")]
 fn timer_start() {
-    // RESETS (datasheet 2.14): take TIMER (bit 21) out of reset through the clear alias, wait for RESET_DONE.
-    rt::write_reg(0x4000_c000 + 0x3000, 1 << 21);
-    while rt::read_reg(0x4000_c008) & (1 << 21) == 0 {}
     rt::write_reg(TIMER + 0x38, 1); // INTE: ALARM0
     rt::write_reg(0xE000_E100, 1 << TIMER_IRQ); // NVIC ISER
     rt::write_reg(TIMER + 0x10, rt::read_reg(TIMER + 0x28).wrapping_add(SENSOR_PERIOD_US)); // ALARM0 (arms it)
@@ -195,6 +196,8 @@ static mut RUNS: [u32; 4] = [0; 4];
 static mut TRACING: bool = false;
 
 fn main() -> ! {
+    #[cfg(board = "rp2040")]
+    rp2040::clocks_init();
     rtt::init_named([b"Terminal\0", b"SysView\0", b"Text\0"], [b"Terminal\0", b"SysView\0"]);
     #[cfg(board = "microbit")]
     info!("tasks: blink every 2 ms, sensor on TIMER0 every 5 ms, report every 100 ms");

@@ -109,6 +109,21 @@ describe('emu:pico run control', () => {
     expect(dfsr & 0b10).toBe(0b10); // DFSR.BKPT
   });
 
+  it('ignores the core\'s stores to the mask ROM (rp2040js would keep them, even across a reset)', async () => {
+    const { session, pico } = await open();
+    await loadLoop(session, pico);
+    const parkLoop = word(await session.ap.readMemory(0xf0, 4));
+    expect(parkLoop).toBe(0xe7fdbf30); // wfi; b .-2
+    await session.core.writeCoreRegisters([[1, 0xf0]]); // the loop now stores its count into the ROM
+    await session.core.resume();
+    await sleep(20);
+    await session.core.halt();
+    const [r0] = await session.core.readCoreRegisters([0]);
+    expect(r0).toBeGreaterThan(1);
+    expect(word(await session.ap.readMemory(0xf0, 4))).toBe(parkLoop);
+    expect(pico.rp2040.bootrom[0xf0 >>> 2]).toBe(parkLoop);
+  });
+
   it('keeps the RP2040 timer in step with wall time while running and paused while halted', async () => {
     const { session } = await open();
     // The timer reads the emulated time at the moment of the read: between the wall times around
