@@ -50,6 +50,7 @@ describe('OpenOCD and pyOCD drive the v1 HID probe model in front of emu:microbi
 
   /** Dapdeck's own read of the same RAM, through the same probe model, after the tool let go. */
   async function dapdeckReadsRam(p: OpenedProbe): Promise<Buffer> {
+    await socket?.idle();
     const session = await DebugSession.open(p.transport);
     try {
       return Buffer.from(await session.ap.readMemory(RAM, RAM_SIZE));
@@ -291,6 +292,7 @@ describe('OpenOCD flashes emu:pico through the boot ROM as Dapdeck does', () => 
     const before = image(2);
     const first = await openocd(libDir, s.path, work, ['init', 'halt', `program ${before.elf}`, 'shutdown'], undefined, 'target/rp2040.cfg');
     expect(first.out).toContain('** Programming Finished **');
+    await s.idle(); // OpenOCD's session must have let go of the probe before Dapdeck opens it
     const { elf, chunks } = image(3);
     const session = await DebugSession.open(p.transport);
     try {

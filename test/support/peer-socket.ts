@@ -17,6 +17,11 @@ export interface PeerSocket {
   path: string;
   /** Errors the probe model raised (a tool's protocol mistake shows up here). */
   errors: Error[];
+  /**
+   * Resolves once the last tool's session has closed the probe (its socket closed after the tool
+   * exited): Dapdeck may open the probe itself then, with the socket still serving the next tool.
+   */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -42,6 +47,7 @@ export async function servePeerSocket(transport: DapTransport): Promise<PeerSock
   return {
     path,
     errors,
+    idle: () => serving,
     close: async () => {
       (active as Socket | null)?.destroy();
       await serving;
