@@ -80,7 +80,7 @@ for sample in "${samples[@]}"; do
     elf="$out/$sample${variant:+-$variant}-$board.elf"
     deps=("$src" firmware-samples/common scripts/build-firmware.sh)
     if [ "$board" = rp2040 ] && [ "$sample" != boot2 ]; then
-      [ -f "$boot2_bin" ] || bash "$0" boot2
+      [ -f "$boot2_bin" ] || bash "$PWD/scripts/build-firmware.sh" boot2
       deps+=("$boot2_bin")
     fi
     [ "$sample" = boot2 ] && deps+=(scripts/pad-boot2.ts core/flash/boot2.ts core/flash/crc32.ts)
