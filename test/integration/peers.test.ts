@@ -23,7 +23,7 @@ import { ensureSampleFirmware } from '../../main/firmware';
 import { buildElf } from '../support/elf-builder';
 import { firmwarePath } from '../support/firmware';
 import { servePeerSocket, type PeerSocket } from '../support/peer-socket';
-import { defmtLinesUntil } from '../support/rtt';
+import { expectHelloBootsOnPico } from '../support/pico';
 import { PEERS_DIR as PEERS, buildHidapiStandin, openocd, pyocd } from '../support/peer-tools';
 
 const RAM = 0x20000000;
@@ -277,11 +277,7 @@ describe('OpenOCD flashes emu:pico through the boot ROM as Dapdeck does', () => 
     const session = await DebugSession.open(p.transport);
     try {
       for (const c of loadImage(readFileSync(elf), elf).chunks) expect(Buffer.from(await session.ap.readMemory(c.address, c.data.length))).toEqual(Buffer.from(c.data));
-      await session.core.reset({ halt: false });
-      const { code, lines } = await defmtLinesUntil(session.ap, elf, { start: 0x20000000, size: 0x42000 }, /tick 1$/);
-      expect(code).toBe(0);
-      expect(lines[0]).toMatch(/INFO +hello from dapdeck on rp2040/);
-      expect(lines.some((l) => /INFO +tick 1$/.test(l))).toBe(true);
+      await expectHelloBootsOnPico(session, elf);
     } finally {
       await session.close();
     }

@@ -27,7 +27,7 @@ import { resolveChip } from '../../main/targets';
 import { dapdeck } from '../support/cli';
 import { buildElf } from '../support/elf-builder';
 import { ensureSampleFirmware } from '../../main/firmware';
-import { defmtLinesUntil } from '../support/rtt';
+import { expectHelloBootsOnPico } from '../support/pico';
 import { uf2FromImage } from '../support/uf2';
 
 const XIP = 0x10000000;
@@ -173,11 +173,7 @@ describe('Dapdeck flashes the hello sample into a blank emu:pico, which then boo
       await readBack(session, image);
       // The flash starts with the sample's boot2: the ROM checks its CRC and enters it, boot2 sets
       // up XIP and enters the firmware, which logs over RTT.
-      await session.core.reset({ halt: false });
-      const { code, lines } = await defmtLinesUntil(session.ap, elf, { start: 0x20000000, size: 0x42000 }, /tick 1$/);
-      expect(code).toBe(0);
-      expect(lines[0]).toMatch(/INFO +hello from dapdeck on rp2040/);
-      expect(lines.some((l) => /INFO +tick 1$/.test(l))).toBe(true);
+      await expectHelloBootsOnPico(session, elf);
     } finally {
       await session.close();
       await probe.close();

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import Ajv from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { firmwarePath } from '../support/firmware';
+import { expectStatsMatchBooks, firmwareBooks } from '../support/trace';
 
 const BIN = resolve(__dirname, '../../bin/dapdeck.cjs');
 const tmp = mkdtempSync(join(tmpdir(), 'dapdeck-trace-'));
@@ -29,9 +30,7 @@ describe('SystemView timelines from the tasks sample', () => {
     const r = await dapdeck('trace', 'record', '--probe', 'emu:microbit', '--elf', firmwarePath('tasks', 'microbit'), '--duration', '1', '--out', file, '--json');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    const stopped = lines.find((l) => typeof l.message === 'string' && l.message.startsWith('trace stopped'));
-    expect(stopped).toBeDefined();
-    firmware = Object.fromEntries([...stopped.message.matchAll(/(\w+)=(\d+)/g)].map((m: RegExpMatchArray) => [m[1], Number(m[2])]));
+    firmware = firmwareBooks(lines);
     expect(firmware.systick).toBeGreaterThan(100);
     // Text the firmware printed through SystemView (PRINT_FORMATTED) comes out with the log.
     expect(lines.some((l) => l.channel === -1 && /^[\d.]+ LOG recording started$/.test(l.text))).toBe(true);
@@ -39,33 +38,7 @@ describe('SystemView timelines from the tasks sample', () => {
     const s = await dapdeck('trace', 'stats', file, '--json');
     expect(s.code).toBe(0);
     const stats = JSON.parse(s.stdout);
-    const lane = (name: string) => stats.lanes.find((l: { lane: string }) => l.lane === name);
-    expect(stats.lanes.map((l: { lane: string }) => l.lane)).toEqual(expect.arrayContaining(['SysTick', 'TIMER0', 'blink', 'sensor', 'report', 'Idle']));
-    expect(stats.malformed).toBe(0);
-    const pairs: [string, number, string][] = [
-      ['SysTick', firmware.systick, 'isr'],
-      ['TIMER0', firmware.timer0, 'isr'],
-      ['blink', firmware.blink, 'task'],
-      ['sensor', firmware.sensor, 'task'],
-      ['report', firmware.report, 'task'],
-    ];
-    if (firmware.dropped === 0) {
-      // Nothing lost on the target: the timeline must agree with the firmware's books exactly.
-      for (const [name, count, kind] of pairs) expect(lane(name)).toMatchObject({ kind, activations: count });
-      expect(stats.packets).toBe(firmware.packets);
-      expect(stats.inconsistentEvents).toBe(0);
-      expect(stats.gaps.filter((g: { reason: string }) => g.reason === 'overflow')).toEqual([]);
-    } else {
-      // A host too slow for the firmware (a loaded CI machine): the loss must show as gaps with the
-      // target's own count, and nothing may be invented — never more activations than happened.
-      expect(stats.droppedOnTarget).toBeGreaterThan(0);
-      expect(stats.droppedOnTarget).toBeLessThanOrEqual(firmware.dropped);
-      expect(stats.gaps.filter((g: { reason: string }) => g.reason === 'overflow').length).toBeGreaterThan(0);
-      for (const [name, count, kind] of pairs) {
-        expect(lane(name).kind).toBe(kind);
-        expect(lane(name).activations).toBeLessThanOrEqual(count);
-      }
-    }
+    const lane = expectStatsMatchBooks(stats, firmware, 'TIMER0');
     expect(stats.sysFreq).toBe(16_000_000);
     // The firmware posts blink every 2nd SysTick: the trace shows the same ratio.
     if (firmware.dropped === 0) expect(Math.abs(lane('blink').activations * 2 - lane('SysTick').activations)).toBeLessThanOrEqual(2);

@@ -10,17 +10,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DebugSession } from '../../../core/arm/session';
 import { CoreReg } from '../../../core/arm/registers';
 import { PicoEmulator, PSM_RESTART_FLAG } from '../../../core/sim/pico';
-import { rp2040Probe } from '../../../core/sim/rp2040-bench';
 import { loadImage } from '../../../core/elf';
 import { crc32Mpeg2 } from '../../../core/flash/crc32';
 import { boot2Valid, padBoot2 } from '../../../core/flash/boot2';
 import { ensureSampleFirmware } from '../../../main/firmware';
 import { picoBootRom } from '../../../main/probe/registry';
 import { boot2Block } from '../../support/firmware';
+import { picoSessions } from '../../support/pico';
 
 const VTOR = 0xe000ed08;
 const SSI_CTRLR0 = 0x18000000;
@@ -35,14 +35,7 @@ const SRAM_SIZE = 264 * 1024;
 const word = (b: Uint8Array, o = 0) => (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let opened: { session: DebugSession; pico: PicoEmulator }[] = [];
-afterEach(async () => {
-  for (const o of opened) {
-    await o.session.close();
-    o.pico.close();
-  }
-  opened = [];
-});
+const picos = picoSessions();
 
 /** A Pico with the ROM, `image` in its flash (after `patch`), reset and running. */
 async function boot(elf: string, patch: (flash: Map<number, Uint8Array>) => void = () => undefined) {
@@ -54,8 +47,7 @@ async function boot(elf: string, patch: (flash: Map<number, Uint8Array>) => void
   patch(chunks);
   for (const [address, data] of chunks) pico.loadFlash(address, data);
   await pico.core0.reset({ halt: false });
-  const session = await DebugSession.open(rp2040Probe(pico, { flavour: 'v2-bulk' }).transport, { responseTimeoutMs: 3000 });
-  opened.push({ session, pico });
+  const session = await picos.open(pico);
   return { pico, session, rom: rom! };
 }
 
@@ -160,8 +152,7 @@ describe('emu:pico boot through the ROM and boot2', () => {
 
   it('keeps the flag until written with 1 (write-1-to-clear), so a ROM that never looks stays rescued', async () => {
     const pico = new PicoEmulator();
-    const session = await DebugSession.open(rp2040Probe(pico, { flavour: 'v2-bulk' }).transport, { responseTimeoutMs: 3000 });
-    opened.push({ session, pico });
+    const session = await picos.open(pico);
     pico.chipReset.chipReset |= PSM_RESTART_FLAG;
     await session.ap.writeMemory(CHIP_RESET, Uint8Array.of(0, 0, 0, 0));
     expect((await readWord(session, CHIP_RESET)) & PSM_RESTART_FLAG).toBe(PSM_RESTART_FLAG);

@@ -5,11 +5,11 @@
  * encodings, and the RP2040 TIMER (datasheet 4.6: 1 µs ticks, paused while a core is halted by the
  * debugger, DBGPAUSE reset value).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DebugSession } from '../../../core/arm/session';
 import { PicoEmulator } from '../../../core/sim/pico';
-import { rp2040Probe } from '../../../core/sim/rp2040-bench';
 import { CoreReg } from '../../../core/arm/registers';
+import { picoSessions } from '../../support/pico';
 
 /** In flash (XIP): the ARMv6-M FPB only matches addresses below 0x20000000. */
 const CODE = 0x10000400;
@@ -19,20 +19,11 @@ const LOOP = [0x3001, 0x6008, 0xe7fc, 0xbe07];
 const TIMERAWL = 0x40054028;
 const SIO_CPUID = 0xd0000000;
 
-let opened: { session: DebugSession; pico: PicoEmulator }[] = [];
-afterEach(async () => {
-  for (const o of opened) {
-    await o.session.close();
-    o.pico.close();
-  }
-  opened = [];
-});
+const picos = picoSessions();
 
 async function open() {
   const pico = new PicoEmulator();
-  const probe = rp2040Probe(pico, { flavour: 'v2-bulk' });
-  const session = await DebugSession.open(probe.transport, { responseTimeoutMs: 2000 });
-  opened.push({ session, pico });
+  const session = await picos.open(pico, 2000);
   return { pico, session };
 }
 
