@@ -7,13 +7,10 @@
  * store, continue comes round again. (SRAM keeps what the program stored before the reset, so the
  * counter is only compared after a store.)
  */
-import { execFile } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DebugSession } from '../../core/arm/session';
-import { openProbe } from '../../main/probe/registry';
-import { runGdbServer } from '../../main/cli/gdb';
 import { thumbImage, writeThumbElf } from '../support/gdb-observer';
 import { boot2Block } from '../support/firmware';
+import { gdbBatch, servePicoToGdb } from '../support/pico';
 
 const COUNTER = 0x20000200;
 // At 0x10000100: initial SP, reset vector (Thumb), then the code at 0x10000108.
@@ -30,38 +27,13 @@ afterEach(async () => {
   stop = null;
 });
 
-function gdb(port: number, commands: string[]): Promise<string> {
-  const args = ['-nx', '-batch', '-ex', 'set pagination off', '-ex', 'set confirm off', '-ex', 'set architecture armv6-m', '-ex', `target extended-remote 127.0.0.1:${port}`, ...commands.flatMap((c) => ['-ex', c])];
-  return new Promise((done) => execFile('gdb-multiarch', args, { timeout: 60_000 }, (_err, stdout, stderr) => done(stdout + stderr)));
-}
-
 describe('emu:pico with gdb-multiarch', () => {
   it('breaks, steps and continues in code running from the Pico flash', async () => {
     const elf = writeThumbElf('pico-loop', Uint8Array.from([...boot2Block(), ...IMAGE]), 0x10000000);
-    const probe = await openProbe('emu:pico', { elf });
-    const session = await DebugSession.open(probe.transport, { responseTimeoutMs: 3000, haltTimeoutMs: 1000 });
-    const abort = new AbortController();
-    let listening!: (port: number) => void;
-    const port = new Promise<number>((r) => (listening = r));
     const lines: string[] = [];
-    const running = runGdbServer(session, probe, { host: '127.0.0.1', port: '0', rtt: false }, {
-      facts: {},
-      scan: [],
-      channels: [],
-      defmtChannel: 0,
-      output: { colour: false },
-      out: (t) => lines.push(t),
-      warn: (t) => lines.push(t),
-      signal: abort.signal,
-      onListening: listening,
-    });
-    stop = async () => {
-      abort.abort();
-      await running;
-      await session.close();
-      await probe.close();
-    };
-    const out = await gdb(await port, [
+    const server = await servePicoToGdb(elf, lines);
+    stop = server.stop;
+    const out = await gdbBatch(server.port, [
       'monitor reset halt',
       'maintenance flush register-cache',
       'print/x $pc',
@@ -78,7 +50,7 @@ describe('emu:pico with gdb-multiarch', () => {
       'print $r0',
       'delete',
       'detach',
-    ]);
+    ], { before: ['set architecture armv6-m'] });
     if (process.env.GDB_TEST_DEBUG) console.log(out, lines.join(''));
     const values = [...out.matchAll(/^\$\d+ = (\S+)$/gm)].map((m) => m[1]);
     // After reset the core is at the boot ROM's reset handler (ROM word 1, without the Thumb bit).

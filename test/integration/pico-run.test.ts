@@ -18,11 +18,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DebugSession } from '../../core/arm/session';
-import { openProbe } from '../../main/probe/registry';
-import { runGdbServer } from '../../main/cli/gdb';
 import { boot2Block, firmwarePath } from '../support/firmware';
 import { expectStatsMatchBooks, firmwareBooks } from '../support/trace';
+import { gdbBatch, servePicoToGdb } from '../support/pico';
 
 const BIN = resolve(__dirname, '../../bin/dapdeck.cjs');
 const tmp = mkdtempSync(join(tmpdir(), 'dapdeck-pico-run-'));
@@ -101,37 +99,12 @@ describe('the tasks sample on emu:pico', () => {
   });
 });
 
-function gdb(elf: string, port: number, commands: string[]): Promise<string> {
-  const args = ['-nx', '-batch', '-ex', 'set pagination off', '-ex', 'set confirm off', '-ex', `target extended-remote 127.0.0.1:${port}`, ...commands.flatMap((c) => ['-ex', c]), elf];
-  return new Promise((done) => execFile('gdb-multiarch', args, { timeout: 60_000 }, (_err, stdout, stderr) => done(stdout + stderr)));
-}
-
 describe('hello on emu:pico under gdb-multiarch', () => {
   it('unwinds from a breakpoint in SysTick through the exception entry into main', async () => {
     const elf = firmwarePath('hello', 'rp2040');
-    const probe = await openProbe('emu:pico', { elf });
-    const session = await DebugSession.open(probe.transport, { responseTimeoutMs: 3000, haltTimeoutMs: 1000 });
-    const abort = new AbortController();
-    let listening!: (port: number) => void;
-    const port = new Promise<number>((r) => (listening = r));
-    const running = runGdbServer(session, probe, { host: '127.0.0.1', port: '0', rtt: false }, {
-      facts: {},
-      scan: [],
-      channels: [],
-      defmtChannel: 0,
-      output: { colour: false },
-      out: () => undefined,
-      warn: () => undefined,
-      signal: abort.signal,
-      onListening: listening,
-    });
-    stop = async () => {
-      abort.abort();
-      await running;
-      await session.close();
-      await probe.close();
-    };
-    const out = await gdb(elf, await port, ['hbreak SysTick', 'continue', 'bt', 'print/x $vtor', 'x/wx 0xe000ed08', 'delete', 'detach']);
+    const server = await servePicoToGdb(elf);
+    stop = server.stop;
+    const out = await gdbBatch(server.port, ['hbreak SysTick', 'continue', 'bt', 'print/x $vtor', 'x/wx 0xe000ed08', 'delete', 'detach'], { file: elf });
     const frames = out.split('\n').filter((l) => /^#\d+\s/.test(l));
     // SysTick's first statement (the inlined atomic load's frames come first), the exception entry
     // as GDB names it, then the interrupted main and the reset handler that called it.
