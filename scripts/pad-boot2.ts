@@ -16,6 +16,4 @@ const image = loadImage(readFileSync(elfPath), elfPath);
 const start = 0x10000000;
 const end = Math.max(start, ...image.chunks.map((c) => c.address + c.data.length));
 if (image.chunks.some((c) => c.address < start)) throw new Error(`${elfPath}: boot2 must be linked at 0x10000000`);
-const code = new Uint8Array(end - start);
-for (const chunk of image.chunks) code.set(chunk.data, chunk.address - start);
-writeFileSync(outPath, padBoot2(code));
+writeFileSync(outPath, padBoot2(image.bytes(start, end - start)));

@@ -58,6 +58,13 @@ export class FlashImage {
     return new FlashImage(this.name, chunks, this.entry);
   }
 
+  /** [start, start+size) as one array: this image's bytes where it has any, `fill` elsewhere. */
+  bytes(start: number, size: number, fill = 0): Uint8Array {
+    const out = new Uint8Array(size).fill(fill);
+    for (const c of this.within(start, size).chunks) out.set(c.data, c.address - start);
+    return out;
+  }
+
   /** Refuse any byte that is not inside one of `regions`, naming the chunk and the address range. */
   checkInside(regions: readonly Region[]): void {
     for (const chunk of this.chunks) {

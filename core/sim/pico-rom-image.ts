@@ -9,10 +9,8 @@ export const PICO_ROM_SIZE = 16 * 1024;
 
 export function picoRomImage(elf: Uint8Array, name: string): Uint8Array {
   const image = loadImage(elf, name);
-  const rom = new Uint8Array(PICO_ROM_SIZE);
   for (const chunk of image.chunks) {
     if (chunk.address + chunk.data.length > PICO_ROM_SIZE) throw new Error(`${name}: 0x${chunk.address.toString(16)}+${chunk.data.length} lies outside the RP2040's 16 KiB boot ROM`);
-    rom.set(chunk.data, chunk.address);
   }
-  return rom;
+  return image.bytes(0, PICO_ROM_SIZE);
 }

@@ -39,10 +39,10 @@
 import { BasePeripheral, Simulator, type Logger, type RP2040 } from 'rp2040js';
 import type { Rp2040Cores } from './rp2040-bench';
 import { NorFlash, attachQspiFlash } from './qspi-flash';
+import { PICO_ROM_SIZE as ROM_SIZE } from './pico-rom-image';
 import { BusFault, type DebugControl, type HaltReason, type MemoryRegion, type SimTarget } from './target';
 
 const ROM_START = 0x00000000;
-const ROM_SIZE = 16 * 1024;
 const XIP_START = 0x10000000;
 /** The Pico's W25Q16JV: 2 MiB. rp2040js's flash array is 16 MiB; XIP reads beyond 2 MiB are not the Pico's. */
 export const PICO_FLASH_SIZE = 2 * 1024 * 1024;

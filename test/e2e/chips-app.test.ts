@@ -99,8 +99,7 @@ describe('chips in the app', () => {
     expect(await result.textContent()).toMatch(/^✓ hello-microbit\.elf: \d+ sectors in the image, .*, verified \((crc|read-back)\)$/);
 
     const hello = loadImage(readFileSync(elf), elf);
-    const expected = Buffer.alloc(0x800, 0xff);
-    for (const c of hello.within(0, 0x800).chunks) expected.set(c.data, c.address);
+    const expected = Buffer.from(hello.bytes(0, 0x800, 0xff));
     expect(await readBack('0x00000000', '0x00000800')).toEqual(expected);
 
     await page.fill('[data-testid=erase-range]', '0x0..0x400');

@@ -101,9 +101,7 @@ describe.each(['v2-bulk', 'v1-hid'] as const)('flashing emu:pico through its boo
     const hex = join(dir, 'image.hex');
     // A HEX nobody here wrote: binutils from the flash contents between the pieces' ends.
     const end = PIECES[1].address + PIECES[1].length;
-    const raw = new Uint8Array(end - XIP).fill(0xff);
-    for (const c of image.chunks) raw.set(c.data, c.address - XIP);
-    writeFileSync(bin, raw);
+    writeFileSync(bin, image.bytes(XIP, end - XIP, 0xff));
     execFileSync('objcopy', ['-I', 'binary', '-O', 'ihex', '--change-addresses', `0x${XIP.toString(16)}`, bin, hex]);
     expect(file).toMatch(/\.elf$/);
     const report = await flash(loadImage(readFileSync(hex), hex, { chip: rp2040 }));
