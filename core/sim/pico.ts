@@ -61,7 +61,7 @@ export const PSM_RESTART_FLAG = 1 << 24;
 const HAD_PSM_RESTART = 1 << 20;
 const HAD_POR = 1 << 8;
 /** clk_sys after the Pico SDK's clock setup: 125 MHz. */
-const CYCLE_NANOS = 8;
+export const PICO_CYCLE_NANOS = 8;
 /** Wall time one scheduler slice may take before it yields to the event loop (probe traffic). */
 const SLICE_MS = 4;
 /** Emulated time a busy core may fall behind wall time before the backlog is dropped. */
@@ -654,7 +654,7 @@ export class PicoCore0 implements SimTarget {
         this.reason = 'bkpt';
         return;
       }
-      clock.tick(cycles * CYCLE_NANOS);
+      clock.tick(cycles * PICO_CYCLE_NANOS);
       if (chip.flash.takeBusyPoll()) this.skipFlashWait(target);
       if (!modeled && (n & 0x3ff) === 0 && now() - start > SLICE_MS) {
         // The emulator cannot keep up with wall time: let emulated time run slower rather than

@@ -6,8 +6,7 @@
  * server to ask. A Vite plugin: the renderer imports `virtual:page-emulator`; both the web build
  * and the Electron renderer build use it. A missing build output fails the build, naming the fix.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import type { Plugin } from 'vite';
 import { portableChip, type PortableChip } from '../../core/flash/portable-chip';
 import { REPO_ROOT, sampleFirmwarePath } from '../firmware';
@@ -29,22 +28,12 @@ export interface PageEmulatorFiles {
   chipProblem: string | null;
 }
 
-/** Boards scripts/build-firmware.sh builds a sample for: its `boards` file, else the script's default list. */
-function sampleBoards(sample: string): string[] {
-  const own = resolve(REPO_ROOT, 'firmware-samples', sample, 'boards');
-  if (existsSync(own)) return readFileSync(own, 'utf8').trim().split(/\s+/);
-  const script = readFileSync(resolve(REPO_ROOT, 'scripts', 'build-firmware.sh'), 'utf8');
-  const defaults = /^\s*boards=\(([^)]*)\)/m.exec(script);
-  return defaults ? defaults[1].trim().split(/\s+/) : [];
-}
-
 /** The files and chip the page's emulator uses; throws a one-line error naming what is missing. */
 export function pageEmulatorFiles(): PageEmulatorFiles {
   const missing = (path: string) => new Error(`the web build bundles ${path.slice(REPO_ROOT.length + 1)}, which is missing: run "npm run firmware" (scripts/build-firmware.sh) first`);
   const bootrom = sampleFirmwarePath('bootrom', BOARD);
   if (!existsSync(bootrom)) throw missing(bootrom);
-  // A sample the firmware build makes for the Pico must be there; one it does not make yet is left out.
-  const samples = PAGE_EMULATOR_SAMPLES.filter((s) => sampleBoards(s).includes(BOARD)).map((name) => ({ name, file: sampleFirmwarePath(name, BOARD) }));
+  const samples = PAGE_EMULATOR_SAMPLES.map((name) => ({ name, file: sampleFirmwarePath(name, BOARD) }));
   for (const s of samples) if (!existsSync(s.file)) throw missing(s.file);
   let chip: PortableChip | null = null;
   let chipProblem: string | null = `Dapdeck has no built-in ${PAGE_EMULATOR_CHIP} chip description (core/flash/targets) in this build`;

@@ -5,7 +5,7 @@
  * str r0, [r1]; b.n` in flash — for the given seconds: how many of the RP2040's 125 MHz clock
  * cycles it emulates per wall second (capped at 125: the emulator never runs ahead of wall time).
  */
-import { PicoEmulator } from '../../core/sim/pico';
+import { PICO_CYCLE_NANOS, PicoEmulator } from '../../core/sim/pico';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -31,5 +31,5 @@ self.onmessage = async (e: MessageEvent<{ seconds: number }>) => {
   const wall = (performance.now() - t0) / 1000;
   const counter = new DataView((await core.readMemory(COUNTER, 4)).buffer).getUint32(0, true);
   pico.close();
-  self.postMessage({ wallSeconds: wall, emulatedMHz: (pico.clock.nanos - nanos0) / 8 / 1e6 / wall, mips: (core.instructions - instructions0) / 1e6 / wall, loops: counter });
+  self.postMessage({ wallSeconds: wall, emulatedMHz: (pico.clock.nanos - nanos0) / PICO_CYCLE_NANOS / 1e6 / wall, mips: (core.instructions - instructions0) / 1e6 / wall, loops: counter });
 };

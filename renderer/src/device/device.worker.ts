@@ -22,7 +22,7 @@ import { RttSession, pollLoop, type RttBatchMemory } from '../../../core/rtt/ses
 import { ChannelRouter, type ChannelSinks } from '../../../core/capture/router';
 import { SV_COMMAND, findSysViewChannels } from '../../../core/trace/systemview';
 import { SystemViewTrace, statsRows, toChromeTrace } from '../../../core/trace/session';
-import { PicoEmulator } from '../../../core/sim/pico';
+import { PICO_CYCLE_NANOS, PicoEmulator } from '../../../core/sim/pico';
 import { picoRomImage } from '../../../core/sim/pico-rom-image';
 import { rp2040Probe } from '../../../core/sim/rp2040-bench';
 import * as pageEmulator from 'virtual:page-emulator';
@@ -424,7 +424,6 @@ async function noteHalted(s: DebugSession, reason?: string): Promise<void> {
   await readMemoryView(s, false);
 }
 
-/** Read the core's run state and show it (after connect, flash, reset, or when it may have changed). */
 /**
  * A job that changes flash (flash, erase), shown as `busy`. If it fails, the target is whatever it
  * is now (unless the link went with it): the state is read again.
@@ -451,6 +450,7 @@ function forgetFirmware(fileName: string): void {
   post({ type: 'firmware', fileName });
 }
 
+/** Read the core's run state and show it (after connect, flash, reset, or when it may have changed). */
 async function refreshState(s: DebugSession, haltReason?: string): Promise<void> {
   const status = await exclusive(() => s.core.status());
   if (s !== session) return;
@@ -551,8 +551,6 @@ setInterval(() => {
   }
   emulatorMark = now;
 }, 1000);
-/** rp2040js's clock ticks 8 ns per cycle here (clk_sys 125 MHz, core/sim/pico.ts). */
-const PICO_CYCLE_NANOS = 8;
 
 /** `pico`: the board is this worker's emulated Pico (it runs while it is the connected board). */
 async function openSession(t: DapTransport, probe: string, options: { responseTimeoutMs?: number; pico?: PicoEmulator } = {}): Promise<void> {
