@@ -17,7 +17,7 @@ import { FlashImage } from '../core/elf/image';
 import { SimulatedProbe } from '../core/sim/cmsis-dap-probe';
 import { emulateFlashAlgorithm } from '../core/sim/flash-emulator';
 import { MemoryTarget } from '../core/sim/memory-target';
-import { WIRE_CONSTANTS, type ProbeFlavour } from '../core/sim/wire-model';
+import { usbSecondsFor, type ProbeFlavour } from '../core/sim/wire-model';
 
 const dapjs = ((dapjsModule as unknown as { default?: typeof dapjsModule }).default ?? dapjsModule) as typeof dapjsModule;
 
@@ -62,13 +62,12 @@ function row(path: string, flavour: ProbeFlavour, mode: string, probe: Simulated
 }
 
 /**
- * A v1 HID probe moves one 64-byte report per 1 ms frame each way: the image alone needs
- * SIZE / 56 reports (DAP_TransferBlock: 5 header bytes, 14 words). That is the bound a v1 flash
- * is held to (v2 bulk is bound by the chip's own program time instead: see algorithmShare).
+ * The image's own USB time is the bound a v1 HID flash is held to (v2 bulk is bound by the chip's
+ * own program time instead: see algorithmShare).
  */
 function usbLimit(flavour: ProbeFlavour, modeledSeconds: number): object {
   if (flavour !== 'v1-hid') return {};
-  const seconds = Math.ceil(SIZE / (Math.floor((64 - 5) / 4) * 4)) * WIRE_CONSTANTS[flavour].slotSeconds;
+  const seconds = usbSecondsFor(flavour, SIZE);
   return { usbLimitSeconds: +seconds.toFixed(3), overUsbLimit: +(modeledSeconds / seconds).toFixed(2) };
 }
 

@@ -18,7 +18,7 @@ import { flashRegions } from '../core/flash/flasher';
 import { PicoEmulator } from '../core/sim/pico';
 import { picoRomImage } from '../core/sim/pico-rom-image';
 import { rp2040Probe } from '../core/sim/rp2040-bench';
-import { SWD_TRANSFER_CLOCKS, WIRE_CONSTANTS, type ProbeFlavour } from '../core/sim/wire-model';
+import { SWD_TRANSFER_CLOCKS, usbSecondsFor, type ProbeFlavour } from '../core/sim/wire-model';
 import { ensureSampleFirmware } from '../main/firmware';
 import { resolveChip } from '../main/targets';
 
@@ -30,14 +30,9 @@ export async function benchPico(): Promise<object[]> {
   return [await flashRow('v2-bulk'), await flashRow('v2-bulk', { again: true }), await flashRow('v1-hid')];
 }
 
-/**
- * The wire's own time for the image: one 46-clock SWD write per word, and its bytes over USB (a v1
- * HID probe moves one 64-byte report per 1 ms frame, 56 image bytes in a DAP_TransferBlock report).
- */
+/** The wire's own time for the image: one 46-clock SWD write per word, or its bytes over USB if slower. */
 function wireSeconds(flavour: ProbeFlavour): number {
-  const swd = ((SIZE / 4) * SWD_TRANSFER_CLOCKS) / CLOCK;
-  const usb = flavour === 'v1-hid' ? Math.ceil(SIZE / (Math.floor((64 - 5) / 4) * 4)) * WIRE_CONSTANTS[flavour].slotSeconds : (SIZE * 8) / WIRE_CONSTANTS[flavour].usbBitsPerSecond;
-  return Math.max(swd, usb);
+  return Math.max(((SIZE / 4) * SWD_TRANSFER_CLOCKS) / CLOCK, usbSecondsFor(flavour, SIZE));
 }
 
 /** One flash of the 128 KiB image; `again`: the chip already holds it (every sector is skipped). */

@@ -52,6 +52,16 @@ export const WIRE_CONSTANTS: Record<ProbeFlavour, WireConstants> = {
 export const SWD_TRANSFER_CLOCKS = 46;
 export const SWD_WAIT_CLOCKS = 13;
 
+/**
+ * The USB's own time to carry `bytes` of data to write, nothing else (the bound a flash over this
+ * probe is held to): a v1 HID probe moves one 64-byte report per frame slot, 56 data bytes in a
+ * DAP_TransferBlock report (5 header bytes, 14 words); v2 bulk moves them at its bit rate.
+ */
+export function usbSecondsFor(flavour: ProbeFlavour, bytes: number): number {
+  const c = WIRE_CONSTANTS[flavour];
+  return c.onePacketPerSlot ? Math.ceil(bytes / (Math.floor((64 - 5) / 4) * 4)) * c.slotSeconds : (bytes * 8) / c.usbBitsPerSecond;
+}
+
 export interface WireStats {
   commands: number;
   packetsOut: number;
